@@ -1,0 +1,3 @@
+"""ɳSentry: nself-anomaly and nself-oncall."""
+
+__version__ = "0.1.0"

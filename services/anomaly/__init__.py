@@ -1,0 +1,1 @@
+"""nself-anomaly: statistical anomaly detection scored at ingest."""

@@ -1,0 +1,1 @@
+"""Streaming anomaly detectors, one algorithm per module."""

@@ -1,0 +1,170 @@
+"""The one interface every detector implements.
+
+A detector is a streaming model of one series. It is configured by its
+parameters only (validated by its ``Params`` pydantic model), keeps its
+streaming state in plain JSON-able values, and scores points causally: the
+score of a point depends only on that point and the points before it.
+
+Two paths give the same numbers:
+
+* ``score(timestamps, values)``: vectorised over a batch (numpy arrays).
+* ``score_one(timestamp, value)``: one point, for streaming callers.
+
+Both update the model unless ``learn=False`` (used for late points, which are
+scored against the current model without changing it).
+
+Per point a detector emits ``score`` in [0, 1] (monotone in surprise, 0 during
+warm-up), ``expected``, ``lower`` and ``upper`` (the band it considers
+normal; NaN when it has no opinion yet) and, through ``explain``, a
+one-sentence explanation.
+
+Pure: no I/O, no clock reads. Timestamps are float seconds since the epoch,
+strictly increasing within a learning batch. Values must be finite:
+``InvalidInput`` is raised for NaN or infinity (the service validates before
+scoring, so this is a programming error there).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class InvalidParams(ValueError):
+    """Parameters a detector refuses; ``field`` names the offending one."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class InvalidInput(ValueError):
+    """Input a detector cannot score (non-finite values, unsorted timestamps)."""
+
+
+class DetectorParams(BaseModel):
+    """Base of every detector's parameter model: unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-point results of a batch, all arrays of the batch's length."""
+
+    score: np.ndarray
+    expected: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    # optional per-point figure the explanation uses (run length, gap seconds, ...)
+    detail: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.score.shape[0])
+
+    def point(self, i: int) -> PointScore:
+        return PointScore(
+            score=float(self.score[i]),
+            expected=float(self.expected[i]),
+            lower=float(self.lower[i]),
+            upper=float(self.upper[i]),
+            detail=None if self.detail is None else float(self.detail[i]),
+        )
+
+
+@dataclass(frozen=True)
+class PointScore:
+    score: float
+    expected: float
+    lower: float
+    upper: float
+    detail: float | None = None
+
+
+class Detector(ABC):
+    """Base class: subclasses set ``name``, ``Params`` and implement the hooks."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[DetectorParams]]
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.params = self.Params(**params)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first.get("loc", ())) or "params"
+            raise InvalidParams(field, first.get("msg", "invalid value")) from None
+        self.reset()
+
+    # -- configuration -------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        return self.params.model_dump()
+
+    # -- state ---------------------------------------------------------
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget everything learned (fresh state)."""
+
+    @abstractmethod
+    def get_state(self) -> dict[str, Any]:
+        """JSON-serialisable streaming state (floats, ints, lists, dicts)."""
+
+    @abstractmethod
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state produced by ``get_state`` of the same class and params."""
+
+    @property
+    @abstractmethod
+    def n_seen(self) -> int:
+        """Points learned so far."""
+
+    @property
+    @abstractmethod
+    def warmup(self) -> int:
+        """Points needed before scores can be non-zero."""
+
+    @property
+    def is_warm(self) -> bool:
+        return self.n_seen >= self.warmup
+
+    # -- scoring -------------------------------------------------------
+    @abstractmethod
+    def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
+        """Vectorised scoring of a validated batch."""
+
+    def score(self, timestamps: Any, values: Any, *, learn: bool = True) -> Scores:
+        ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        vs = np.asarray(values, dtype=np.float64).reshape(-1)
+        if ts.shape != vs.shape:
+            raise InvalidInput("timestamps and values differ in length")
+        if not np.all(np.isfinite(vs)):
+            raise InvalidInput("values must be finite numbers (no NaN or infinity)")
+        if not np.all(np.isfinite(ts)):
+            raise InvalidInput("timestamps must be finite")
+        if learn and ts.size > 1 and np.any(np.diff(ts) <= 0):
+            raise InvalidInput("timestamps must be strictly increasing")
+        return self._score(ts, vs, learn)
+
+    def score_one(self, timestamp: float, value: float, *, learn: bool = True) -> PointScore:
+        return self.score([timestamp], [value], learn=learn).point(0)
+
+    # -- explanation ---------------------------------------------------
+    def explain(self, value: float, point: PointScore) -> str:
+        """One sentence on why this point scored as it did."""
+        if np.isnan(point.expected):
+            return f"{self.name}: still learning, no expected value yet."
+        where = "within"
+        if not np.isnan(point.upper) and value > point.upper:
+            where = "above"
+        elif not np.isnan(point.lower) and value < point.lower:
+            where = "below"
+        return (
+            f"{self.name}: value {value:.6g} is {where} the expected band "
+            f"[{point.lower:.6g}, {point.upper:.6g}] around {point.expected:.6g} "
+            f"(score {point.score:.3f})."
+        )

@@ -1,0 +1,76 @@
+"""The `nsentry` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+# `nsentry bench <name>` is served by a module exposing add_arguments(parser) and run(args).
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "nab": ("services.anomaly.bench_nab", "NAB accuracy of the default detector"),
+    "ingest": ("services.anomaly.bench_ingest", "HTTP ingest throughput against raw COPY"),
+    "oncall": ("services.oncall.bench", "on-call resolution against recurring_ical_events"),
+}
+
+
+def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    def call(args: argparse.Namespace) -> int:
+        return int(getattr(importlib.import_module(module), function)(args) or 0)
+
+    return call
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nsentry", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="run everything locally (embedded Postgres if no DATABASE_URL)")
+    up.add_argument("--data-dir", default=".nsentry", help="embedded Postgres and local state")
+    up.add_argument("--no-worker", action="store_true", help="do not run the on-call worker")
+    up.set_defaults(handler=_lazy("services.launcher", "run_up"))
+
+    migrate = commands.add_parser("migrate", help="apply pending migrations (or roll back)")
+    migrate.add_argument("--down", type=int, metavar="N", help="roll back the last N migrations")
+    migrate.add_argument("--data-dir", default=".nsentry", help="embedded Postgres (no DATABASE_URL)")
+    migrate.set_defaults(handler=_lazy("services.launcher", "run_migrate"))
+
+    serve = commands.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=["anomaly", "oncall"])
+    serve.set_defaults(handler=_lazy("services.launcher", "run_serve"))
+
+    worker = commands.add_parser("worker", help="run the on-call escalation and delivery worker")
+    worker.set_defaults(handler=_lazy("services.launcher", "run_worker"))
+
+    export = commands.add_parser("export-schema", help="write the Strawberry SDL to schema/")
+    export.add_argument("--out", default="schema/oncall.graphql")
+    export.set_defaults(handler=_lazy("services.oncall.graphql.export", "run_export"))
+
+    bench = commands.add_parser("bench", help="benchmarks")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    for name, (module, help_text) in BENCHMARKS.items():
+        sub = benches.add_parser(name, help=help_text)
+        try:
+            importlib.import_module(module).add_arguments(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            sub.set_defaults(handler=lambda _a, n=name: _missing(n))
+            continue
+        sub.set_defaults(handler=_lazy(module, "run"))
+    return parser
+
+
+def _missing(name: str) -> int:
+    print(f"nsentry: benchmark {name!r} is not available in this build", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared foundation: settings, database, auth, errors, migrations, health."""

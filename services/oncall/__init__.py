@@ -1,0 +1,1 @@
+"""nself-oncall: rotations, overrides, escalation, alerts and delivery."""
