@@ -26,14 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nsentry", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = commands.add_parser("up", help="run everything locally (embedded Postgres if no DATABASE_URL)")
+    up = commands.add_parser(
+        "up", help="run everything locally (embedded Postgres if no DATABASE_URL)"
+    )
     up.add_argument("--data-dir", default=".nsentry", help="embedded Postgres and local state")
     up.add_argument("--no-worker", action="store_true", help="do not run the on-call worker")
     up.set_defaults(handler=_lazy("services.launcher", "run_up"))
 
     migrate = commands.add_parser("migrate", help="apply pending migrations (or roll back)")
     migrate.add_argument("--down", type=int, metavar="N", help="roll back the last N migrations")
-    migrate.add_argument("--data-dir", default=".nsentry", help="embedded Postgres (no DATABASE_URL)")
+    migrate.add_argument(
+        "--data-dir", default=".nsentry", help="embedded Postgres (no DATABASE_URL)"
+    )
     migrate.set_defaults(handler=_lazy("services.launcher", "run_migrate"))
 
     serve = commands.add_parser("serve", help="run one service")

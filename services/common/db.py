@@ -1,0 +1,68 @@
+"""asyncpg pools and the tenant-scoped transaction every request runs in.
+
+The services never query as the table owner: each pooled connection switches to
+a role that row-level security applies to (`nsentry_app`, created by the first
+migration). `nsentry_worker` is the background workers' role: it may read
+across accounts to claim work, and then does the work inside a tenant
+transaction like any request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+APP_ROLE = "nsentry_app"
+WORKER_ROLE = "nsentry_worker"
+
+
+async def _init_connection(conn: asyncpg.Connection, role: str | None) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    if role:
+        # SET ROLE survives asyncpg's RESET ALL on release (role is GUC_NO_RESET_ALL)
+        await conn.execute(f'SET ROLE "{role}"')
+
+
+async def create_pool(
+    dsn: str, *, role: str | None = APP_ROLE, min_size: int = 2, max_size: int = 10
+) -> asyncpg.Pool:
+    """A pool whose connections act as `role` (None: the login role itself)."""
+
+    async def init(conn: asyncpg.Connection) -> None:
+        await _init_connection(conn, role)
+
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=init, command_timeout=60
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str, *, role: str | None = None) -> asyncpg.Connection:
+    conn = await asyncpg.connect(dsn)
+    await _init_connection(conn, role)
+    return conn
+
+
+@asynccontextmanager
+async def tenant_transaction(
+    pool: asyncpg.Pool, account_id: str, *, isolation: str = "read_committed"
+) -> AsyncIterator[asyncpg.Connection]:
+    """A short transaction in which RLS limits every statement to one account."""
+    async with pool.acquire() as conn, conn.transaction(isolation=isolation):
+        await conn.execute("SELECT set_config('app.source_account_id', $1, true)", account_id)
+        yield conn
+
+
+async def set_tenant(conn: asyncpg.Connection, account_id: str) -> None:
+    """Scope the current transaction of `conn` to one account."""
+    await conn.execute("SELECT set_config('app.source_account_id', $1, true)", account_id)
+
+
+def record_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
+    return dict(record) if record is not None else None

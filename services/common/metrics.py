@@ -1,0 +1,25 @@
+"""Prometheus metrics shared by both services (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS = Counter(
+    "nsentry_http_requests_total",
+    "HTTP requests answered",
+    ["plugin", "method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "nsentry_http_request_duration_seconds",
+    "HTTP request latency",
+    ["plugin", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+POINTS_INGESTED = Counter(
+    "nsentry_points_ingested_total", "Data points stored and scored", ["outcome"]
+)
+ANOMALIES = Counter("nsentry_anomalies_total", "Anomalous points found", ["severity"])
+NOTIFICATIONS = Counter(
+    "nsentry_notifications_total", "Notification delivery attempts by result", ["channel", "status"]
+)
+ALERTS = Counter("nsentry_alerts_total", "On-call alerts by event", ["event"])

@@ -1,0 +1,134 @@
+"""Hasura-layout migrations: `<dir>/<unix_ms>_<name>/up.sql` and `down.sql`.
+
+Applied versions are recorded in Hasura's own `hdb_catalog.schema_migrations
+(version bigint, dirty bool)`, so the Hasura CLI and the services agree. Each
+migration runs in its own transaction together with its bookkeeping row, under
+an advisory lock so that several replicas starting at once apply it once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+_FOLDER = re.compile(r"^(\d{13})_([a-z0-9_]+)$")
+_LOCK_KEY = 0x6E53656E747279  # "nSentry"
+
+CATALOG_SQL = """
+CREATE SCHEMA IF NOT EXISTS hdb_catalog;
+CREATE TABLE IF NOT EXISTS hdb_catalog.schema_migrations (
+    version bigint NOT NULL PRIMARY KEY,
+    dirty boolean NOT NULL
+);
+"""
+
+
+class MigrationError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def up_sql(self) -> str:
+        return (self.path / "up.sql").read_text()
+
+    @property
+    def down_sql(self) -> str:
+        return (self.path / "down.sql").read_text()
+
+
+def discover(directory: Path) -> list[Migration]:
+    """Every migration folder under `directory`, oldest first."""
+    if not directory.is_dir():
+        raise MigrationError(f"migrations folder not found: {directory}")
+    found = []
+    for entry in directory.iterdir():
+        match = _FOLDER.match(entry.name)
+        if not entry.is_dir() or not match:
+            continue
+        if not (entry / "up.sql").is_file() or not (entry / "down.sql").is_file():
+            raise MigrationError(f"{entry.name}: needs both up.sql and down.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), entry))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError("two migrations share a version")
+    return found
+
+
+async def applied_versions(conn: asyncpg.Connection) -> dict[int, bool]:
+    await conn.execute(CATALOG_SQL)
+    rows = await conn.fetch("SELECT version, dirty FROM hdb_catalog.schema_migrations")
+    return {row["version"]: row["dirty"] for row in rows}
+
+
+async def pending(conn: asyncpg.Connection, directory: Path) -> list[Migration]:
+    done = await applied_versions(conn)
+    return [m for m in discover(directory) if m.version not in done]
+
+
+async def migrate_up(conn: asyncpg.Connection, directory: Path) -> list[Migration]:
+    """Apply every pending migration; return those applied now."""
+    applied: list[Migration] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        done = await applied_versions(conn)
+        dirty = sorted(v for v, is_dirty in done.items() if is_dirty)
+        if dirty:
+            raise MigrationError(f"migration {dirty[0]} is marked dirty; fix it by hand")
+        for migration in discover(directory):
+            if migration.version in done:
+                continue
+            try:
+                async with conn.transaction():
+                    await conn.execute(migration.up_sql)
+                    await conn.execute(
+                        "INSERT INTO hdb_catalog.schema_migrations (version, dirty) "
+                        "VALUES ($1, false)",
+                        migration.version,
+                    )
+            except asyncpg.PostgresError as exc:
+                raise MigrationError(
+                    f"{migration.path.name}/up.sql failed: {exc.__class__.__name__}: {exc}"
+                ) from exc
+            applied.append(migration)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    return applied
+
+
+async def migrate_down(conn: asyncpg.Connection, directory: Path, steps: int) -> list[Migration]:
+    """Roll back the last `steps` applied migrations, newest first."""
+    if steps < 1:
+        raise MigrationError("--down needs a positive number of steps")
+    by_version = {m.version: m for m in discover(directory)}
+    rolled: list[Migration] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        done = sorted(await applied_versions(conn), reverse=True)
+        for version in done[:steps]:
+            migration = by_version.get(version)
+            if migration is None:
+                raise MigrationError(f"applied migration {version} has no folder on disk")
+            try:
+                async with conn.transaction():
+                    await conn.execute(migration.down_sql)
+                    await conn.execute(
+                        "DELETE FROM hdb_catalog.schema_migrations WHERE version = $1", version
+                    )
+            except asyncpg.PostgresError as exc:
+                raise MigrationError(
+                    f"{migration.path.name}/down.sql failed: {exc.__class__.__name__}: {exc}"
+                ) from exc
+            rolled.append(migration)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    return rolled

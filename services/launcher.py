@@ -1,0 +1,242 @@
+"""`nsentry up | migrate | serve | worker`: starting the services.
+
+`up` is local mode: with no DATABASE_URL it starts the embedded Postgres under
+`--data-dir`, generates a PLUGIN_SECRET when none is set, applies migrations and
+runs nself-anomaly, nself-oncall and the on-call worker in one process until
+Ctrl-C or SIGTERM, then stops everything and the database cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from services.common import db, migrations
+from services.common.licence import check_startup
+from services.common.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("nsentry")
+
+
+class _SharedLoopServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the launcher (several run in one loop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _fail(message: str) -> int:
+    print(f"nsentry: {message}", file=sys.stderr)
+    return 2
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # pgserver narrates every command it runs at INFO
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _database(settings: Settings, data_dir: str) -> Iterator[str]:
+    """DATABASE_URL when set, else the embedded server (stopped on exit)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from services.common.embedded import EmbeddedPostgres
+
+    print(f"nsentry: starting embedded PostgreSQL in {Path(data_dir).resolve()}", flush=True)
+    server = EmbeddedPostgres(Path(data_dir))
+    try:
+        yield server.ensure_database()
+    finally:
+        server.stop()
+        print("nsentry: embedded PostgreSQL stopped", flush=True)
+
+
+async def _migrate_up(dsn: str, settings: Settings) -> list[migrations.Migration]:
+    conn = await db.connect(dsn)
+    try:
+        return await migrations.migrate_up(conn, settings.migrations_dir)
+    finally:
+        await conn.close()
+
+
+def _guard(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Configuration and migration problems end in one line and a non-zero exit."""
+
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except (ConfigError, migrations.MigrationError) as exc:
+            return _fail(str(exc))
+        except OSError as exc:
+            return _fail(f"{exc.__class__.__name__}: {exc}")
+
+    return guarded
+
+
+def _worker_runner() -> Callable[..., Any] | None:
+    try:
+        module = importlib.import_module("services.oncall.worker")
+    except ModuleNotFoundError as exc:
+        if exc.name != "services.oncall.worker":
+            raise
+        return None
+    return getattr(module, "run_worker", None)
+
+
+@_guard
+def run_up(args: argparse.Namespace) -> int:
+    os.environ["NSENTRY_LOCAL_MODE"] = "1"
+    if not os.environ.get("PLUGIN_SECRET"):
+        os.environ["PLUGIN_SECRET"] = secrets.token_urlsafe(32)
+        generated = True
+    else:
+        generated = False
+    settings = load_settings()
+    _configure_logging(settings)
+    with _database(settings, args.data_dir) as dsn:
+        settings = load_settings(database_url=dsn)
+        applied = asyncio.run(_migrate_up(dsn, settings))
+        print(f"nsentry: {len(applied)} migrations applied", flush=True)
+        return asyncio.run(
+            _serve_all(settings, worker=not args.no_worker, secret_generated=generated)
+        )
+
+
+async def _serve_all(settings: Settings, *, worker: bool, secret_generated: bool) -> int:
+    from services.anomaly.app import create_app as create_anomaly
+    from services.oncall.app import create_app as create_oncall
+
+    servers = [
+        _SharedLoopServer(
+            uvicorn.Config(
+                factory(settings),
+                host=settings.host,
+                port=port,
+                log_level="warning",
+                lifespan="on",
+            )
+        )
+        for factory, port in (
+            (create_anomaly, settings.anomaly_port),
+            (create_oncall, settings.oncall_port),
+        )
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    runner = _worker_runner() if worker else None
+    if runner is not None:
+        tasks.append(asyncio.create_task(runner(settings, stop)))
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):
+            break
+        await asyncio.sleep(0.05)
+    if all(server.started for server in servers):
+        secret = settings.plugin_secret.get_secret_value() if settings.plugin_secret else ""
+        print(
+            "nsentry: running (Ctrl-C to stop)\n"
+            f"  nself-anomaly  http://{settings.host}:{settings.anomaly_port}\n"
+            f"  nself-oncall   http://{settings.host}:{settings.oncall_port}\n"
+            f"  worker         {'running' if runner else 'not running'}\n"
+            + (
+                f"  PLUGIN_SECRET  {secret}  (generated; set PLUGIN_SECRET to choose one)\n"
+                if secret_generated
+                else "  PLUGIN_SECRET  from the environment\n"
+            ),
+            flush=True,
+        )
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+    print("nsentry: stopping", flush=True)
+    stop.set()
+    for server in servers:
+        server.should_exit = True
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    for failure in failures:
+        log.error("component failed: %r", failure)
+    started = all(server.started for server in servers)
+    return 0 if started and not failures else 1
+
+
+@_guard
+def run_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if not settings.database_url:
+        os.environ["NSENTRY_LOCAL_MODE"] = "1"
+
+    async def go(dsn: str) -> list[migrations.Migration]:
+        conn = await db.connect(dsn)
+        try:
+            if args.down:
+                return await migrations.migrate_down(conn, settings.migrations_dir, args.down)
+            return await migrations.migrate_up(conn, settings.migrations_dir)
+        finally:
+            await conn.close()
+
+    with _database(settings, args.data_dir) as dsn:
+        done = asyncio.run(go(dsn))
+    verb = "rolled back" if args.down else "applied"
+    for migration in done:
+        print(f"{verb} {migration.version}_{migration.name}")
+    print(f"nsentry: {len(done)} migrations {verb}")
+    return 0
+
+
+@_guard
+def run_serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    check_startup(settings)
+    if not settings.database_url:
+        raise ConfigError("DATABASE_URL is required for `serve` (use `nsentry up` for local mode)")
+    _configure_logging(settings)
+    module = importlib.import_module(f"services.{args.service}.app")
+    port = settings.port or module.DEFAULT_PORT
+    uvicorn.run(
+        module.create_app(settings), host=settings.host, port=port, log_level=settings.log_level
+    )
+    return 0
+
+
+@_guard
+def run_worker(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    check_startup(settings)
+    if not settings.database_url:
+        raise ConfigError("DATABASE_URL is required for `worker` (use `nsentry up` for local mode)")
+    _configure_logging(settings)
+    runner = _worker_runner()
+    if runner is None:
+        return _fail("the on-call worker is not available in this build")
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runner(settings, stop)
+
+    asyncio.run(go())
+    return 0
