@@ -15,6 +15,7 @@ from services.common.jwt_config import JwtConfig, parse_jwt_secret
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANOMALY_PORT = 3842
 ONCALL_PORT = 3840
+DEFAULT_MIGRATIONS_DIR = REPO_ROOT / "migrations" / "default"
 
 
 class ConfigError(Exception):
@@ -43,7 +44,7 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=2, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
     anomaly_retention_days: int = Field(default=30, ge=1)
-    migrations_dir: Path = REPO_ROOT / "migrations" / "default"
+    migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
