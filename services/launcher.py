@@ -213,11 +213,22 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ConfigError("DATABASE_URL is required for `serve` (use `nsentry up` for local mode)")
     _configure_logging(settings)
     module = importlib.import_module(f"services.{args.service}.app")
-    port = settings.port or module.DEFAULT_PORT
-    uvicorn.run(
-        module.create_app(settings), host=settings.host, port=port, log_level=settings.log_level
+    config = uvicorn.Config(
+        module.create_app(settings),
+        host=settings.host,
+        port=settings.port or module.DEFAULT_PORT,
+        log_level=settings.log_level,
     )
-    return 0
+    server = _SharedLoopServer(config)
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        await server.serve()
+
+    asyncio.run(go())
+    return 0 if server.started else 1
 
 
 @_guard

@@ -82,10 +82,16 @@ def settings(database_url: str) -> Settings:
 
 
 @asynccontextmanager
-async def serve_app(app: FastAPI, **client_args: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and yield an httpx client speaking ASGI to it."""
+async def serve_app(
+    app: FastAPI, *, raise_app_exceptions: bool = True, **client_args: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and yield an httpx client speaking ASGI to it.
+
+    With raise_app_exceptions=False the client sees what a server's client would see
+    on a crash (the 500 envelope) instead of the exception re-raised by Starlette.
+    """
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://testserver", **client_args
         ) as client:

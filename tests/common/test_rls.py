@@ -1,0 +1,119 @@
+"""Row-level security: the services' role sees one account's rows, whatever the SQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from services.common import db
+
+
+@pytest.fixture(scope="module")
+async def tenant_table(database_url: str) -> AsyncIterator[str]:
+    owner = await db.connect(database_url)
+    try:
+        await owner.execute(
+            """
+            CREATE TABLE rls_probe (
+                id serial PRIMARY KEY,
+                source_account_id text NOT NULL DEFAULT 'primary',
+                body text NOT NULL
+            );
+            SELECT public.nsentry_enable_tenant_rls('rls_probe');
+            """
+        )
+        # the owner is subject to FORCE ROW LEVEL SECURITY too, so it seeds per account
+        for account, body in [("acct-a", "a1"), ("acct-a", "a2"), ("acct-b", "b1")]:
+            async with owner.transaction():
+                await db.set_tenant(owner, account)
+                await owner.execute(
+                    "INSERT INTO rls_probe (source_account_id, body) VALUES ($1, $2)", account, body
+                )
+    finally:
+        await owner.close()
+    yield "rls_probe"
+
+
+@pytest.fixture(scope="module")
+async def app_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(database_url, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+async def test_app_role_is_not_privileged(app_pool: asyncpg.Pool) -> None:
+    row = await app_pool.fetchrow(
+        "SELECT current_user AS name, rolsuper, rolbypassrls FROM pg_roles "
+        "WHERE rolname = current_user"
+    )
+    assert row["name"] == db.APP_ROLE
+    assert row["rolsuper"] is False and row["rolbypassrls"] is False
+
+
+async def test_select_without_where_sees_only_own_account(
+    app_pool: asyncpg.Pool, tenant_table: str
+) -> None:
+    async with db.tenant_transaction(app_pool, "acct-a") as conn:
+        rows = await conn.fetch("SELECT * FROM rls_probe ORDER BY body")
+    assert [(r["source_account_id"], r["body"]) for r in rows] == [
+        ("acct-a", "a1"),
+        ("acct-a", "a2"),
+    ]
+    async with db.tenant_transaction(app_pool, "acct-b") as conn:
+        rows = await conn.fetch("SELECT * FROM rls_probe")
+    assert [r["body"] for r in rows] == ["b1"]
+
+
+async def test_no_account_set_sees_nothing(app_pool: asyncpg.Pool, tenant_table: str) -> None:
+    assert await app_pool.fetchval("SELECT count(*) FROM rls_probe") == 0
+
+
+async def test_cannot_write_into_another_account(app_pool: asyncpg.Pool, tenant_table: str) -> None:
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with db.tenant_transaction(app_pool, "acct-a") as conn:
+            await conn.execute(
+                "INSERT INTO rls_probe (source_account_id, body) VALUES ('acct-b', 'sneaky')"
+            )
+    async with db.tenant_transaction(app_pool, "acct-a") as conn:
+        changed = await conn.execute("UPDATE rls_probe SET body = 'x'")
+        deleted = await conn.execute("DELETE FROM rls_probe WHERE source_account_id = 'acct-b'")
+        await conn.execute("ROLLBACK AND CHAIN")  # keep the rows for the other tests
+    assert changed == "UPDATE 2" and deleted == "DELETE 0"
+
+
+async def test_tenant_setting_does_not_leak_past_the_transaction(
+    app_pool: asyncpg.Pool, tenant_table: str
+) -> None:
+    async with db.tenant_transaction(app_pool, "acct-a") as conn:
+        assert await conn.fetchval("SELECT count(*) FROM rls_probe") == 2
+    async with app_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM rls_probe") == 0
+
+
+async def test_every_tenant_table_forces_rls(database_url: str) -> None:
+    """Any table with source_account_id (from any migration) has forced RLS and the policy."""
+    owner = await db.connect(database_url)
+    try:
+        rows = await owner.fetch(
+            """
+            SELECT c.oid::regclass::text AS name, c.relrowsecurity, c.relforcerowsecurity,
+                   EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid) AS has_policy
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p')
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'hdb_catalog')
+              AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                          AND a.attname = 'source_account_id' AND NOT a.attisdropped)
+            """
+        )
+    finally:
+        await owner.close()
+    assert rows
+    unguarded = [
+        r["name"]
+        for r in rows
+        if not (r["relrowsecurity"] and r["relforcerowsecurity"] and r["has_policy"])
+    ]
+    assert unguarded == []
