@@ -15,6 +15,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def _say(message: str) -> None:
 
 
 def ensure_environment() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 is
         sys.exit("ɳSentry needs Python 3.11 or newer")
     if not PYTHON.exists():
         _say(f"creating virtual environment in {VENV}")
@@ -39,14 +40,17 @@ def ensure_environment() -> None:
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     _say("installing ɳSentry and its test tools into .venv (first run or pyproject changed)")
-    subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-        check=True,
-    )
-    subprocess.run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[test]"],
-        check=True,
-    )
+    started = time.monotonic()
+    for step in (
+        ["install", "--quiet", "--upgrade", "pip"],
+        ["install", "--quiet", "-e", f"{ROOT}[test]"],
+    ):
+        # pip's own chatter is shown only when it fails
+        result = subprocess.run([str(PYTHON), "-m", "pip", *step], capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.stderr.write(result.stdout + result.stderr)
+            sys.exit(f"[dev] pip {' '.join(step[:2])} failed (exit {result.returncode})")
+    _say(f"installed in {time.monotonic() - started:.0f}s")
     STAMP.write_text(wanted)
 
 
