@@ -1,0 +1,189 @@
+"""Helpers for the deployment tests: the shipped files, template rendering, nginx.
+
+Hasura cannot run here, so its metadata is checked by contract against the
+FastAPI apps, the Strawberry SDL and the migrated database. nginx can: the
+gateway test installs Debian's package when it is missing and runs the shipped
+template in a real nginx.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HASURA_DIR = REPO_ROOT / "hasura"
+METADATA_DIR = HASURA_DIR / "metadata"
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+ENV_EXAMPLE = REPO_ROOT / ".env.example"
+NGINX_TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "templates" / "nsentry.conf.template"
+SCHEMA_DIR = REPO_ROOT / "schema"
+MIGRATIONS_DIR = REPO_ROOT / "migrations" / "default"
+
+# the variables the nginx template expects (the image's envsubst fills them)
+NGINX_TEMPLATE_VARIABLES = (
+    "NSENTRY_GATEWAY_PORT",
+    "NSELF_ANOMALY_UPSTREAM",
+    "NSELF_ONCALL_UPSTREAM",
+    "PLUGIN_SECRET",
+)
+_ENVSUBST_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)")
+# characters that would break out of the quoted nginx string the secret sits in
+_SECRET_UNSAFE = re.compile(r"[\s\"'\\$;{}]")
+
+INSTALL_TIMEOUT_SECONDS = 600
+
+
+def load_yaml(path: Path) -> Any:
+    with path.open() as handle:
+        return yaml.safe_load(handle)
+
+
+# --- nginx template -------------------------------------------------------------------
+
+
+def template_references(text: str) -> set[str]:
+    """Upper-case environment references (`${NAME}` or `$NAME`) envsubst would replace."""
+    return {m.group(1) or m.group(2) for m in _ENVSUBST_REFERENCE.finditer(text)}
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """envsubst with an explicit variable list, as the nginx image runs it.
+
+    Only the listed names are replaced (nginx's own lower-case `$variables` stay);
+    every upper-case reference must be one of them.
+    """
+    missing = {name for name in template_references(text) if name not in values}
+    if missing:
+        raise ValueError(f"template variables without a value: {sorted(missing)}")
+    secret = values.get("PLUGIN_SECRET", "")
+    if _SECRET_UNSAFE.search(secret):
+        raise ValueError("PLUGIN_SECRET must not contain whitespace, quotes, \\ $ ; { }")
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return values.get(name, match.group(0))
+
+    return _ENVSUBST_REFERENCE.sub(replace, text)
+
+
+def nginx_main_config(prefix: Path, include: Path) -> str:
+    """The main-context wrapper the nginx image's own nginx.conf provides in production.
+
+    Only process, log and temp-path settings for a private prefix; the routing is
+    entirely the included rendered template.
+    """
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    temp = {name: prefix / name for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    for path in temp.values():
+        path.mkdir(parents=True, exist_ok=True)
+    return (
+        f"{user}"
+        "worker_processes 1;\n"
+        f"pid {prefix / 'nginx.pid'};\n"
+        f"error_log {prefix / 'error.log'} info;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        f"    access_log {prefix / 'access.log'};\n"
+        f"    client_body_temp_path {temp['client_body']};\n"
+        f"    proxy_temp_path {temp['proxy']};\n"
+        f"    fastcgi_temp_path {temp['fastcgi']};\n"
+        f"    uwsgi_temp_path {temp['uwsgi']};\n"
+        f"    scgi_temp_path {temp['scgi']};\n"
+        f"    include {include};\n"
+        "}\n"
+    )
+
+
+# --- nginx binary -----------------------------------------------------------------
+
+
+def find_nginx() -> str | None:
+    found = shutil.which("nginx")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def install_nginx() -> tuple[str | None, str]:
+    """nginx from Debian's archive (apt-get) when missing; (path or None, why not)."""
+    found = find_nginx()
+    if found:
+        return found, ""
+    if os.geteuid() != 0:
+        return None, "nginx is not installed and installing it needs root (apt-get)"
+    if not shutil.which("apt-get"):
+        return None, "nginx is not installed and there is no apt-get to install it"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # Debian starts a freshly installed service unless policy-rc.d says no; the test
+    # must not leave a system nginx on port 80 behind.
+    policy = Path("/usr/sbin/policy-rc.d")
+    added_policy = False
+    if not policy.exists():
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        added_policy = True
+    log: list[str] = []
+    try:
+        _run(["apt-get", "update"], env, log)
+        install = ["apt-get", "install", "-y", "--no-install-recommends"]
+        # nginx-light is gone from newer releases; the plain package has auth_request too
+        if not _run([*install, "nginx-light"], env, log):
+            _run([*install, "nginx"], env, log)
+    finally:
+        if added_policy:
+            policy.unlink(missing_ok=True)
+    found = find_nginx()
+    if found:
+        return found, ""
+    return None, "could not install nginx with apt-get: " + " | ".join(log)[-600:]
+
+
+def _run(command: list[str], env: dict[str, str], log: list[str]) -> bool:
+    try:
+        result = subprocess.run(
+            command,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.append(f"{' '.join(command)}: {exc}")
+        return False
+    if result.returncode != 0:
+        log.append(f"{' '.join(command)}: exit {result.returncode}: {result.stderr.strip()[-300:]}")
+        return False
+    return True
+
+
+def nginx_has_auth_request(binary: str) -> bool:
+    result = subprocess.run([binary, "-V"], capture_output=True, text=True, check=False)
+    return "http_auth_request_module" in (result.stderr + result.stdout)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bound_socket() -> socket.socket:
+    """A listening loopback socket on a free port (handed to uvicorn: no port race)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
