@@ -101,7 +101,9 @@ def probationary_period(n: int) -> int:
     >>> probationary_period(4032), probationary_period(22695)
     (604, 750)
     """
-    return int(min(np.floor(PROBATIONARY_FRACTION * n), PROBATIONARY_FRACTION * PROBATIONARY_CAP_ROWS))
+    return int(
+        min(np.floor(PROBATIONARY_FRACTION * n), PROBATIONARY_FRACTION * PROBATIONARY_CAP_ROWS)
+    )
 
 
 def scaled_sigmoid(y: np.ndarray | float) -> np.ndarray:
@@ -259,7 +261,9 @@ class FileResult:
     fn: int
 
 
-def score_file(case: FileCase, scores: np.ndarray, threshold: float, profile: Profile) -> FileResult:
+def score_file(
+    case: FileCase, scores: np.ndarray, threshold: float, profile: Profile
+) -> FileResult:
     """Raw NAB score of one file at a fixed threshold.
 
     Parameters
@@ -356,7 +360,9 @@ def best_threshold(
     """
     base = -profile.fn * sum(len(c.windows) for c in cases)
     key, delta = _events(cases, scores, profile)
-    never = float(np.nextafter(max((float(np.max(s)) for s in scores if len(s)), default=1.0), np.inf))
+    never = float(
+        np.nextafter(max((float(np.max(s)) for s in scores if len(s)), default=1.0), np.inf)
+    )
     if key.size == 0:
         return never, base
     order = np.argsort(-key, kind="stable")
