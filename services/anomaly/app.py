@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.anomaly import hasura, views
+from services.anomaly.paging import paging_hook
+from services.anomaly.retention import retention_hook
 from services.common.app import build_app
 from services.common.settings import ANOMALY_PORT, Settings, load_settings
 
@@ -15,6 +18,14 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
+    """The service; `background=False` leaves out the paging sender and the pruner."""
     settings = settings or load_settings()
-    return build_app(plugin=PLUGIN, settings=settings, description=DESCRIPTION)
+    hooks = [paging_hook(), retention_hook()] if background else []
+    return build_app(
+        plugin=PLUGIN,
+        settings=settings,
+        description=DESCRIPTION,
+        routers=[views.router, hasura.router],
+        hooks=hooks,
+    )

@@ -1,0 +1,113 @@
+"""Retention: prune old ordinary points, keep anomalies and anything with feedback.
+
+Points with a timestamp older than ``ANOMALY_RETENTION_DAYS`` are deleted in
+small batches (one short statement each, per detector along the
+``(source_account_id, detector_id, ts)`` key), so pruning never holds long
+locks or bloats one transaction. Anomalous points and points with feedback
+(status, note, review) are kept. Runs as the worker role (across accounts).
+
+Once the points table is range-partitioned by time, this becomes: copy the
+kept rows of an expired partition forward, then drop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+
+from services.common import db
+from services.common.settings import Settings
+
+log = logging.getLogger("nsentry.anomaly.retention")
+
+_DELETE_SQL = """
+DELETE FROM np_anomaly_data_points
+ WHERE id IN (
+        SELECT id FROM np_anomaly_data_points
+         WHERE source_account_id = $1 AND detector_id = $2 AND ts < $3
+           AND NOT is_anomaly AND status IS NULL AND note IS NULL AND reviewed_at IS NULL
+         ORDER BY ts
+         LIMIT $4
+           FOR UPDATE SKIP LOCKED)
+"""
+
+
+async def prune(
+    pool: asyncpg.Pool,
+    *,
+    now: datetime,
+    retention_days: int,
+    batch_size: int = 1000,
+    pause: float = 0.0,
+) -> int:
+    """Delete expired ordinary points of every account; returns how many."""
+    cutoff = now - timedelta(days=retention_days)
+    detectors = await pool.fetch(
+        "SELECT source_account_id, id FROM np_anomaly_detectors ORDER BY source_account_id, id"
+    )
+    deleted = 0
+    for detector in detectors:
+        while True:
+            status = await pool.execute(
+                _DELETE_SQL, detector["source_account_id"], detector["id"], cutoff, batch_size
+            )
+            count = int(status.split()[-1])
+            deleted += count
+            if count < batch_size:
+                break
+            if pause:
+                await asyncio.sleep(pause)
+    if deleted:
+        log.info("retention: pruned %d points older than %s", deleted, cutoff.isoformat())
+    return deleted
+
+
+def retention_hook(
+    *, interval: float = 3600.0, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Callable[[FastAPI], Any]:
+    """A lifetime hook pruning every `interval` seconds (first pass a minute after start)."""
+
+    @asynccontextmanager
+    async def hook(app: FastAPI) -> AsyncIterator[None]:
+        settings: Settings = app.state.settings
+        if not settings.database_url:
+            yield
+            return
+        pool = await db.create_pool(
+            settings.database_url, role=db.WORKER_ROLE, min_size=0, max_size=1
+        )
+
+        async def loop() -> None:
+            await asyncio.sleep(min(60.0, interval))
+            while True:
+                if getattr(app.state, "ready", False):
+                    try:
+                        await prune(
+                            pool,
+                            now=clock(),
+                            retention_days=settings.anomaly_retention_days,
+                            pause=0.05,
+                        )
+                    except Exception:  # a failed pass is retried at the next interval
+                        log.exception("retention pass failed")
+                await asyncio.sleep(interval)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            await asyncio.wait_for(pool.close(), timeout=10)
+
+    return hook
