@@ -43,14 +43,30 @@ class InvalidParams(ValueError):
         self.message = message
 
 
+def params_error(exc: ValidationError) -> InvalidParams:
+    """The first error of a parameter model as ``InvalidParams``.
+
+    A validator spanning several fields names the offending one by raising
+    ``InvalidParams(field, message)`` itself (pydantic would report no field).
+    """
+    first = exc.errors()[0]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, InvalidParams):
+        return InvalidParams(cause.field, cause.message)
+    field = ".".join(str(p) for p in first.get("loc", ())) or "params"
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return InvalidParams(field, message)
+
+
 class InvalidInput(ValueError):
     """Input a detector cannot score (non-finite values, unsorted timestamps)."""
 
 
 class DetectorParams(BaseModel):
-    """Base of every detector's parameter model: unknown keys are refused."""
+    """Base of every detector's parameter model: unknown keys and non-finite
+    numbers are refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -96,9 +112,7 @@ class Detector(ABC):
         try:
             self.params = self.Params(**params)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first.get("loc", ())) or "params"
-            raise InvalidParams(field, first.get("msg", "invalid value")) from None
+            raise params_error(exc) from None
         self.reset()
 
     # -- configuration -------------------------------------------------

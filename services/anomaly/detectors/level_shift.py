@@ -1,0 +1,130 @@
+"""Two-window level shift: the recent median differs from the one before it."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from ._common import (
+    MAD_TO_SIGMA,
+    MEAN_ABS_DEV_TO_SIGMA,
+    Z_BAND,
+    WindowDetector,
+    empty_scores,
+    fmt,
+    learning_sentence,
+    row_median,
+    safe_scale,
+    sorted_quantile,
+    two_sided_score,
+    windows_ending_at,
+)
+from .base import DetectorParams, PointScore, Scores
+
+# variance of a sample median is about (pi / 2) sigma^2 / n for normal data
+_MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2.0)
+
+
+class LevelShiftParams(DetectorParams):
+    window: int = Field(10, ge=3, description="recent points (including the current one)")
+    reference_window: int = Field(60, ge=5, description="points before the recent window")
+    min_std: float = Field(0.0, ge=0.0, description="smallest standard deviation assumed")
+
+
+class LevelShiftDetector(WindowDetector):
+    """Two adjacent windows compared by their medians.
+
+    Catches a step change of the level that persists for at least half of
+    ``window`` points, while ignoring isolated spikes (a median does not move
+    for one point). The median of the latest ``window`` points (the current one
+    included) is compared with the median of the ``reference_window`` points
+    before them, in units of the standard error of that difference
+    (robust std of the reference window ``* sqrt(pi/2 (1/window +
+    1/reference_window))``).
+
+    The score stays high while the step sits between the two windows, i.e. for
+    up to ``window + reference_window`` points after the change, then falls as
+    the reference window fills with the new level.
+
+    Parameters
+    ----------
+    window : int, default 10
+        Recent points, the current one included (at least 3).
+    reference_window : int, default 60
+        Points before the recent window (at least 5).
+    min_std : float, default 0.0
+        Floor on the reference window's robust standard deviation.
+
+    Score: ``1 - P(|Z| >= |z|)`` on the median difference; ``expected`` is the
+    reference median and the band bounds the *recent median* (the level), not
+    single values; ``detail`` is the recent median. Warm-up:
+    ``window + reference_window - 1`` points.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(2)
+    >>> values = np.concatenate([rng.normal(20, 1, 200), rng.normal(22, 1, 100)])
+    >>> values[100] = 40.0  # a spike is not a shift
+    >>> scores = LevelShiftDetector().score(np.arange(300.0), values)
+    >>> bool(scores.score[200:210].max() > 0.999), bool(scores.score[100] < 0.9)
+    (True, True)
+    """
+
+    name: ClassVar[str] = "level_shift"
+    Params: ClassVar[type[DetectorParams]] = LevelShiftParams
+    params: LevelShiftParams
+
+    @property
+    def history_length(self) -> int:
+        return self.params.window + self.params.reference_window - 1
+
+    @property
+    def warmup(self) -> int:
+        return self.history_length
+
+    def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
+        n = values.shape[0]
+        result = empty_scores(n, detail=True)
+        reference = self.params.reference_window
+        windows, first = windows_ending_at(
+            self._tail, values, reference + self.params.window, learn=learn
+        )
+        if windows.shape[0]:
+            before = np.sort(windows[:, :reference], axis=1)
+            recent = np.sort(windows[:, reference:], axis=1)
+            level = sorted_quantile(before, 0.5)
+            recent_level = sorted_quantile(recent, 0.5)
+            abs_dev = np.abs(before - level[:, None])
+            sigma = MAD_TO_SIGMA * row_median(abs_dev)
+            sigma = np.where(sigma > 0.0, sigma, MEAN_ABS_DEV_TO_SIGMA * abs_dev.mean(axis=1))
+            sigma = safe_scale(sigma, level, self.params.min_std)
+            std_error = (
+                sigma * _MEDIAN_SE_FACTOR * math.sqrt(1.0 / self.params.window + 1.0 / reference)
+            )
+            z = (recent_level - level) / std_error
+            result.score[first:] = two_sided_score(z)
+            result.expected[first:] = level
+            result.lower[first:] = level - Z_BAND * std_error
+            result.upper[first:] = level + Z_BAND * std_error
+            result.detail[first:] = recent_level  # type: ignore[index]
+        if learn:
+            self._learn_tail(values)
+        return result
+
+    def explain(self, value: float, point: PointScore) -> str:
+        if math.isnan(point.expected) or point.detail is None:
+            return learning_sentence("Level shift", self.warmup)
+        recent, before = point.detail, point.expected
+        half_band = (point.upper - point.lower) / 2.0
+        std_errors = abs(recent - before) / half_band * Z_BAND if half_band > 0 else 0.0
+        side = "above" if recent >= before else "below"
+        return (
+            f"Level shift: the median of the last {self.params.window} points ({fmt(recent)}) "
+            f"is {std_errors:.1f} standard errors {side} the median of the "
+            f"{self.params.reference_window} points before ({fmt(before)}); "
+            f"latest value {fmt(value)}."
+        )
