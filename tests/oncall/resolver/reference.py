@@ -19,7 +19,7 @@ GAP: Answer = (None, None, None, None)
 
 
 def resolve_wall(tz: ZoneInfo, wall: datetime) -> datetime:
-    """Instant of a naive wall time: first occurrence if ambiguous, first valid instant if in a gap."""
+    """Instant of a wall time: first occurrence if ambiguous, first valid instant if in a gap."""
     candidate = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
     if candidate.astimezone(tz).replace(tzinfo=None) == wall:
         return candidate

@@ -37,9 +37,18 @@ ZONES = ["America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolka
 PEOPLE = ["ann", "bob", "cy", "dee"]
 # Days on which the tested zones change offset (local dates), 2025-2026.
 TRANSITIONS = [
-    datetime(2025, 3, 9), datetime(2025, 11, 2), datetime(2026, 3, 8), datetime(2026, 11, 1),  # NY
-    datetime(2025, 3, 30), datetime(2025, 10, 26), datetime(2026, 3, 29), datetime(2026, 10, 25),
-    datetime(2025, 4, 6), datetime(2025, 10, 5), datetime(2026, 4, 5), datetime(2026, 10, 4),  # LH
+    datetime(2025, 3, 9),
+    datetime(2025, 11, 2),
+    datetime(2026, 3, 8),
+    datetime(2026, 11, 1),  # NY
+    datetime(2025, 3, 30),
+    datetime(2025, 10, 26),
+    datetime(2026, 3, 29),
+    datetime(2026, 10, 25),
+    datetime(2025, 4, 6),
+    datetime(2025, 10, 5),
+    datetime(2026, 4, 5),
+    datetime(2026, 10, 4),  # LH
 ]
 US = timedelta(microseconds=1)
 
