@@ -187,3 +187,113 @@ def bound_socket() -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+# --- Hasura metadata ------------------------------------------------------------------
+
+_INCLUDE = "!include "
+
+
+def load_metadata_file(path: Path) -> Any:
+    """A metadata YAML file with the CLI's `"!include other.yaml"` strings resolved."""
+    return _resolve_includes(load_yaml(path), path.parent)
+
+
+def _resolve_includes(node: Any, base: Path) -> Any:
+    if isinstance(node, str) and node.startswith(_INCLUDE):
+        target = (base / node[len(_INCLUDE) :].strip()).resolve()
+        return _resolve_includes(load_yaml(target), target.parent)
+    if isinstance(node, list):
+        return [_resolve_includes(item, base) for item in node]
+    if isinstance(node, dict):
+        return {key: _resolve_includes(value, base) for key, value in node.items()}
+    return node
+
+
+def databases() -> list[dict[str, Any]]:
+    return load_metadata_file(METADATA_DIR / "databases" / "databases.yaml")  # type: ignore[no-any-return]
+
+
+def tracked_tables() -> dict[str, dict[str, Any]]:
+    """`schema.name` -> the table's metadata, over every database."""
+    tables: dict[str, dict[str, Any]] = {}
+    for database in databases():
+        for table in database.get("tables") or []:
+            ref = table["table"]
+            tables[f"{ref['schema']}.{ref['name']}"] = table
+    return tables
+
+
+_TEMPLATE_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def template_env_names(value: str) -> set[str]:
+    """The environment variables a Hasura `{{VAR}}` URL template refers to."""
+    return set(_TEMPLATE_VAR.findall(value))
+
+
+def resolve_template(value: str, env: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise KeyError(f"{name} is not set in the hasura service environment")
+        return env[name]
+
+    return _TEMPLATE_VAR.sub(replace, value)
+
+
+# --- docker compose -----------------------------------------------------------------
+
+_COMPOSE_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+
+def compose() -> dict[str, Any]:
+    return load_yaml(COMPOSE_FILE)  # type: ignore[no-any-return]
+
+
+def compose_variables(text: str) -> set[str]:
+    """Names of the `${VAR...}` interpolations in a compose value."""
+    return {m.group(1) for m in _COMPOSE_VAR.finditer(text)}
+
+
+def interpolate(text: str, env: dict[str, str]) -> str:
+    """docker compose interpolation of `${VAR}`, `${VAR:-default}`, `${VAR:?error}`."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, operator, argument = match.group(1), match.group(2), match.group(3) or ""
+        value = env.get(name)
+        if operator in (":-", "-"):
+            if value is None or (operator == ":-" and value == ""):
+                return argument
+            return value
+        if operator in (":?", "?"):
+            if value is None or (operator == ":?" and value == ""):
+                raise KeyError(f"{name}: {argument}")
+            return value
+        return value or ""
+
+    return _COMPOSE_VAR.sub(replace, text).replace("$$", "$")
+
+
+def dotenv(path: Path) -> dict[str, str]:
+    """The KEY=value lines of an env file (compose's rules for quotes)."""
+    values: dict[str, str] = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def service_environment(name: str, env: dict[str, str]) -> dict[str, str]:
+    """A compose service's environment, interpolated with `env` (the .env values)."""
+    service = compose()["services"][name]
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw)
+    return {key: interpolate(str(value), env) for key, value in raw.items()}
