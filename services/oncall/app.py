@@ -6,6 +6,14 @@ from fastapi import FastAPI
 
 from services.common.app import build_app
 from services.common.settings import ONCALL_PORT, Settings, load_settings
+from services.oncall.alerts.views import router as alerts_router
+from services.oncall.deps import Clock
+from services.oncall.graphql.schema import graphql_router
+from services.oncall.hasura import router as hasura_router
+from services.oncall.overrides.views import router as overrides_router
+from services.oncall.people.views import router as people_router
+from services.oncall.policies.views import router as policies_router
+from services.oncall.schedules.views import router as schedules_router
 
 PLUGIN = "nself-oncall"
 DEFAULT_PORT = ONCALL_PORT
@@ -15,6 +23,23 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The service; `clock` replaces the wall clock (tests)."""
     settings = settings or load_settings()
-    return build_app(plugin=PLUGIN, settings=settings, description=DESCRIPTION)
+    app = build_app(
+        plugin=PLUGIN,
+        settings=settings,
+        description=DESCRIPTION,
+        routers=[
+            people_router,
+            schedules_router,
+            overrides_router,
+            policies_router,
+            alerts_router,
+            hasura_router,
+            graphql_router(),
+        ],
+    )
+    if clock is not None:
+        app.state.clock = clock
+    return app

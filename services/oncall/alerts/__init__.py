@@ -1,0 +1,1 @@
+"""Alerts: triggered against a policy, deduplicated while open, acknowledged, resolved."""

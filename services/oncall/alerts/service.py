@@ -1,0 +1,241 @@
+"""Alert store: trigger (with dedup), acknowledge, resolve, read with the timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from services.common.errors import Conflict
+from services.common.metrics import ALERTS
+from services.common.pagination import decode_cursor, page_of
+from services.oncall.alerts.models import (
+    Alert,
+    AlertCreate,
+    AlertDetail,
+    Notification,
+    TimelineEntry,
+)
+from services.oncall.escalation import engine, runner
+from services.oncall.policies import service as policies
+from services.oncall.timeline import record
+from services.oncall.validation import field_error, not_found, parse_uuid, raise_field_errors
+
+COLUMNS = (
+    "id::text AS id, policy_id, summary, details, severity, dedup_key, source, status, "
+    "dedup_count, created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by"
+)
+
+
+def _alert(row: asyncpg.Record) -> Alert:
+    return Alert.model_validate(dict(row))
+
+
+async def trigger(
+    conn: asyncpg.Connection, *, account: str, body: AlertCreate, now: datetime
+) -> tuple[Alert, bool]:
+    """The new alert (True) or the open one with the same dedup key (False)."""
+    policy = await policies.find(conn, policy_id=body.policy_id)
+    if policy is None:
+        raise_field_errors([field_error(("body", "policy_id"), f"no policy {body.policy_id!r}")])
+    assert policy is not None
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO np_oncall.alerts
+            (source_account_id, policy_id, summary, details, severity, dedup_key, source,
+             created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (source_account_id, dedup_key)
+            WHERE dedup_key IS NOT NULL AND status <> 'resolved'
+        DO UPDATE SET dedup_count = np_oncall.alerts.dedup_count + 1
+        RETURNING {COLUMNS}, (xmax = 0) AS inserted
+        """,  # noqa: S608 - constant column list
+        account,
+        body.policy_id,
+        body.summary,
+        body.details,
+        body.severity,
+        body.dedup_key,
+        body.source,
+        now,
+    )
+    alert = _alert(row)
+    if not row["inserted"]:
+        await record(
+            conn,
+            account=account,
+            alert_id=alert.id,
+            at=now,
+            kind="deduplicated",
+            details={"dedup_key": body.dedup_key, "count": alert.dedup_count},
+        )
+        ALERTS.labels("deduplicated").inc()
+        return alert, False
+    ALERTS.labels("triggered").inc()
+    await record(
+        conn,
+        account=account,
+        alert_id=alert.id,
+        at=now,
+        kind="triggered",
+        details={"policy_id": body.policy_id, "severity": body.severity, "source": body.source},
+    )
+    snapshot = {"steps": [s.model_dump(mode="json") for s in policy.steps], "repeat": policy.repeat}
+    await runner.escalate(
+        conn,
+        account=account,
+        alert={**dict(row), "id": parse_uuid(alert.id, "alert")},
+        policy=snapshot,
+        state=engine.start(now),
+        now=now,
+    )
+    return alert, True
+
+
+async def _stop(conn: asyncpg.Connection, *, account: str, alert_id: Any, now: datetime) -> None:
+    """No further escalation; pending notifications are cancelled (in-flight ones finish)."""
+    await conn.execute("DELETE FROM np_oncall.escalations WHERE alert_id = $1", alert_id)
+    cancelled = await conn.fetch(
+        """
+        UPDATE np_oncall.notifications
+        SET status = 'cancelled', updated_at = $2, lease_until = NULL
+        WHERE alert_id = $1 AND status IN ('pending', 'failed')
+        RETURNING id
+        """,
+        alert_id,
+        now,
+    )
+    for row in cancelled:
+        await record(
+            conn,
+            account=account,
+            alert_id=alert_id,
+            at=now,
+            kind="notification_cancelled",
+            notification_id=row["id"],
+        )
+
+
+async def acknowledge(
+    conn: asyncpg.Connection, *, account: str, alert_id: str, by: str, now: datetime
+) -> Alert:
+    uid = parse_uuid(alert_id, "alert")
+    row = await conn.fetchrow(
+        f"""
+        UPDATE np_oncall.alerts
+        SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3
+        WHERE id = $1 AND status = 'triggered'
+        RETURNING {COLUMNS}
+        """,  # noqa: S608 - constant column list
+        uid,
+        now,
+        by,
+    )
+    if row is None:
+        current = await get(conn, alert_id=alert_id)
+        if current.status == "resolved":
+            raise Conflict("the alert is already resolved", details={"status": current.status})
+        return current  # already acknowledged: nothing changes
+    await record(
+        conn, account=account, alert_id=uid, at=now, kind="acknowledged", details={"by": by}
+    )
+    await _stop(conn, account=account, alert_id=uid, now=now)
+    ALERTS.labels("acknowledged").inc()
+    return _alert(row)
+
+
+async def resolve(
+    conn: asyncpg.Connection, *, account: str, alert_id: str, by: str, now: datetime
+) -> Alert:
+    uid = parse_uuid(alert_id, "alert")
+    row = await conn.fetchrow(
+        f"""
+        UPDATE np_oncall.alerts SET status = 'resolved', resolved_at = $2, resolved_by = $3
+        WHERE id = $1 AND status <> 'resolved'
+        RETURNING {COLUMNS}
+        """,  # noqa: S608 - constant column list
+        uid,
+        now,
+        by,
+    )
+    if row is None:
+        return await get(conn, alert_id=alert_id)  # already resolved (or 404)
+    await record(conn, account=account, alert_id=uid, at=now, kind="resolved", details={"by": by})
+    await _stop(conn, account=account, alert_id=uid, now=now)
+    ALERTS.labels("resolved").inc()
+    return _alert(row)
+
+
+async def get(conn: asyncpg.Connection, *, alert_id: str) -> Alert:
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM np_oncall.alerts WHERE id = $1",  # noqa: S608
+        parse_uuid(alert_id, "alert"),
+    )
+    if row is None:
+        raise not_found("alert", alert_id)
+    return _alert(row)
+
+
+def _shown_destination(channel: str, destination: str) -> str:
+    if channel == "email":
+        return destination
+    parts = urlsplit(destination)  # webhook paths often carry secrets: show scheme and host
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def get_detail(conn: asyncpg.Connection, *, alert_id: str) -> AlertDetail:
+    alert = await get(conn, alert_id=alert_id)
+    uid = parse_uuid(alert_id, "alert")
+    events = await conn.fetch(
+        "SELECT at, kind, notification_id::text AS notification_id, details "
+        "FROM np_oncall.alert_events WHERE alert_id = $1 ORDER BY at, id",
+        uid,
+    )
+    notifications = await conn.fetch(
+        """
+        SELECT id::text AS id, person_id, channel, destination, step, loop, status, attempts,
+               idempotency_key, not_before, sent_at, last_error, last_status_code
+        FROM np_oncall.notifications WHERE alert_id = $1 ORDER BY created_at, loop, step, id
+        """,
+        uid,
+    )
+    return AlertDetail(
+        **alert.model_dump(),
+        timeline=[TimelineEntry.model_validate(dict(e)) for e in events],
+        notifications=[
+            Notification.model_validate(
+                {**dict(n), "destination": _shown_destination(n["channel"], n["destination"])}
+            )
+            for n in notifications
+        ],
+    )
+
+
+async def get_all(
+    conn: asyncpg.Connection,
+    *,
+    status: str | None,
+    policy_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Any:
+    """Newest first."""
+    position = decode_cursor(cursor, arity=2)
+    rows = await conn.fetch(
+        f"""
+        SELECT {COLUMNS} FROM np_oncall.alerts
+        WHERE ($1::text IS NULL OR status = $1)
+          AND ($2::text IS NULL OR policy_id = $2)
+          AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+        ORDER BY created_at DESC, id DESC
+        LIMIT $5
+        """,  # noqa: S608 - constant column list
+        status,
+        policy_id,
+        None if position is None else datetime.fromisoformat(position[0]),
+        None if position is None else str(position[1]),
+        limit + 1,
+    )
+    return page_of([_alert(r) for r in rows], limit, lambda a: (a.created_at.isoformat(), a.id))

@@ -1,0 +1,1 @@
+"""Notification delivery: the outbox, channels (webhook, email, Slack) and their safeguards."""

@@ -1,0 +1,253 @@
+"""Delivery channels: one `Channel` protocol, three implementations.
+
+A channel sends one message and classifies the outcome; it never touches the
+database. `sent` ends the notification, `retry` schedules another attempt
+(with backoff), `permanent` gives up at once (a 4xx from a webhook, a refused
+address, a destination that is not allowed).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import hmac
+import json
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any, Literal, Protocol
+
+import aiosmtplib
+import httpx
+
+from services import __version__
+from services.oncall.delivery.destinations import DestinationPolicy
+
+Outcome = Literal["sent", "retry", "permanent"]
+USER_AGENT = f"nsentry-oncall/{__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What to deliver: the stored payload, where, and the key every attempt repeats."""
+
+    notification_id: str
+    idempotency_key: str
+    channel: str
+    destination: str
+    payload: dict[str, Any]
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: Outcome
+    status_code: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+class Channel(Protocol):
+    """A way to reach a person."""
+
+    name: str
+
+    async def send(self, message: Message) -> Result:
+        """Deliver once; classify the outcome. Must not raise for delivery failures."""
+        ...
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------
+def subject(payload: dict[str, Any]) -> str:
+    alert = payload.get("alert", {})
+    return f"[{str(alert.get('severity', 'alert')).upper()}] {alert.get('summary', '')}"[:250]
+
+
+def text(payload: dict[str, Any]) -> str:
+    alert = payload.get("alert", {})
+    escalation = payload.get("escalation", {})
+    details = alert.get("details")
+    lines = [
+        alert.get("summary", ""),
+        "",
+        f"Severity: {alert.get('severity')}",
+        f"Source:   {alert.get('source') or '-'}",
+        f"Alert:    {alert.get('id')}",
+        f"Policy:   {alert.get('policy_id')} "
+        f"(step {escalation.get('step', 0) + 1}, loop {escalation.get('loop', 0) + 1})",
+        f"Since:    {alert.get('created_at')}",
+    ]
+    if details is not None:
+        shown = details if isinstance(details, str) else json.dumps(details, indent=2)
+        lines += ["", "Details:", shown[:4000]]
+    lines += ["", f"Acknowledge: POST /api/v1/alerts/{alert.get('id')}/ack"]
+    return "\n".join(lines)
+
+
+def canonical_json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
+
+
+def signature(secret: bytes, body: bytes) -> str:
+    """The `X-Signature` value: `sha256=<hex HMAC-SHA256 of the body>`."""
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def classify(response: httpx.Response) -> Result:
+    code = response.status_code
+    if 200 <= code < 300:
+        return Result("sent", code)
+    reason = f"HTTP {code}"
+    if code in (408, 425, 429) or code >= 500:
+        return Result("retry", code, reason, _retry_after(response))
+    if 300 <= code < 400:
+        return Result("permanent", code, f"{reason}: redirects are not followed")
+    return Result("permanent", code, reason)
+
+
+# ---------------------------------------------------------------------------
+# Webhook and Slack
+# ---------------------------------------------------------------------------
+class WebhookChannel:
+    """POST the JSON payload, signed, with `Idempotency-Key`."""
+
+    name = "webhook"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        destinations: DestinationPolicy,
+        signing_secret: bytes | None,
+    ) -> None:
+        self.client = client
+        self.destinations = destinations
+        self.signing_secret = signing_secret
+
+    def body(self, message: Message) -> bytes:
+        return canonical_json(message.payload)
+
+    async def send(self, message: Message) -> Result:
+        problem = await self.destinations.resolved_problem(message.destination)
+        if problem is not None:
+            return Result("permanent", None, problem)
+        body = self.body(message)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Idempotency-Key": message.idempotency_key,
+            "X-Nsentry-Attempt": str(message.attempt),
+        }
+        if self.signing_secret:
+            headers["X-Signature"] = signature(self.signing_secret, body)
+        try:
+            response = await self.client.post(
+                message.destination, content=body, headers=headers, follow_redirects=False
+            )
+        except httpx.TimeoutException:
+            return Result("retry", None, "timed out")
+        except (httpx.TransportError, OSError) as exc:
+            return Result("retry", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
+        except httpx.HTTPError as exc:  # an unusable URL
+            return Result("permanent", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
+        return classify(response)
+
+
+class SlackChannel(WebhookChannel):
+    """A Slack-compatible incoming webhook: `{"text": ...}` (Mattermost, Rocket.Chat too)."""
+
+    name = "slack"
+
+    def body(self, message: Message) -> bytes:
+        payload = message.payload
+        alert = payload.get("alert", {})
+        severity = str(alert.get("severity", "")).upper()
+        lines = [f":rotating_light: *[{severity}]* {alert.get('summary', '')}"]
+        details = alert.get("details")
+        if details is not None:
+            shown = details if isinstance(details, str) else json.dumps(details)
+            lines.append(f"```{shown[:1500]}```")
+        lines.append(
+            f"alert `{alert.get('id')}` · policy `{alert.get('policy_id')}` · "
+            f"source {alert.get('source') or '-'}"
+        )
+        return json.dumps({"text": "\n".join(lines)}).encode()
+
+
+# ---------------------------------------------------------------------------
+# Email
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    sender: str
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 30.0
+
+
+class EmailChannel:
+    """Plain-text email through the operator's SMTP server."""
+
+    name = "email"
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+
+    def build(self, message: Message) -> EmailMessage:
+        mail = EmailMessage()
+        mail["From"] = self.config.sender
+        mail["To"] = message.destination
+        mail["Subject"] = subject(message.payload)
+        mail["Date"] = email.utils.formatdate(localtime=False)
+        digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]
+        mail["Message-ID"] = f"<{digest}@oncall.nsentry>"  # the same on every attempt
+        mail["Idempotency-Key"] = message.idempotency_key
+        mail["Auto-Submitted"] = "auto-generated"
+        mail.set_content(text(message.payload))
+        return mail
+
+    async def send(self, message: Message) -> Result:
+        try:
+            mail = self.build(message)
+        except (ValueError, TypeError) as exc:
+            return Result("permanent", None, f"bad address: {exc}")
+        config = self.config
+        try:
+            await aiosmtplib.send(
+                mail,
+                hostname=config.host,
+                port=config.port,
+                username=config.username,
+                password=config.password,
+                start_tls=config.starttls,
+                use_tls=False,
+                timeout=config.timeout,
+                tls_context=ssl.create_default_context() if config.starttls else None,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            outcome: Outcome = (
+                "retry" if codes and all(400 <= c < 500 for c in codes) else "permanent"
+            )
+            return Result(outcome, codes[0] if codes else None, f"recipient refused: {exc}")
+        except aiosmtplib.SMTPResponseException as exc:
+            outcome = "retry" if 400 <= exc.code < 500 else "permanent"
+            return Result(outcome, exc.code, f"SMTP {exc.code}: {exc.message}"[:300])
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            return Result("retry", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
+        return Result("sent", 250)

@@ -1,0 +1,1 @@
+"""Escalation: a pure engine (plain values in, actions out) and the runner that does its I/O."""

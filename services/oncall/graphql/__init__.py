@@ -1,0 +1,1 @@
+"""The Strawberry GraphQL schema (Hasura remote schema) and its SDL export."""

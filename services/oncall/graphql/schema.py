@@ -1,0 +1,355 @@
+"""Strawberry schema served at `/graphql` (Hasura's remote schema for on-call).
+
+Every field answers through the same store functions as the REST routes
+(so the GraphQL on-call of a schedule is the REST answer), inside a tenant
+transaction of the caller's account: the plugin bearer with the forwarded
+`X-Hasura-Source-Account-Id`, or a Hasura JWT. Errors carry
+`extensions.code` (`not_found`, `validation_error`, `internal`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import strawberry
+from fastapi import Request
+from graphql import GraphQLError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.types import Info
+
+from services.common.auth import Principal, authenticate
+from services.common.db import tenant_transaction
+from services.common.errors import ApiError
+from services.oncall.deps import clock_of
+from services.oncall.escalation import engine, runner
+from services.oncall.people import service as people
+from services.oncall.policies import service as policies
+from services.oncall.schedules import models as rest
+from services.oncall.schedules import service as schedules
+
+log = logging.getLogger("nsentry.oncall.graphql")
+P = ParamSpec("P")
+R = TypeVar("R")
+MAX_LIST = 1000
+
+
+def _errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """API errors become GraphQL errors with a code; anything else a bare 'internal error'."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except GraphQLError:
+            raise
+        except ApiError as exc:
+            extensions: dict[str, Any] = {"code": exc.code}
+            if exc.details is not None:
+                extensions["details"] = exc.details
+            raise GraphQLError(exc.message, extensions=extensions) from None
+        except Exception:
+            log.exception("graphql resolver %s failed", fn.__name__)
+            raise GraphQLError("internal error", extensions={"code": "internal"}) from None
+
+    return wrapper
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise GraphQLError(
+            f"{name} must be an RFC 3339 timestamp with a UTC offset",
+            extensions={"code": "validation_error"},
+        )
+    return value
+
+
+def _ctx(info: Info) -> dict[str, Any]:
+    return info.context  # type: ignore[no-any-return]
+
+
+def _tx(info: Info) -> Any:
+    ctx = _ctx(info)
+    return tenant_transaction(ctx["pool"], ctx["principal"].account_id)
+
+
+def _now(info: Info) -> datetime:
+    return _ctx(info)["clock"]()
+
+
+@strawberry.type(description="A person who can be on call")
+class Person:
+    id: strawberry.ID
+    name: str | None = strawberry.field(description="null when the person no longer exists")
+    email: str | None
+
+    @classmethod
+    def of(cls, ref: rest.PersonRef | None) -> Person | None:
+        if ref is None:
+            return None
+        return cls(id=strawberry.ID(ref.id), name=ref.name, email=ref.email)
+
+
+@strawberry.type(description="The next change of person")
+class NextOnCall:
+    person: Person | None
+    start: datetime
+
+
+@strawberry.type(description="Who is on call at an instant, why, and who comes next")
+class OnCall:
+    schedule_id: strawberry.ID
+    at: datetime
+    person: Person | None = strawberry.field(description="null in a gap")
+    source: str | None = strawberry.field(description="override or layer")
+    layer: str | None
+    override_id: str | None
+    shift_start: datetime | None
+    shift_end: datetime | None
+    next: NextOnCall | None
+
+    @classmethod
+    def of(cls, answer: rest.Oncall) -> OnCall:
+        return cls(
+            schedule_id=strawberry.ID(answer.schedule_id),
+            at=answer.at,
+            person=Person.of(answer.person),
+            source=answer.source,
+            layer=answer.layer,
+            override_id=answer.override_id,
+            shift_start=answer.shift_start,
+            shift_end=answer.shift_end,
+            next=None
+            if answer.next is None
+            else NextOnCall(person=Person.of(answer.next.person), start=answer.next.start),
+        )
+
+
+@strawberry.type(description="A contiguous piece of the final schedule; a gap has no person")
+class Shift:
+    start: datetime
+    end: datetime
+    person_id: strawberry.ID | None
+    source: str | None
+    layer: str | None
+    override_id: str | None
+
+
+@strawberry.type(description="The final schedule over a range")
+class ShiftList:
+    since: datetime
+    until: datetime
+    shifts: list[Shift]
+    coverage: float = strawberry.field(description="fraction of the range with someone on call")
+
+
+@strawberry.type
+class Rotation:
+    type: str
+    length: int
+    shift_seconds: int | None
+    handoff: str = strawberry.field(description="local wall time in the schedule's zone")
+    participants: list[strawberry.ID]
+
+
+@strawberry.type
+class Restriction:
+    days: list[str]
+    start: str
+    end: str
+
+
+@strawberry.type
+class Layer:
+    name: str
+    rotation: Rotation
+    restrictions: list[Restriction]
+
+
+def _layer(data: dict[str, Any]) -> Layer:
+    rotation = data["rotation"]
+    return Layer(
+        name=data["name"],
+        rotation=Rotation(
+            type=rotation["type"],
+            length=rotation["length"],
+            shift_seconds=rotation.get("shift_seconds"),
+            handoff=rotation["handoff"],
+            participants=[strawberry.ID(p) for p in rotation["participants"]],
+        ),
+        restrictions=[Restriction(**r) for r in data.get("restrictions", [])],
+    )
+
+
+@strawberry.type(description="An on-call schedule")
+class Schedule:
+    id: strawberry.ID
+    name: str
+    timezone: str
+    layers: list[Layer]
+    revision: int
+
+    @classmethod
+    def of(cls, model: rest.Schedule) -> Schedule:
+        return cls(
+            id=strawberry.ID(model.id),
+            name=model.name,
+            timezone=model.timezone,
+            layers=[_layer(layer) for layer in model.layers],
+            revision=model.revision,
+        )
+
+    @strawberry.field(description="Who is on call at `at` (default now)")
+    @_errors
+    async def oncall(self, info: Info, at: datetime | None = None) -> OnCall:
+        moment = _aware(at, "at") or _now(info)
+        async with _tx(info) as conn:
+            return OnCall.of(await schedules.oncall_at(conn, schedule_id=self.id, at=moment))
+
+    @strawberry.field(description="The final schedule over [since, until), at most 366 days")
+    @_errors
+    async def shifts(self, info: Info, since: datetime, until: datetime) -> ShiftList:
+        lo, hi = _aware(since, "since"), _aware(until, "until")
+        assert lo is not None and hi is not None
+        async with _tx(info) as conn:
+            final = await schedules.shifts_between(conn, schedule_id=self.id, since=lo, until=hi)
+        return ShiftList(
+            since=final.since,
+            until=final.until,
+            shifts=[
+                Shift(
+                    start=s.start,
+                    end=s.end,
+                    person_id=None if s.person_id is None else strawberry.ID(s.person_id),
+                    source=s.source,
+                    layer=s.layer,
+                    override_id=s.override_id,
+                )
+                for s in final.shifts
+            ],
+            coverage=final.coverage,
+        )
+
+
+@strawberry.type
+class EscalationTarget:
+    type: str = strawberry.field(description="person or schedule")
+    id: strawberry.ID
+
+
+@strawberry.type
+class EscalationStep:
+    delay_minutes: int
+    targets: list[EscalationTarget]
+
+
+@strawberry.type(description="An escalation policy")
+class EscalationPolicy:
+    id: strawberry.ID
+    name: str
+    repeat: int
+    steps: list[EscalationStep]
+
+    @strawberry.field(description="Who step 0 would notify now")
+    @_errors
+    async def current_responders(self, info: Info) -> list[Person]:
+        targets = [engine.Target(t.type, str(t.id)) for t in self.steps[0].targets]
+        async with _tx(info) as conn:
+            ids = await runner.responders(conn, targets=targets, at=_now(info))
+            found = await people.get_many(conn, ids=ids)
+        return [
+            Person(id=strawberry.ID(i), name=found[i].name, email=found[i].email)
+            for i in ids
+            if i in found
+        ]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A schedule of the caller's account (null if none)")
+    @_errors
+    async def schedule(self, info: Info, id: strawberry.ID) -> Schedule | None:
+        async with _tx(info) as conn:
+            try:
+                row = await schedules.get_plain(conn, schedule_id=str(id))
+            except ApiError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+        return Schedule.of(row)
+
+    @strawberry.field(description="The caller's schedules, oldest first")
+    @_errors
+    async def schedules(self, info: Info, limit: int = 100) -> list[Schedule]:
+        if not 1 <= limit <= MAX_LIST:
+            raise GraphQLError(
+                f"limit must be between 1 and {MAX_LIST}", extensions={"code": "validation_error"}
+            )
+        async with _tx(info) as conn:
+            page = await schedules.get_all(conn, limit=limit, cursor=None)
+        return [Schedule.of(s) for s in page.data]
+
+    @strawberry.field(description="Who is on call for a schedule at `at` (default now)")
+    @_errors
+    async def current_oncall(
+        self, info: Info, schedule_id: strawberry.ID, at: datetime | None = None
+    ) -> OnCall:
+        moment = _aware(at, "at") or _now(info)
+        async with _tx(info) as conn:
+            return OnCall.of(
+                await schedules.oncall_at(conn, schedule_id=str(schedule_id), at=moment)
+            )
+
+    @strawberry.field(description="An escalation policy of the caller's account (null if none)")
+    @_errors
+    async def policy(self, info: Info, id: strawberry.ID) -> EscalationPolicy | None:
+        async with _tx(info) as conn:
+            found = await policies.find(conn, policy_id=str(id))
+        if found is None:
+            return None
+        return EscalationPolicy(
+            id=strawberry.ID(found.id),
+            name=found.name,
+            repeat=found.repeat,
+            steps=[
+                EscalationStep(
+                    delay_minutes=s.delay_minutes,
+                    targets=[
+                        EscalationTarget(type=t.type, id=strawberry.ID(t.id)) for t in s.targets
+                    ],
+                )
+                for s in found.steps
+            ],
+        )
+
+
+schema = strawberry.Schema(query=Query)
+
+
+async def _context(request: Request) -> dict[str, Any]:
+    principal: Principal = authenticate(request.headers, request.app.state.settings)
+    return {
+        "principal": principal,
+        "pool": request.app.state.pool,
+        "clock": clock_of(request),
+        "request": request,
+    }
+
+
+def graphql_router() -> GraphQLRouter:
+    return GraphQLRouter(
+        schema,
+        path="/graphql",
+        graphql_ide=None,
+        allow_queries_via_get=False,
+        context_getter=_context,
+        tags=["graphql"],
+    )
+
+
+def sdl() -> str:
+    """The schema in SDL, as committed under `schema/oncall.graphql`."""
+    return schema.as_str() + "\n"

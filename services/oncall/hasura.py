@@ -1,0 +1,171 @@
+"""Hasura action `currentOncall`: POST /hasura/actions/currentOncall.
+
+Hasura calls it with the plugin bearer (a configured header) and its action
+payload: `{"action": {"name"}, "input": {"scheduleId", "at"}, "session_variables",
+"request_query"}`. The account is the session's `x-hasura-source-account-id`
+(an admin session without one acts for `primary`). Errors use Hasura's shape,
+`{"message", "extensions": {"code"}}` with a 4xx status, so Hasura passes them
+to the client.
+
+GraphQL types (hasura/metadata/actions.graphql must match):
+
+    type Query {
+      currentOncall(scheduleId: String!, at: timestamptz): CurrentOncallOutput
+    }
+    type CurrentOncallOutput {
+      scheduleId: String!
+      at: timestamptz!
+      person: CurrentOncallPerson
+      source: String
+      layer: String
+      overrideId: String
+      shiftStart: timestamptz
+      shiftEnd: timestamptz
+      next: CurrentOncallNext
+    }
+    type CurrentOncallPerson { id: String!  name: String  email: String }
+    type CurrentOncallNext { person: CurrentOncallPerson  start: timestamptz! }
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from services.common.auth import check_account_id, require_secret
+from services.common.db import tenant_transaction
+from services.common.errors import ApiError
+from services.oncall.deps import clock_of
+from services.oncall.schedules import service as schedules
+from services.oncall.schedules.models import PersonRef
+
+router = APIRouter(prefix="/hasura/actions", tags=["hasura"])
+
+ACTION_NAME = "currentOncall"
+OUTPUT_TYPE = "CurrentOncallOutput"
+PERSON_TYPE = "CurrentOncallPerson"
+NEXT_TYPE = "CurrentOncallNext"
+
+
+class CurrentOncallInput(BaseModel):
+    """The action's arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+    scheduleId: str = Field(min_length=1, max_length=200)  # noqa: N815 (GraphQL argument name)
+    at: AwareDatetime | None = None
+
+
+class ActionName(BaseModel):
+    name: str
+
+
+class ActionPayload(BaseModel):
+    """Hasura's action request body."""
+
+    action: ActionName
+    input: dict[str, Any] = Field(default_factory=dict)
+    session_variables: dict[str, str] = Field(default_factory=dict)
+    request_query: str | None = None
+
+
+class CurrentOncallPerson(BaseModel):
+    id: str
+    name: str | None
+    email: str | None
+
+
+class CurrentOncallNext(BaseModel):
+    person: CurrentOncallPerson | None
+    start: datetime
+
+
+class CurrentOncallOutput(BaseModel):
+    """The action's output type (camelCase, as Hasura exposes it)."""
+
+    scheduleId: str  # noqa: N815
+    at: datetime
+    person: CurrentOncallPerson | None
+    source: str | None
+    layer: str | None
+    overrideId: str | None  # noqa: N815
+    shiftStart: datetime | None  # noqa: N815
+    shiftEnd: datetime | None  # noqa: N815
+    next: CurrentOncallNext | None
+
+
+class HasuraErrorExtensions(BaseModel):
+    code: str
+
+
+class HasuraError(BaseModel):
+    message: str
+    extensions: HasuraErrorExtensions
+
+
+def hasura_error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"message": message, "extensions": {"code": code}}, status_code=status)
+
+
+def _person(ref: PersonRef | None) -> CurrentOncallPerson | None:
+    return None if ref is None else CurrentOncallPerson(id=ref.id, name=ref.name, email=ref.email)
+
+
+def _account(session: dict[str, str]) -> str:
+    values = {k.lower(): v for k, v in session.items()}
+    account = values.get("x-hasura-source-account-id")
+    if account:
+        return check_account_id(account)
+    if values.get("x-hasura-role", "admin") == "admin":
+        return "primary"
+    raise ApiError("the session has no x-hasura-source-account-id")
+
+
+@router.post(
+    "/currentOncall",
+    summary="Hasura action: who is on call for a schedule",
+    response_model=CurrentOncallOutput,
+    responses={
+        400: {"model": HasuraError},
+        401: {"model": HasuraError},
+        404: {"model": HasuraError},
+        422: {"model": HasuraError},
+    },
+)
+async def current_oncall(request: Request) -> Any:
+    try:
+        require_secret(request.headers, request.app.state.settings)
+        try:
+            payload = ActionPayload.model_validate(await request.json())
+            args = CurrentOncallInput.model_validate(payload.input)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "input"
+            return hasura_error(422, "validation_error", f"{where}: {first['msg']}")
+        except ValueError:
+            return hasura_error(400, "bad_request", "the body is not JSON")
+        if payload.action.name != ACTION_NAME:
+            return hasura_error(400, "bad_request", f"unknown action {payload.action.name!r}")
+        account = _account(payload.session_variables)
+        at = args.at or clock_of(request)()
+        async with tenant_transaction(request.app.state.pool, account) as conn:
+            answer = await schedules.oncall_at(conn, schedule_id=args.scheduleId, at=at)
+    except ApiError as exc:
+        return hasura_error(exc.status, exc.code, exc.message)
+    output = CurrentOncallOutput(
+        scheduleId=answer.schedule_id,
+        at=answer.at,
+        person=_person(answer.person),
+        source=answer.source,
+        layer=answer.layer,
+        overrideId=answer.override_id,
+        shiftStart=answer.shift_start,
+        shiftEnd=answer.shift_end,
+        next=None
+        if answer.next is None
+        else CurrentOncallNext(person=_person(answer.next.person), start=answer.next.start),
+    )
+    return JSONResponse(output.model_dump(mode="json"))

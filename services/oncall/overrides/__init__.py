@@ -1,0 +1,1 @@
+"""Overrides: a person on call for a schedule over a span, above every layer."""

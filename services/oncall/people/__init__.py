@@ -1,0 +1,1 @@
+"""People: who can be on call, and how to reach them (contact methods)."""

@@ -1,0 +1,1 @@
+"""Escalation policies: ordered steps of targets (people or schedules) with delays."""
