@@ -1,47 +1,51 @@
 """auto: the default ensemble, record-breaking novelty on three views of a series.
 
-A user who does not choose an algorithm gets this one. It has no knob that
-depends on the series: every scale it uses is learned from the series itself.
+A user who does not choose an algorithm gets this one. No setting depends on
+the series: every scale it uses is learned from the series itself.
 
 How it works
 ------------
-Three *channels* look at the series in different ways:
+Three *channels* look at the series in different ways, each against an
+*envelope* (a range) of its own history:
 
 ``level``
-    the value itself;
+    the value itself, against the range of everything seen so far. The range
+    fades back by one noise unit every ``forget`` points, so a very old
+    extreme does not mask new anomalies for ever.
 ``mean``
-    the mean of the latest ``mean_window`` points (a level shift that stays
-    inside the range of single noisy points still moves this one);
+    the mean of the latest ``mean_window`` points, against the range of that
+    mean over the latest ``recent`` points: a level shift or a slow slide
+    that stays inside the long-term range is still new for the recent past.
 ``seasonal``
-    the change from the same time of day one season ago (a day by default),
-    taken from a table of time slots, so irregular cadence and gaps are fine.
+    the change from the same time of day one season ago (a day by default,
+    from a table of time slots, so irregular cadence and gaps are fine),
+    against the fading range of past changes. It counts only as much as the
+    season explains the series: its weight falls to zero when the range of
+    these changes is not clearly narrower than the range of the values.
 
-Each channel keeps an *envelope* of its own history: the highest and the
-lowest value seen so far, each fading back towards the centre by one noise
-unit every ``forget`` points (so a very old extreme does not mask new
-anomalies for ever). A point is surprising in a channel when it breaks that
-envelope; the surprise is the *excess* over the envelope in noise units, the
-noise unit being the channel's exponentially weighted mean absolute change
-between consecutive points (learned, no start-up bias). Under a stable
-series records become rare (the envelope holds every past extreme), so the
-rate of alerts falls as the detector learns, without any threshold fitted
-to the series.
+A point is surprising in a channel when it breaks that channel's envelope.
+The surprise is the *excess* over the envelope in noise units; the noise unit
+is the exponentially weighted mean absolute change between consecutive
+values (consecutive seasonal changes for the seasonal channel), learned
+without start-up bias. In a stable series the envelope holds every past
+extreme, so records and alerts become rare as the detector learns, with no
+threshold fitted to the series.
 
-The ensemble excess is the largest channel excess, the secondary channels
-weighted by ``mean_weight`` and ``seasonal_weight``. Right after an alert a
-repeat is only reported if it is clearly worse: the excess is reduced by
-``refractory_factor`` times the largest excess of the previous
+The ensemble excess is the largest channel excess, the mean and seasonal
+channels weighted by ``mean_weight`` and ``seasonal_weight``. Right after an
+alert a repeat is reported only if it is clearly worse: the excess is reduced
+by ``refractory_factor`` times the largest excess of the previous
 ``refractory`` points.
 
 Score: ``1 - 0.01 ** (excess / 0.6)``, so the default alert threshold 0.99 is
-reached when a channel breaks its record by 0.6 noise units. Band
-(``lower``/``upper``): the level envelope widened by those 0.6 noise units;
-``expected``: the mean of the previous ``mean_window`` points.
+reached when a channel breaks its range by 0.6 noise units. Band
+(``lower``/``upper``): the level channel's range widened by those 0.6 noise
+units; ``expected``: the mean of the previous ``mean_window`` points.
 
-Everything is causal and vectorised: the envelopes are running maxima of the
-values shifted by the cumulative fade, the noise units are first-order linear
-recursions, the seasonal table is updated by a stable sort of the batch's
-slots. ``score`` on a batch equals ``score_one`` point after point.
+Everything is causal and vectorised (running maxima shifted by the cumulative
+fade, block maxima for the recent range, first-order linear recursions for the
+noise units, a stable sort of the batch's time slots for the seasonal table):
+``score`` on a batch gives the same numbers as ``score_one`` point by point.
 """
 
 from __future__ import annotations
@@ -55,70 +59,84 @@ from pydantic import Field
 from ._common import fmt, learning_sentence, linear_recursion
 from .base import Detector, DetectorParams, PointScore, Scores
 
-__all__ = ["AutoDetector", "AutoParams"]
+__all__ = ["CHANNELS", "EXCESS_AT_ALERT", "AutoDetector", "AutoParams"]
 
 #: Excess (in noise units) at which the score reaches 0.99, the default alert level.
 EXCESS_AT_ALERT = 0.6
-_ALERT_SCORE = 0.99
-_SCORE_RATE = -math.log(1.0 - _ALERT_SCORE) / EXCESS_AT_ALERT
-#: A seasonal reference older than this many seasons is stale (the slot missed a day).
+_SCORE_RATE = -math.log(0.01) / EXCESS_AT_ALERT
+#: A seasonal reference older than this many seasons is stale (the slot missed a season).
 _STALE_SEASONS = 1.5
-#: Smallest noise unit, relative to the magnitude of the envelope.
+#: The seasonal weight is full when the range of seasonal changes is at most this
+#: share of the range of the values, and falls linearly to 0 when they are equal.
+_SEASONAL_FULL_RATIO = 0.5
+#: Blocks the recent range is kept in (its length varies by one block).
+_RECENT_BLOCKS = 10
+#: Smallest noise unit, relative to the magnitude of the range.
 _RELATIVE_FLOOR = 1e-9
+#: Longest accumulated decay (e-folds) of one closed-form EWMA block.
+_BLOCK_LOG_SPAN = 30.0
 
+#: Channel names by the code stored in ``Scores.detail``.
 CHANNELS = ("none", "level", "mean", "seasonal")
 _LEVEL, _MEAN, _SEASONAL = 1, 2, 3
 
 
 class AutoParams(DetectorParams):
-    """Parameters of :class:`AutoDetector` (defaults suit most series)."""
+    """Parameters of :class:`AutoDetector` (the defaults suit most series)."""
 
     warmup: int = Field(100, ge=10, description="points learned before scores can be non-zero")
     memory: int = Field(
-        1000, ge=10, description="points the noise unit is averaged over (EWMA 1/memory)"
+        1000, ge=10, description="points the noise units average over (EWMA 1/memory)"
     )
     forget: float = Field(
         3000.0, gt=0.0, description="points for a past extreme to fade by one noise unit"
     )
     mean_window: int = Field(10, ge=2, le=1000, description="points in the mean channel")
-    mean_weight: float = Field(0.3, ge=0.0, le=1.0, description="weight of the mean channel")
+    recent: int = Field(
+        1000, ge=_RECENT_BLOCKS, le=1_000_000, description="points in the mean's recent range"
+    )
+    mean_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the mean channel")
     season_seconds: float = Field(
-        86400.0, ge=0.0, description="season length in seconds; 0 turns the channel off"
+        86400.0, ge=0.0, description="season in seconds; 0 turns the seasonal channel off"
     )
     season_slots: int = Field(288, ge=4, le=4096, description="time slots per season")
     seasonal_weight: float = Field(
-        0.3, ge=0.0, le=1.0, description="weight of the seasonal channel"
+        0.3, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
     )
     refractory: int = Field(50, ge=0, le=10000, description="points a past alert damps repeats")
     refractory_factor: float = Field(
-        0.5, ge=0.0, le=1.0, description="share of a recent excess a repeat must exceed"
+        0.5, ge=0.0, le=1.0, description="share of the largest recent excess taken off"
     )
 
 
 class AutoDetector(Detector):
-    """Default ensemble: record-breaking novelty of the level, mean and seasonal change.
+    """Default ensemble: record-breaking novelty of the level, recent mean and seasonal change.
 
     Parameters
     ----------
     warmup : int, default 100
-        Points learned before scores can be non-zero (the seasonal channel also
-        waits for ``warmup`` seasonal comparisons).
+        Points learned before scores can be non-zero (the seasonal channel
+        also waits for ``warmup`` seasonal comparisons).
     memory : int, default 1000
         Points the noise units are averaged over.
     forget : float, default 3000
-        Points for a past extreme to fade by one noise unit.
+        Points for a past extreme of the level or seasonal channel to fade by
+        one noise unit.
     mean_window : int, default 10
         Points averaged by the mean channel.
-    mean_weight : float, default 0.3
+    recent : int, default 1000
+        Points of the mean channel's recent range (kept as 10 blocks, so the
+        range covers between ``recent`` and ``1.1 * recent`` points).
+    mean_weight : float, default 0.5
         Weight of the mean channel's excess.
     season_seconds : float, default 86400
         Season of the seasonal channel (0 turns it off).
     season_slots : int, default 288
         Time slots per season (288 is five minutes of a day).
     seasonal_weight : float, default 0.3
-        Weight of the seasonal channel's excess.
+        Weight of the seasonal channel's excess for a clearly seasonal series.
     refractory : int, default 50
-        Points during which a past excess damps new ones.
+        Points during which a past excess damps new ones (0: no damping).
     refractory_factor : float, default 0.5
         Share of the largest recent excess subtracted from a new one.
 
@@ -126,13 +144,13 @@ class AutoDetector(Detector):
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(11)
-    >>> values = 50.0 + rng.normal(0.0, 2.0, 2000)
-    >>> values[1500] = 75.0
+    >>> values = 50.0 + rng.normal(0.0, 2.0, 3000)
+    >>> values[2500] = 75.0
     >>> detector = AutoDetector()
-    >>> scores = detector.score(np.arange(2000) * 60.0, values)
-    >>> bool(scores.score[1500] > 0.999), bool(np.mean(scores.score[1000:1500] > 0.99) < 0.01)
+    >>> scores = detector.score(np.arange(3000) * 60.0, values)
+    >>> bool(scores.score[2500] > 0.999), bool(np.mean(scores.score[1500:2500] > 0.99) < 0.01)
     (True, True)
-    >>> detector.explain(75.0, scores.point(1500)).split(":")[0]
+    >>> detector.explain(75.0, scores.point(2500)).split(":")[0]
     'auto (level)'
     """
 
@@ -147,57 +165,58 @@ class AutoDetector(Detector):
         self._last_value = math.nan
         self._noise = 0.0
         self._noise_count = 0
-        self._level_hi, self._level_lo = -math.inf, math.inf
+        self._level_lo, self._level_hi = math.inf, -math.inf
         self._tail = np.empty(0)
-        self._mean_hi, self._mean_lo = -math.inf, math.inf
+        self._blocks_lo = np.empty(0)
+        self._blocks_hi = np.empty(0)
+        self._block_lo, self._block_hi = math.inf, -math.inf
         slots = p.season_slots if p.season_seconds > 0 else 0
         self._slot_value = np.full(slots, math.nan)
         self._slot_time = np.full(slots, math.nan)
+        self._resid_count = 0
         self._resid_last = math.nan
         self._resid_noise = 0.0
-        self._resid_count = 0
         self._resid_noise_count = 0
-        self._resid_hi, self._resid_lo = -math.inf, math.inf
-        self._recent = np.empty(0)
+        self._resid_lo, self._resid_hi = math.inf, -math.inf
+        self._recent_excess = np.empty(0)
 
     def get_state(self) -> dict[str, Any]:
         return {
             "count": self._count,
             "last_value": _to_json(self._last_value),
-            "noise": self._noise,
-            "noise_count": self._noise_count,
+            "noise": [self._noise, self._noise_count],
             "level": [_to_json(self._level_lo), _to_json(self._level_hi)],
             "tail": _list_to_json(self._tail),
-            "mean": [_to_json(self._mean_lo), _to_json(self._mean_hi)],
-            "slot_value": _list_to_json(self._slot_value),
-            "slot_time": _list_to_json(self._slot_time),
-            "resid_last": _to_json(self._resid_last),
-            "resid_noise": self._resid_noise,
+            "blocks": [_list_to_json(self._blocks_lo), _list_to_json(self._blocks_hi)],
+            "block": [_to_json(self._block_lo), _to_json(self._block_hi)],
+            "slots": [_list_to_json(self._slot_value), _list_to_json(self._slot_time)],
             "resid_count": self._resid_count,
-            "resid_noise_count": self._resid_noise_count,
+            "resid_last": _to_json(self._resid_last),
+            "resid_noise": [self._resid_noise, self._resid_noise_count],
             "resid": [_to_json(self._resid_lo), _to_json(self._resid_hi)],
-            "recent": _list_to_json(self._recent),
+            "recent_excess": _list_to_json(self._recent_excess),
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
         self._count = int(state["count"])
         self._last_value = _from_json(state["last_value"], math.nan)
-        self._noise = float(state["noise"])
-        self._noise_count = int(state["noise_count"])
+        self._noise, self._noise_count = float(state["noise"][0]), int(state["noise"][1])
         self._level_lo = _from_json(state["level"][0], math.inf)
         self._level_hi = _from_json(state["level"][1], -math.inf)
         self._tail = _list_from_json(state["tail"])
-        self._mean_lo = _from_json(state["mean"][0], math.inf)
-        self._mean_hi = _from_json(state["mean"][1], -math.inf)
-        self._slot_value = _list_from_json(state["slot_value"])
-        self._slot_time = _list_from_json(state["slot_time"])
-        self._resid_last = _from_json(state["resid_last"], math.nan)
-        self._resid_noise = float(state["resid_noise"])
+        self._blocks_lo = _list_from_json(state["blocks"][0])
+        self._blocks_hi = _list_from_json(state["blocks"][1])
+        self._block_lo = _from_json(state["block"][0], math.inf)
+        self._block_hi = _from_json(state["block"][1], -math.inf)
+        self._slot_value = _list_from_json(state["slots"][0])
+        self._slot_time = _list_from_json(state["slots"][1])
         self._resid_count = int(state["resid_count"])
-        self._resid_noise_count = int(state["resid_noise_count"])
+        self._resid_last = _from_json(state["resid_last"], math.nan)
+        self._resid_noise = float(state["resid_noise"][0])
+        self._resid_noise_count = int(state["resid_noise"][1])
         self._resid_lo = _from_json(state["resid"][0], math.inf)
         self._resid_hi = _from_json(state["resid"][1], -math.inf)
-        self._recent = _list_from_json(state["recent"])
+        self._recent_excess = _list_from_json(state["recent_excess"])
 
     @property
     def n_seen(self) -> int:
@@ -209,8 +228,7 @@ class AutoDetector(Detector):
 
     # -- scoring ---------------------------------------------------------
     def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
-        n = values.shape[0]
-        if n == 0:
+        if values.shape[0] == 0:
             empty = np.empty(0)
             return Scores(empty, empty, empty, empty, empty)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
@@ -221,103 +239,140 @@ class AutoDetector(Detector):
     def _learn(self, ts: np.ndarray, vs: np.ndarray) -> Scores:
         p = self.params
         n = vs.shape[0]
-        seen = np.arange(self._count, self._count + n)
-        warm = seen >= p.warmup
+        warm = np.arange(self._count, self._count + n) >= p.warmup
 
         # noise unit: EW mean |change| before each point
         prev = np.concatenate(([self._last_value], vs[:-1]))
-        noise_before, self._noise, self._noise_count = _ew_mean_before(
-            np.abs(vs - prev), ~np.isnan(prev), p.memory, self._noise, self._noise_count
+        noise, self._noise, self._noise_count = _ew_mean_before(
+            np.abs(vs - prev), self._noise, self._noise_count, p.memory, first_ever=self._count == 0
         )
-        fade = noise_before / p.forget
+        fade = noise / p.forget
 
-        # level channel
-        lo, hi, self._level_lo, self._level_hi = _envelope(vs, fade, self._level_lo, self._level_hi)
-        unit = _unit(noise_before, lo, hi)
+        # level: the value against the fading range of all past values
+        lo, hi, self._level_lo, self._level_hi = _fading_range(
+            vs, fade, self._level_lo, self._level_hi
+        )
+        unit = _unit(noise, lo, hi)
         level_x = _excess(vs, lo, hi) / unit
 
-        # mean channel (mean of the latest mean_window points, this one included)
+        # mean: the latest mean_window points against the recent range of that mean
         seq = np.concatenate((self._tail, vs))
         means, expected = _rolling_means(seq, self._tail.shape[0], p.mean_window)
-        mlo, mhi, self._mean_lo, self._mean_hi = _envelope(
-            means, fade, self._mean_lo, self._mean_hi
-        )
-        mean_x = _excess(means, mlo, mhi) / _unit(noise_before, mlo, mhi)
         self._tail = seq[-p.mean_window :]
+        mlo, mhi = self._recent_range(means)
+        mean_x = _excess(means, mlo, mhi) / _unit(noise, mlo, mhi)
 
-        # seasonal channel
         seasonal_x = np.zeros(n)
-        if self._slot_value.shape[0]:
-            seasonal_x = self._learn_seasonal(ts, vs)
+        if self._slot_value.shape[0] and p.seasonal_weight > 0.0:
+            seasonal_x = self._learn_seasonal(ts, vs, hi - lo)
 
-        raw = np.where(warm, level_x, 0.0)
-        chan = np.where(raw > 0.0, _LEVEL, 0)
-        for weight, x, code in (
-            (p.mean_weight, mean_x, _MEAN),
-            (p.seasonal_weight, seasonal_x, _SEASONAL),
-        ):
-            wx = np.where(warm, weight * x, 0.0)
-            better = wx > raw
-            raw = np.where(better, wx, raw)
-            chan = np.where(better, code, chan)
-        raw = np.nan_to_num(raw, nan=0.0, posinf=np.finfo(np.float64).max)
-
-        # refractory damping by the largest excess of the previous `refractory` points
-        k = p.refractory
-        if k > 0:
-            history = np.concatenate((np.zeros(max(0, k - self._recent.shape[0])), self._recent))
-            prior = _max_of_previous(np.concatenate((history, raw)), k)
-            self._recent = np.concatenate((history, raw))[-k:]
-        else:
-            prior = np.zeros(n)
-        final = np.maximum(raw - p.refractory_factor * prior, 0.0)
-
+        final, chan = self._combine(level_x, mean_x, seasonal_x, warm, learn=True)
         self._count += n
         self._last_value = float(vs[-1])
-        return self._result(final, chan, expected, lo, hi, unit, warm)
+        return _result(final, chan, expected, lo, hi, unit, warm)
 
-    def _learn_seasonal(self, ts: np.ndarray, vs: np.ndarray) -> np.ndarray:
+    def _recent_range(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Range of ``y`` over the previous blocks and the current block, before each point."""
+        size = max(1, self.params.recent // _RECENT_BLOCKS)
+        offset = self._count % size
+        n = y.shape[0]
+        rows = -(-(offset + n) // size)
+        hi_run, hi_blocks = _block_running(y, offset, rows, size, self._block_hi)
+        lo_run, lo_blocks = _block_running(-y, offset, rows, size, -self._block_lo)
+        hi_prev = _previous_blocks(self._blocks_hi, hi_blocks, rows)
+        lo_prev = -_previous_blocks(-self._blocks_lo, lo_blocks, rows)
+        row = (offset + np.arange(n)) // size
+        hi = np.maximum(hi_run, hi_prev[row])
+        lo = np.minimum(-lo_run, lo_prev[row])
+        # keep the last completed blocks and the running extremes of the open one
+        complete = (offset + n) // size
+        self._blocks_hi = np.concatenate((self._blocks_hi, hi_blocks[:complete]))[-_RECENT_BLOCKS:]
+        self._blocks_lo = np.concatenate((self._blocks_lo, -lo_blocks[:complete]))[-_RECENT_BLOCKS:]
+        if (offset + n) % size:
+            self._block_hi, self._block_lo = float(hi_blocks[-1]), float(-lo_blocks[-1])
+        else:
+            self._block_hi, self._block_lo = -math.inf, math.inf
+        return lo, hi
+
+    def _learn_seasonal(self, ts: np.ndarray, vs: np.ndarray, width: np.ndarray) -> np.ndarray:
+        """Excess of the change from one season ago, gated by how seasonal the series is."""
         p = self.params
         n = vs.shape[0]
         slots = self._slot_value.shape[0]
         slot = _slot_of(ts, p.season_seconds, slots)
-        order = np.argsort(slot, kind="stable")
+        order = np.argsort(slot.astype(np.int16), kind="stable")
         sorted_slot = slot[order]
-        same = np.concatenate(([False], sorted_slot[1:] == sorted_slot[:-1]))
+        same = np.empty(n, dtype=bool)
+        same[0] = False
+        np.equal(sorted_slot[1:], sorted_slot[:-1], out=same[1:])
+        # reference: the previous point of the same slot in the batch, else the table
+        before = np.empty(n, dtype=np.int64)
+        before[0] = 0
+        before[1:] = order[:-1]
         ref_value = np.empty(n)
         ref_time = np.empty(n)
-        # previous point of the same slot: the one before in sorted order, else the table
-        prev_in_batch = np.concatenate(([0], order[:-1]))
-        ref_value[order] = np.where(same, vs[prev_in_batch], self._slot_value[sorted_slot])
-        ref_time[order] = np.where(same, ts[prev_in_batch], self._slot_time[sorted_slot])
-        last_of_slot = np.concatenate((sorted_slot[1:] != sorted_slot[:-1], [True]))
-        self._slot_value[sorted_slot[last_of_slot]] = vs[order[last_of_slot]]
-        self._slot_time[sorted_slot[last_of_slot]] = ts[order[last_of_slot]]
+        ref_value[order] = np.where(same, vs[before], self._slot_value[sorted_slot])
+        ref_time[order] = np.where(same, ts[before], self._slot_time[sorted_slot])
+        last = np.empty(n, dtype=bool)
+        last[-1] = True
+        np.logical_not(same[1:], out=last[:-1])
+        self._slot_value[sorted_slot[last]] = vs[order[last]]
+        self._slot_time[sorted_slot[last]] = ts[order[last]]
 
         age = ts - ref_time
-        defined = (age > 0.0) & (age < _STALE_SEASONS * p.season_seconds)
+        idx = np.flatnonzero((age > 0.0) & (age < _STALE_SEASONS * p.season_seconds))
         out = np.zeros(n)
-        idx = np.flatnonzero(defined)
         if idx.size == 0:
             return out
         resid = vs[idx] - ref_value[idx]
         prev = np.concatenate(([self._resid_last], resid[:-1]))
-        seen = np.arange(self._resid_count, self._resid_count + idx.size)
-        noise_before, self._resid_noise, self._resid_noise_count = _ew_mean_before(
+        noise, self._resid_noise, self._resid_noise_count = _ew_mean_before(
             np.abs(resid - prev),
-            ~np.isnan(prev),
-            p.memory,
             self._resid_noise,
             self._resid_noise_count,
+            p.memory,
+            first_ever=self._resid_count == 0,
         )
-        lo, hi, self._resid_lo, self._resid_hi = _envelope(
-            resid, noise_before / p.forget, self._resid_lo, self._resid_hi
+        lo, hi, self._resid_lo, self._resid_hi = _fading_range(
+            resid, noise / p.forget, self._resid_lo, self._resid_hi
         )
-        x = _excess(resid, lo, hi) / _unit(noise_before, lo, hi)
-        out[idx] = np.where(seen >= p.warmup, x, 0.0)
-        self._resid_count += idx.size
+        x = _excess(resid, lo, hi) / _unit(noise, lo, hi)
+        gate = _seasonal_gate(hi - lo, width[idx])
+        ready = np.arange(self._resid_count, self._resid_count + idx.size) >= p.warmup
+        out[idx] = np.where(ready, x * gate, 0.0)
+        self._resid_count += int(idx.size)
         self._resid_last = float(resid[-1])
         return out
+
+    def _combine(
+        self,
+        level_x: np.ndarray,
+        mean_x: np.ndarray,
+        seasonal_x: np.ndarray,
+        warm: np.ndarray,
+        *,
+        learn: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted largest channel excess, damped by the recent excesses."""
+        p = self.params
+        weighted_mean = p.mean_weight * mean_x
+        weighted_seasonal = p.seasonal_weight * seasonal_x
+        raw = np.maximum(np.maximum(level_x, weighted_mean), weighted_seasonal)
+        raw = np.where(warm & np.isfinite(raw), raw, 0.0)
+        chan = np.where(level_x >= raw, _LEVEL, np.where(weighted_mean >= raw, _MEAN, _SEASONAL))
+        k = p.refractory
+        if k == 0:
+            return raw, chan
+        history = self._recent_excess
+        if history.shape[0] < k:
+            history = np.concatenate((np.zeros(k - history.shape[0]), history))
+        if learn:
+            seq = np.concatenate((history, raw))
+            prior = _max_of_previous(seq, k)
+            self._recent_excess = seq[-k:]
+        else:
+            prior = np.full(raw.shape[0], history.max())
+        return np.maximum(raw - p.refractory_factor * prior, 0.0), chan
 
     def _peek(self, ts: np.ndarray, vs: np.ndarray) -> Scores:
         """Score each point alone against the current model, learning nothing."""
@@ -328,10 +383,11 @@ class AutoDetector(Detector):
         lo, hi = np.full(n, self._level_lo), np.full(n, self._level_hi)
         unit = _unit(noise, lo, hi)
         level_x = _excess(vs, lo, hi) / unit
-        tail = self._tail[-(p.mean_window - 1) :]
+        tail = self._tail[self._tail.shape[0] - min(self._tail.shape[0], p.mean_window - 1) :]
         means = (tail.sum() + vs) / (tail.shape[0] + 1)
         expected = np.full(n, self._tail.mean() if self._tail.shape[0] else math.nan)
-        mlo, mhi = np.full(n, self._mean_lo), np.full(n, self._mean_hi)
+        mlo = np.full(n, min(self._blocks_lo.min(initial=math.inf), self._block_lo))
+        mhi = np.full(n, max(self._blocks_hi.max(initial=-math.inf), self._block_hi))
         mean_x = _excess(means, mlo, mhi) / _unit(noise, mlo, mhi)
         seasonal_x = np.zeros(n)
         if self._slot_value.shape[0] and self._resid_count >= p.warmup:
@@ -341,45 +397,14 @@ class AutoDetector(Detector):
             resid = vs - self._slot_value[slot]
             rlo, rhi = np.full(n, self._resid_lo), np.full(n, self._resid_hi)
             rx = _excess(resid, rlo, rhi) / _unit(np.full(n, self._resid_noise), rlo, rhi)
-            seasonal_x = np.where(defined, rx, 0.0)
-        raw = np.where(warm, level_x, 0.0)
-        chan = np.where(raw > 0.0, _LEVEL, 0)
-        for weight, x, code in (
-            (p.mean_weight, mean_x, _MEAN),
-            (p.seasonal_weight, seasonal_x, _SEASONAL),
-        ):
-            wx = np.where(warm, weight * x, 0.0)
-            better = wx > raw
-            raw = np.where(better, wx, raw)
-            chan = np.where(better, code, chan)
-        raw = np.nan_to_num(raw, nan=0.0, posinf=np.finfo(np.float64).max)
-        prior = float(self._recent.max()) if (p.refractory and self._recent.shape[0]) else 0.0
-        final = np.maximum(raw - p.refractory_factor * prior, 0.0)
-        return self._result(final, chan, expected, lo, hi, unit, warm)
-
-    def _result(
-        self,
-        excess: np.ndarray,
-        chan: np.ndarray,
-        expected: np.ndarray,
-        lo: np.ndarray,
-        hi: np.ndarray,
-        unit: np.ndarray,
-        warm: np.ndarray,
-    ) -> Scores:
-        score = np.where(warm, -np.expm1(-_SCORE_RATE * excess), 0.0)
-        margin = EXCESS_AT_ALERT * unit
-        return Scores(
-            score=np.clip(score, 0.0, 1.0),
-            expected=np.where(warm, expected, np.nan),
-            lower=np.where(warm, lo - margin, np.nan),
-            upper=np.where(warm, hi + margin, np.nan),
-            detail=np.where(warm & (excess > 0.0), chan, 0).astype(np.float64),
-        )
+            gate = _seasonal_gate(rhi - rlo, hi - lo)
+            seasonal_x = np.where(defined, rx * gate, 0.0)
+        final, chan = self._combine(level_x, mean_x, seasonal_x, warm, learn=False)
+        return _result(final, chan, expected, lo, hi, unit, warm)
 
     # -- explanation -----------------------------------------------------
     def explain(self, value: float, point: PointScore) -> str:
-        if math.isnan(point.expected) and math.isnan(point.upper):
+        if math.isnan(point.upper):
             return learning_sentence("auto", self.warmup)
         code = int(point.detail or 0)
         if code == 0 or point.score <= 0.0:
@@ -391,9 +416,10 @@ class AutoDetector(Detector):
         what = {
             _LEVEL: f"value {fmt(value)} breaks the range of its history "
             f"({fmt(point.lower)}–{fmt(point.upper)})",
-            _MEAN: f"the mean of the latest {self.params.mean_window} points moved outside "
-            f"its usual range (previous mean {fmt(point.expected)})",
-            _SEASONAL: "the change from the same time one season ago is larger than ever "
+            _MEAN: f"the mean of the latest {self.params.mean_window} points left the range "
+            f"it kept over the latest {self.params.recent} points (previous mean "
+            f"{fmt(point.expected)})",
+            _SEASONAL: "the change from the same time one season ago is larger than any "
             "seen recently",
         }[code]
         return (
@@ -403,81 +429,208 @@ class AutoDetector(Detector):
 
 
 # -- kernels ------------------------------------------------------------------
+def _result(
+    excess: np.ndarray,
+    chan: np.ndarray,
+    expected: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    unit: np.ndarray,
+    warm: np.ndarray,
+) -> Scores:
+    score = -np.expm1(-_SCORE_RATE * excess)
+    margin = EXCESS_AT_ALERT * unit
+    if not warm.all():
+        cold = ~warm
+        score = np.where(cold, 0.0, score)
+        expected = np.where(cold, np.nan, expected)
+        lo = np.where(cold, np.nan, lo)
+        hi = np.where(cold, np.nan, hi)
+    return Scores(
+        score=score,
+        expected=expected,
+        lower=lo - margin,
+        upper=hi + margin,
+        detail=np.where(excess > 0.0, chan, 0).astype(np.float64),
+    )
+
+
 def _ew_mean_before(
-    x: np.ndarray, valid: np.ndarray, memory: int, mean0: float, count0: int
+    x: np.ndarray, mean0: float, count0: int, memory: int, *, first_ever: bool
 ) -> tuple[np.ndarray, float, int]:
-    """EW mean of the valid ``x`` seen before each point (running mean at first).
+    """EW mean of the samples before each point (a running mean at first).
 
-    The smoothing factor of the k-th valid sample is ``max(1 / memory, 1 / k)``;
-    invalid samples leave the mean unchanged. Returns the mean before each
-    point, the mean after the batch and the new count of valid samples.
+    The k-th sample is weighted ``max(1 / memory, 1 / k)``. With
+    ``first_ever``, ``x[0]`` is not a sample (the very first point has no
+    change before it). Returns the mean before each point, the mean after the
+    batch and the new sample count.
     """
-    counts = count0 + np.cumsum(valid)
-    alpha = np.where(valid, np.maximum(1.0 / memory, 1.0 / np.maximum(counts, 1)), 0.0)
-    after = linear_recursion(1.0 - alpha, alpha * np.where(valid, x, 0.0), mean0)
-    before = np.concatenate(([mean0], after[:-1]))
-    return before, float(after[-1]), int(counts[-1])
+    n = x.shape[0]
+    if first_ever:
+        x = x.copy()
+        x[0] = 0.0
+        counts = np.arange(n, dtype=np.float64)
+        alpha = 1.0 / np.maximum(np.minimum(counts, memory), 1.0)
+        alpha[0] = 0.0
+        after = linear_recursion(1.0 - alpha, alpha * x, mean0)
+        count1 = n - 1
+    elif count0 >= memory:
+        after = _ewma_constant(x, 1.0 / memory, mean0)
+        count1 = count0 + n
+    else:
+        counts = count0 + np.arange(1, n + 1, dtype=np.float64)
+        alpha = 1.0 / np.minimum(counts, memory)
+        after = linear_recursion(1.0 - alpha, alpha * x, mean0)
+        count1 = count0 + n
+    before = np.empty(n)
+    before[0] = mean0
+    before[1:] = after[:-1]
+    return before, float(after[-1]), count1
 
 
-def _envelope(
+_GROWTH: dict[float, np.ndarray] = {}
+
+
+def _ewma_constant(x: np.ndarray, alpha: float, y0: float) -> np.ndarray:
+    """``y[t] = (1 - alpha) y[t-1] + alpha x[t]``, by closed-form blocks."""
+    n = x.shape[0]
+    beta = 1.0 - alpha
+    span = max(1, int(_BLOCK_LOG_SPAN / -math.log(beta)))
+    out = np.empty(n)
+    growth = _GROWTH.get(alpha)
+    if growth is None or growth.shape[0] < min(n, span):
+        growth = np.power(beta, -np.arange(1, min(max(n, 4096), span) + 1, dtype=np.float64))
+        _GROWTH[alpha] = growth
+    y = y0
+    for start in range(0, n, span):
+        stop = min(n, start + span)
+        g = growth[: stop - start]
+        block = (y + np.cumsum(alpha * x[start:stop] * g)) / g
+        out[start:stop] = block
+        y = float(block[-1])
+    return out
+
+
+def _fading_range(
     y: np.ndarray, fade: np.ndarray, lo0: float, hi0: float
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Fading envelope: ``hi[t] = max(y[t], hi[t-1] - fade[t])`` (and ``lo`` mirrored).
+    """Fading range ``hi[t] = max(y[t], hi[t-1] - fade[t])`` (``lo`` mirrored).
 
-    Returns the envelope before each point and the envelope after the batch.
+    Returns the range before each point and the range after the batch.
     """
     shift = np.cumsum(fade)
-    hi_after = np.maximum(hi0, np.maximum.accumulate(y + shift)) - shift
-    lo_after = np.minimum(lo0, np.minimum.accumulate(y - shift)) + shift
-    hi_before = np.concatenate(([hi0], hi_after[:-1]))
-    lo_before = np.concatenate(([lo0], lo_after[:-1]))
-    return lo_before, hi_before, float(lo_after[-1]), float(hi_after[-1])
+    hi_after = np.maximum(np.maximum.accumulate(y + shift), hi0) - shift
+    lo_after = np.minimum(np.minimum.accumulate(y - shift), lo0) + shift
+    hi = np.empty_like(hi_after)
+    lo = np.empty_like(lo_after)
+    hi[0], lo[0] = hi0, lo0
+    hi[1:], lo[1:] = hi_after[:-1], lo_after[:-1]
+    return lo, hi, float(lo_after[-1]), float(hi_after[-1])
+
+
+def _block_running(
+    y: np.ndarray, offset: int, rows: int, size: int, open0: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Running maximum of ``y`` within fixed blocks, before each point, and block maxima.
+
+    The batch starts ``offset`` points into a block whose maximum so far is
+    ``open0`` (``-inf`` for a new block). Returns, for each point, the maximum
+    of the earlier points of its block, and the maximum of every block the
+    batch touches (the last one possibly still open).
+    """
+    n = y.shape[0]
+    grid = np.full(rows * size, -np.inf)
+    grid[offset : offset + n] = y
+    if offset > 0:
+        grid[offset - 1] = open0
+    running = np.maximum.accumulate(grid.reshape(rows, size), axis=1)
+    flat = running.reshape(-1)
+    before = np.empty(n)
+    if offset > 0:
+        before[:] = flat[offset - 1 : offset + n - 1]
+    else:
+        before[0] = -np.inf
+        before[1:] = flat[: n - 1]
+    before[(offset + np.arange(n)) % size == 0] = -np.inf
+    return before, running[:, -1]
+
+
+def _previous_blocks(kept: np.ndarray, blocks: np.ndarray, rows: int) -> np.ndarray:
+    """For each batch row, the maximum of the completed blocks before it (at most 10)."""
+    seq = np.concatenate((np.full(_RECENT_BLOCKS, -np.inf), kept, blocks[: rows - 1]))
+    windows = np.lib.stride_tricks.sliding_window_view(seq, _RECENT_BLOCKS)
+    start = kept.shape[0]
+    return windows[start : start + rows].max(axis=1)
 
 
 def _excess(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """How far ``y`` lies outside ``[lo, hi]`` (0 inside, and 0 with no envelope yet)."""
+    """How far ``y`` lies outside ``[lo, hi]`` (0 inside, and 0 with no range yet)."""
     out = np.maximum(np.maximum(y - hi, lo - y), 0.0)
-    return np.where(np.isfinite(out), out, 0.0)
+    out[~np.isfinite(out)] = 0.0
+    return out
 
 
 def _unit(noise: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Noise unit usable as a denominator (a flat history still has a tiny unit)."""
-    size = np.where(np.isfinite(hi), np.abs(hi), 0.0) + np.where(np.isfinite(lo), np.abs(lo), 0.0)
+    """Noise unit usable as a denominator (a flat history still has a tiny one)."""
+    size = np.maximum(np.abs(lo), np.abs(hi))
+    size[~np.isfinite(size)] = 1.0
     return np.maximum(noise, _RELATIVE_FLOOR * np.maximum(size, 1.0))
+
+
+def _seasonal_gate(resid_width: np.ndarray, value_width: np.ndarray) -> np.ndarray:
+    """Weight of the seasonal channel from how much narrower its range is."""
+    ratio = resid_width / value_width
+    gate = (1.0 - ratio) / (1.0 - _SEASONAL_FULL_RATIO)
+    gate = np.clip(gate, 0.0, 1.0)
+    gate[~np.isfinite(gate)] = 0.0
+    return gate
 
 
 def _rolling_means(seq: np.ndarray, start: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the latest ``window`` values ending at each of ``seq[start:]``, and before it.
 
     ``seq`` is the kept tail followed by the batch. Sums are taken relative to
-    the first value so long batches of large numbers keep their precision.
+    the first value so that long batches of large numbers keep their precision.
     """
     ref = seq[0]
-    cs = np.concatenate(([0.0], np.cumsum(seq - ref)))
+    cs = np.empty(seq.shape[0] + 1)
+    cs[0] = 0.0
+    np.cumsum(seq - ref, out=cs[1:])
     end = np.arange(start + 1, seq.shape[0] + 1)
     lo = np.maximum(end - window, 0)
     means = (cs[end] - cs[lo]) / (end - lo) + ref
-    prev_end = end - 1
-    prev_lo = np.maximum(prev_end - window, 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        expected = (cs[prev_end] - cs[prev_lo]) / (prev_end - prev_lo) + ref
-    expected = np.where(prev_end > prev_lo, expected, np.nan)
+    prev_lo = np.maximum(end - 1 - window, 0)
+    count = end - 1 - prev_lo
+    expected = (cs[end - 1] - cs[prev_lo]) / count + ref
+    expected[count == 0] = np.nan
     return means, expected
 
 
 def _max_of_previous(seq: np.ndarray, k: int) -> np.ndarray:
-    """For each of the last ``len(seq) - k`` entries, the max of the ``k`` entries before it."""
-    windows = np.lib.stride_tricks.sliding_window_view(seq[:-1], k)
-    return windows.max(axis=1)
+    """For each of the last ``len(seq) - k`` entries, the max of the ``k`` entries before it.
+
+    Van Herk / Gil-Werman: block prefix and suffix maxima, two passes.
+    """
+    m = seq.shape[0] - k
+    body = seq[:-1]
+    blocks = -(-body.shape[0] // k)
+    pad = np.full(blocks * k, -np.inf)
+    pad[: body.shape[0]] = body
+    table = pad.reshape(blocks, k)
+    prefix = np.maximum.accumulate(table, axis=1).reshape(-1)
+    suffix = np.maximum.accumulate(table[:, ::-1], axis=1)[:, ::-1].reshape(-1)
+    # window [i, i + k - 1] of body: suffix max from i, prefix max up to i + k - 1
+    i = np.arange(m)
+    return np.maximum(suffix[i], prefix[i + k - 1])
 
 
 def _slot_of(ts: np.ndarray, season: float, slots: int) -> np.ndarray:
-    phase = np.mod(ts, season) / season
-    return np.minimum((phase * slots).astype(np.int64), slots - 1)
+    phase = np.mod(ts, season) * (slots / season)
+    return np.minimum(phase.astype(np.int64), slots - 1)
 
 
 def _to_json(x: float) -> float | None:
-    return None if not math.isfinite(x) else float(x)
+    return float(x) if math.isfinite(x) else None
 
 
 def _from_json(x: float | None, default: float) -> float:
@@ -485,7 +638,7 @@ def _from_json(x: float | None, default: float) -> float:
 
 
 def _list_to_json(a: np.ndarray) -> list[float | None]:
-    return [None if not math.isfinite(v) else v for v in a.astype(np.float64).tolist()]
+    return [v if math.isfinite(v) else None for v in a.astype(np.float64).tolist()]
 
 
 def _list_from_json(a: list[float | None]) -> np.ndarray:
