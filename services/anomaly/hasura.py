@@ -208,7 +208,12 @@ async def score_anomaly_points(request: Request) -> Any:
         except ValidationError as exc:
             raise _validation(exc, ["input"]) from None
         outcome = await scoring.ingest(
-            pool_of(request), account, args.points, batch=True, on_pages=wake_pager(request)
+            pool_of(request),
+            account,
+            args.points,
+            batch=True,
+            unknown_is_404=True,
+            on_pages=wake_pager(request),
         )
     except ApiError as exc:
         return hasura_error(exc.status, exc.code, exc.message, exc.details)

@@ -512,9 +512,14 @@ async def ingest(
     points: Sequence[PointLike],
     *,
     batch: bool,
+    unknown_is_404: bool = False,
     on_pages: Callable[[], None] | None = None,
 ) -> IngestOutcome:
-    """Store and score points of any of the account's detectors (all or nothing)."""
+    """Store and score points of any of the account's detectors (all or nothing).
+
+    An unknown detector is a 404 for one point, a 422 naming the index in a
+    batch (or a 404 naming it with `unknown_is_404`, for the Hasura action).
+    """
     by_detector: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(points):
         by_detector[p.detector_id].append(i)
@@ -523,7 +528,7 @@ async def ingest(
         locked = await _lock(conn, account, detector_ids)
         for detector_id in detector_ids:
             if detector_id not in locked:
-                _unknown_detector(points, detector_id, batch=batch)
+                _unknown_detector(points, detector_id, batch=batch, unknown_is_404=unknown_is_404)
             if not locked[detector_id]["enabled"]:
                 i = _locate(points, detector_id)
                 raise Conflict(
@@ -624,10 +629,17 @@ def _late_mask(ts: list[datetime], last_ts: datetime | None) -> np.ndarray:
     return np.fromiter((t <= last_ts for t in ts), dtype=bool, count=len(ts))
 
 
-def _unknown_detector(points: Sequence[PointLike], detector_id: str, *, batch: bool) -> None:
+def _unknown_detector(
+    points: Sequence[PointLike], detector_id: str, *, batch: bool, unknown_is_404: bool
+) -> None:
     if not batch:
         raise NotFound(f"no detector {detector_id!r}", details={"detector_id": detector_id})
     i = _locate(points, detector_id)
+    if unknown_is_404:
+        raise NotFound(
+            f"points.{i}.detector_id: no detector {detector_id!r}",
+            details={"detector_id": detector_id, "index": i},
+        )
     raise ValidationFailed(
         f"points.{i}.detector_id: no detector {detector_id!r}",
         details=[
