@@ -1,0 +1,143 @@
+"""Crash safety and concurrency of delivery: leases, reclaim, several workers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from services.oncall.worker import Worker
+from tests.conftest import auth_headers
+from tests.oncall.service.helpers import FakeClock, HttpSink
+
+ACCOUNT = "acct-workers"
+H = auth_headers(ACCOUNT)
+LEASE = timedelta(minutes=2)
+
+
+async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
+    response = await client.post(path, json=body, headers=H)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+async def setup(client: httpx.AsyncClient, sink: HttpSink) -> None:
+    for pid in ("crash", "late", "many", "second"):
+        await post(
+            client,
+            "/api/v1/people",
+            {
+                "id": pid,
+                "name": pid.title(),
+                "contact_methods": [
+                    {
+                        "type": "webhook",
+                        "url": sink.url(f"/{pid}"),
+                        "rate_limit": {"max": 1000, "per_seconds": 60},
+                    }
+                ],
+            },
+        )
+        await post(
+            client,
+            "/api/v1/policies",
+            {"id": pid, "name": pid, "steps": [{"targets": [{"type": "person", "id": pid}]}]},
+        )
+    await post(
+        client,
+        "/api/v1/policies",
+        {
+            "id": "two-steps",
+            "name": "then second",
+            "steps": [
+                {"delay_minutes": 5, "targets": [{"type": "person", "id": "many"}]},
+                {"targets": [{"type": "person", "id": "second"}]},
+            ],
+        },
+    )
+
+
+async def test_worker_dying_after_claim_loses_nothing(
+    setup: None,
+    client: httpx.AsyncClient,
+    make_worker: Callable[..., Any],
+    sink: HttpSink,
+    clock: FakeClock,
+) -> None:
+    doomed: Worker = await make_worker(lease=LEASE)
+    survivor: Worker = await make_worker(lease=LEASE)
+    alert = await post(client, "/api/v1/alerts", {"policy_id": "crash", "summary": "crash test"})
+    [claimed] = await doomed.claim(clock())
+    # the doomed worker dies here: it never sends and never reports
+
+    assert (await survivor.deliver(clock())).claimed == 0  # still leased
+    report = await survivor.deliver(clock() + LEASE + timedelta(seconds=1))
+    assert report.by_status == {"sent": 1}
+    [received] = sink.to("/crash")
+    assert received.headers["idempotency-key"] == claimed.idempotency_key
+
+    detail = (await client.get(f"/api/v1/alerts/{alert['id']}", headers=H)).json()
+    [notification] = detail["notifications"]
+    assert notification["status"] == "sent" and notification["attempts"] == 2
+    assert "notification_reclaimed" in [e["kind"] for e in detail["timeline"]]
+
+
+async def test_worker_dying_after_send_repeats_with_the_same_key(
+    setup: None,
+    client: httpx.AsyncClient,
+    make_worker: Callable[..., Any],
+    sink: HttpSink,
+    clock: FakeClock,
+) -> None:
+    doomed: Worker = await make_worker(lease=LEASE)
+    survivor: Worker = await make_worker(lease=LEASE)
+    await post(client, "/api/v1/alerts", {"policy_id": "late", "summary": "sent, then crash"})
+    [claimed] = await doomed.claim(clock())
+    result = await doomed.send(claimed)  # delivered, but the worker dies before recording it
+    assert result.outcome == "sent"
+
+    report = await survivor.deliver(clock() + LEASE + timedelta(seconds=1))
+    assert report.by_status == {"sent": 1}
+    deliveries = sink.to("/late")
+    assert len(deliveries) == 2  # at-least-once...
+    assert {d.headers["idempotency-key"] for d in deliveries} == {claimed.idempotency_key}
+    assert deliveries[0].body == deliveries[1].body  # ...with the same key and body
+    # the first worker's late report is ignored: the lease went to the survivor
+    assert await doomed.finish(claimed, result, clock()) is None
+
+
+async def test_two_workers_deliver_every_notification_once(
+    setup: None,
+    client: httpx.AsyncClient,
+    make_worker: Callable[..., Any],
+    sink: HttpSink,
+    clock: FakeClock,
+) -> None:
+    one: Worker = await make_worker(batch=4, lease=LEASE)
+    two: Worker = await make_worker(batch=4, lease=LEASE)
+    alerts = [
+        await post(client, "/api/v1/alerts", {"policy_id": "two-steps", "summary": f"storm {i}"})
+        for i in range(24)
+    ]
+    first, second = await asyncio.gather(one.deliver(clock()), two.deliver(clock()))
+    assert first.claimed > 0 and second.claimed > 0
+    assert first.claimed + second.claimed == 24
+    keys = Counter(r.headers["idempotency-key"] for r in sink.to("/many"))
+    assert len(keys) == 24 and set(keys.values()) == {1}
+
+    # escalation is claimed the same way: each alert's second step fires once
+    later = clock() + timedelta(minutes=5)
+    advanced = await asyncio.gather(one.tick(later), two.tick(later))
+    assert sum(advanced) == 24
+    assert await one.tick(later) == 0
+    await asyncio.gather(one.deliver(later), two.deliver(later))
+    keys = Counter(r.headers["idempotency-key"] for r in sink.to("/second"))
+    assert len(keys) == 24 and set(keys.values()) == {1}
+    alert_ids = {r.json()["alert"]["id"] for r in sink.to("/second")}
+    assert alert_ids == {a["id"] for a in alerts}
