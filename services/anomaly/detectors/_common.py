@@ -27,6 +27,10 @@ Z_BAND = NormalDist().inv_cdf(0.5 + BAND_SCORE / 2.0)
 # median absolute deviation and mean absolute deviation of a standard normal
 MAD_TO_SIGMA = 1.0 / NormalDist().inv_cdf(0.75)
 MEAN_ABS_DEV_TO_SIGMA = math.sqrt(math.pi / 2.0)
+# quantiles of |deviation| tried when the MAD is 0, with their normal scaling
+_WIDER_DEVIATION_QUANTILES = tuple(
+    (q, 1.0 / NormalDist().inv_cdf(0.5 + q / 2.0)) for q in (0.75, 0.9)
+)
 # smallest scale used as a denominator, relative to the magnitude of the level
 RELATIVE_SCALE_FLOOR = 1e-9
 
@@ -242,6 +246,28 @@ def row_median(rows: np.ndarray) -> np.ndarray:
     if width % 2:
         return upper
     return 0.5 * (parted[:, :half].max(axis=1) + upper)
+
+
+def robust_sigma(rows: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Normal-equivalent standard deviation of each row: ``1.4826 * MAD``.
+
+    Where the MAD is 0 (more than half the row is one value, as with sparse
+    counts) the 75 % and then the 90 % quantile of the absolute deviations are
+    used, each scaled to a normal standard deviation, and finally the row's
+    standard deviation: the usual small departures from such a floor must not
+    look extreme.
+    """
+    deviations = np.sort(np.abs(rows - center[:, None]), axis=1)
+    sigma = sorted_quantile(deviations, 0.5) * MAD_TO_SIGMA
+    for quantile, to_sigma in _WIDER_DEVIATION_QUANTILES:
+        degenerate = sigma <= 0.0
+        if not np.any(degenerate):
+            return sigma
+        sigma[degenerate] = sorted_quantile(deviations[degenerate], quantile) * to_sigma
+    degenerate = sigma <= 0.0
+    if np.any(degenerate):
+        sigma[degenerate] = rows[degenerate].std(axis=1)
+    return sigma
 
 
 def updated_tail(history: np.ndarray, values: np.ndarray, keep: int) -> np.ndarray:

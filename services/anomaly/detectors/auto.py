@@ -272,27 +272,56 @@ class AutoDetector(Detector):
         return _result(final, chan, expected, lo, hi, unit, warm)
 
     def _recent_range(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Range of ``y`` over the previous blocks and the current block, before each point."""
+        """Range of ``y`` over the completed recent blocks and the open one, before each point.
+
+        The recent points are kept as ``_RECENT_BLOCKS`` block extremes plus the
+        running extremes of the open block; row 0 of the work grid holds the
+        maxima, row 1 the maxima of ``-y`` (the minima).
+        """
         size = max(1, self.params.recent // _RECENT_BLOCKS)
         offset = self._count % size
         n = y.shape[0]
         rows = -(-(offset + n) // size)
-        hi_run, hi_blocks = _block_running(y, offset, rows, size, self._block_hi)
-        lo_run, lo_blocks = _block_running(-y, offset, rows, size, -self._block_lo)
-        hi_prev = _previous_blocks(self._blocks_hi, hi_blocks, rows)
-        lo_prev = -_previous_blocks(-self._blocks_lo, lo_blocks, rows)
-        row = (offset + np.arange(n)) // size
-        hi = np.maximum(hi_run, hi_prev[row])
-        lo = np.minimum(-lo_run, lo_prev[row])
-        # keep the last completed blocks and the running extremes of the open one
+        grid = np.full((2, rows * size), -np.inf)
+        grid[0, offset : offset + n] = y
+        np.negative(y, out=grid[1, offset : offset + n])
+        if offset:
+            grid[0, offset - 1] = self._block_hi
+            grid[1, offset - 1] = -self._block_lo
+        running = np.maximum.accumulate(grid.reshape(2, rows, size), axis=2)
+        flat = running.reshape(2, rows * size)
+        before = np.empty((2, n))
+        if offset:
+            before[:] = flat[:, offset - 1 : offset + n - 1]
+        else:
+            before[:, 0] = -np.inf
+            before[:, 1:] = flat[:, : n - 1]
+        before[:, (size - offset) % size :: size] = -np.inf  # first point of a block
+        ends = running[:, :, -1]
+        # extremes of the (at most _RECENT_BLOCKS) completed blocks before each row
+        hist_hi = self._blocks_hi.tolist() + ends[0, : rows - 1].tolist()
+        hist_lo = (-self._blocks_lo).tolist() + ends[1, : rows - 1].tolist()
+        kept = self._blocks_hi.shape[0]
+        prev = np.full((2, rows), -np.inf)
+        for r in range(rows):
+            lo_i = max(0, kept + r - _RECENT_BLOCKS)
+            if kept + r > lo_i:
+                prev[0, r] = max(hist_hi[lo_i : kept + r])
+                prev[1, r] = max(hist_lo[lo_i : kept + r])
+        counts = np.full(rows, size)
+        counts[0] = min(size - offset, n)
+        if rows > 1:
+            counts[-1] = offset + n - (rows - 1) * size
+        both = np.maximum(before, np.repeat(prev, counts, axis=1))
+        # keep the completed blocks and the running extremes of the open one
         complete = (offset + n) // size
-        self._blocks_hi = np.concatenate((self._blocks_hi, hi_blocks[:complete]))[-_RECENT_BLOCKS:]
-        self._blocks_lo = np.concatenate((self._blocks_lo, -lo_blocks[:complete]))[-_RECENT_BLOCKS:]
+        self._blocks_hi = np.concatenate((self._blocks_hi, ends[0, :complete]))[-_RECENT_BLOCKS:]
+        self._blocks_lo = np.concatenate((self._blocks_lo, -ends[1, :complete]))[-_RECENT_BLOCKS:]
         if (offset + n) % size:
-            self._block_hi, self._block_lo = float(hi_blocks[-1]), float(-lo_blocks[-1])
+            self._block_hi, self._block_lo = float(ends[0, -1]), float(-ends[1, -1])
         else:
             self._block_hi, self._block_lo = -math.inf, math.inf
-        return lo, hi
+        return -both[1], both[0]
 
     def _learn_seasonal(self, ts: np.ndarray, vs: np.ndarray, width: np.ndarray) -> np.ndarray:
         """Excess of the change from one season ago, gated by how seasonal the series is."""
@@ -368,8 +397,15 @@ class AutoDetector(Detector):
             history = np.concatenate((np.zeros(k - history.shape[0]), history))
         if learn:
             seq = np.concatenate((history, raw))
-            prior = _max_of_previous(seq, k)
             self._recent_excess = seq[-k:]
+            hot = np.flatnonzero(raw > 0.0)
+            if hot.size * k <= 4 * raw.shape[0]:
+                # records are rare: look back only from the points that have an excess
+                prior = np.zeros(raw.shape[0])
+                if hot.size:
+                    prior[hot] = seq[hot[:, None] + np.arange(k)].max(axis=1)
+            else:
+                prior = _max_of_previous(seq, k)
         else:
             prior = np.full(raw.shape[0], history.max())
         return np.maximum(raw - p.refractory_factor * prior, 0.0), chan
@@ -528,41 +564,6 @@ def _fading_range(
     return lo, hi, float(lo_after[-1]), float(hi_after[-1])
 
 
-def _block_running(
-    y: np.ndarray, offset: int, rows: int, size: int, open0: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Running maximum of ``y`` within fixed blocks, before each point, and block maxima.
-
-    The batch starts ``offset`` points into a block whose maximum so far is
-    ``open0`` (``-inf`` for a new block). Returns, for each point, the maximum
-    of the earlier points of its block, and the maximum of every block the
-    batch touches (the last one possibly still open).
-    """
-    n = y.shape[0]
-    grid = np.full(rows * size, -np.inf)
-    grid[offset : offset + n] = y
-    if offset > 0:
-        grid[offset - 1] = open0
-    running = np.maximum.accumulate(grid.reshape(rows, size), axis=1)
-    flat = running.reshape(-1)
-    before = np.empty(n)
-    if offset > 0:
-        before[:] = flat[offset - 1 : offset + n - 1]
-    else:
-        before[0] = -np.inf
-        before[1:] = flat[: n - 1]
-    before[(offset + np.arange(n)) % size == 0] = -np.inf
-    return before, running[:, -1]
-
-
-def _previous_blocks(kept: np.ndarray, blocks: np.ndarray, rows: int) -> np.ndarray:
-    """For each batch row, the maximum of the completed blocks before it (at most 10)."""
-    seq = np.concatenate((np.full(_RECENT_BLOCKS, -np.inf), kept, blocks[: rows - 1]))
-    windows = np.lib.stride_tricks.sliding_window_view(seq, _RECENT_BLOCKS)
-    start = kept.shape[0]
-    return windows[start : start + rows].max(axis=1)
-
-
 def _excess(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """How far ``y`` lies outside ``[lo, hi]`` (0 inside, and 0 with no range yet)."""
     out = np.maximum(np.maximum(y - hi, lo - y), 0.0)
@@ -625,7 +626,10 @@ def _max_of_previous(seq: np.ndarray, k: int) -> np.ndarray:
 
 
 def _slot_of(ts: np.ndarray, season: float, slots: int) -> np.ndarray:
-    phase = np.mod(ts, season) * (slots / season)
+    """Time slot of each time stamp within its season (0 .. slots - 1)."""
+    phase = ts / season
+    phase -= np.floor(phase)
+    phase *= slots
     return np.minimum(phase.astype(np.int64), slots - 1)
 
 

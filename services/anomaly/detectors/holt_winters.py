@@ -181,11 +181,17 @@ class HoltWintersDetector(Detector):
     # -- initialisation ----------------------------------------------------
     def _initialise(self) -> None:
         values = np.asarray(self._buffer_values)
+        intervals = np.diff(np.asarray(self._buffer_ts))
+        intervals = intervals[intervals > 0.0]
+        median_interval = float(np.median(intervals)) if intervals.size else 0.0
         self._buffer_ts, self._buffer_values = [], []
         period = self.params.period_points
         if period is None:
             lag = detect_period(values, values.shape[0] // 3, self.params.min_correlation)
-            period = 1 if lag is None else min(snap_lag(lag, self._interval), values.shape[0] // 2)
+            if lag is None:
+                period = 1
+            else:
+                period = min(snap_lag(lag, median_interval), values.shape[0] // 2)
         # least-squares line and per-phase mean residual over whole cycles
         cycles = max(2, math.ceil(20 / period))
         span = min(values.shape[0] // period, cycles) * period

@@ -10,7 +10,6 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ._common import (
-    MEAN_ABS_DEV_TO_SIGMA,
     Z_BAND,
     WindowDetector,
     empty_scores,
@@ -66,7 +65,7 @@ class IqrDetector(WindowDetector):
     Score: ``1 - P(|Z| >= |z|)`` with ``z`` the distance from the median in
     the scale of the side the point is on; band: median ± 2.58 side scale.
     A side whose quantile equals the median borrows the other side's scale,
-    then the mean absolute deviation.
+    then the window's standard deviation (sparse counts).
 
     Examples
     --------
@@ -110,7 +109,7 @@ class IqrDetector(WindowDetector):
             q_high = sorted_quantile(ordered, self.params.q_high)
             up = (q_high - median) / self._z_high
             down = (median - q_low) / self._z_low
-            fallback = MEAN_ABS_DEV_TO_SIGMA * np.abs(ordered - median[:, None]).mean(axis=1)
+            fallback = ordered.std(axis=1)
             up, down = (
                 np.where(up > 0.0, up, np.where(down > 0.0, down, fallback)),
                 np.where(down > 0.0, down, np.where(up > 0.0, up, fallback)),

@@ -9,14 +9,12 @@ import numpy as np
 from pydantic import Field
 
 from ._common import (
-    MAD_TO_SIGMA,
-    MEAN_ABS_DEV_TO_SIGMA,
     Z_BAND,
     WindowDetector,
     empty_scores,
     fmt,
     learning_sentence,
-    row_median,
+    robust_sigma,
     safe_scale,
     sorted_quantile,
     two_sided_score,
@@ -98,10 +96,7 @@ class LevelShiftDetector(WindowDetector):
             recent = np.sort(windows[:, reference:], axis=1)
             level = sorted_quantile(before, 0.5)
             recent_level = sorted_quantile(recent, 0.5)
-            abs_dev = np.abs(before - level[:, None])
-            sigma = MAD_TO_SIGMA * row_median(abs_dev)
-            sigma = np.where(sigma > 0.0, sigma, MEAN_ABS_DEV_TO_SIGMA * abs_dev.mean(axis=1))
-            sigma = safe_scale(sigma, level, self.params.min_std)
+            sigma = safe_scale(robust_sigma(before, level), level, self.params.min_std)
             std_error = (
                 sigma * _MEDIAN_SE_FACTOR * math.sqrt(1.0 / self.params.window + 1.0 / reference)
             )

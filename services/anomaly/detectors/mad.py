@@ -9,14 +9,12 @@ import numpy as np
 from pydantic import Field
 
 from ._common import (
-    MAD_TO_SIGMA,
-    MEAN_ABS_DEV_TO_SIGMA,
     Z_BAND,
     WindowDetector,
     empty_scores,
     fmt,
     learning_sentence,
-    row_median,
+    robust_sigma,
     safe_scale,
     sorted_quantile,
     two_sided_score,
@@ -39,8 +37,10 @@ class MadDetector(WindowDetector):
     ``window`` points before it.
 
     The robust standard deviation is ``1.4826 * MAD``; when more than half the
-    window is one value (MAD = 0, common for integer counts) it falls back to
-    ``1.2533 * mean absolute deviation`` from the median.
+    window is one value (MAD = 0, common for sparse counts) it falls back to
+    wider quantiles of the absolute deviations (75 %, 90 %), then to the
+    standard deviation, so the usual small departures from such a floor do not
+    look extreme.
 
     Parameters
     ----------
@@ -83,10 +83,7 @@ class MadDetector(WindowDetector):
             past, current = windows[:, :-1], windows[:, -1]
             ordered = np.sort(past, axis=1)
             median = sorted_quantile(ordered, 0.5)
-            abs_dev = np.abs(ordered - median[:, None])
-            sigma = MAD_TO_SIGMA * row_median(abs_dev)
-            sigma = np.where(sigma > 0.0, sigma, MEAN_ABS_DEV_TO_SIGMA * abs_dev.mean(axis=1))
-            sigma = safe_scale(sigma, median, self.params.min_std)
+            sigma = safe_scale(robust_sigma(ordered, median), median, self.params.min_std)
             z = (current - median) / sigma
             result.score[first:] = two_sided_score(z)
             result.expected[first:] = median

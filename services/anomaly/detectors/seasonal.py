@@ -137,7 +137,8 @@ class SeasonalDetector(Detector):
       autocorrelation of the warm-up points (peaks up to ``warmup // 3``
       points, snapped to an hour, a day or a week when within 2 %), then
       slotted by time with the median interval as slot width. Without a clear
-      season the whole series is one slot, i.e. a plain z-score.
+      season the whole series is one slot, i.e. a plain z-score with a memory
+      of about ``warmup`` points.
 
     Parameters
     ----------
@@ -270,6 +271,13 @@ class SeasonalDetector(Detector):
         positions = np.arange(self._count - values.shape[0], self._count)
         self._learn_slots(self._slot_of(timestamps, positions), values)
 
+    @property
+    def _slot_alpha(self) -> float:
+        """Smoothing per slot; without a season, the memory of the warm-up."""
+        if self._slots == 1:
+            return min(self.params.alpha, 2.0 / self.params.warmup)
+        return self.params.alpha
+
     def _slot_of(self, timestamps: np.ndarray, positions: np.ndarray) -> np.ndarray:
         if self._mode == "time":
             steps = np.floor((timestamps - self._origin) / self._slot_seconds)
@@ -292,13 +300,13 @@ class SeasonalDetector(Detector):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Learn points into their slots; statistics each point was scored against."""
         count_b, mean_b, var_b = _grouped_ewm(
-            slots, values, self.params.alpha, self._slot_count, self._slot_mean, self._slot_var
+            slots, values, self._slot_alpha, self._slot_count, self._slot_mean, self._slot_var
         )
         # pooled variance of residuals, over points whose slot already had a mean
         has_mean = count_b >= 1
         residual = np.where(has_mean, values - mean_b, 0.0)
         pooled_counts = self._pooled_count + np.cumsum(has_mean)
-        pooled_alpha = self.params.alpha / max(self._slots, 1)
+        pooled_alpha = self._slot_alpha / max(self._slots, 1)
         weight = np.where(
             has_mean, np.maximum(pooled_alpha, 1.0 / np.maximum(pooled_counts, 1)), 0.0
         )
@@ -386,7 +394,8 @@ class SeasonalDetector(Detector):
         scored = count >= p.min_samples
         rows, values, mean = rows[scored], values[scored], mean[scored]
         count, var, pooled = count[scored].astype(np.float64), var[scored], pooled[scored]
-        effective = np.minimum(count, (2.0 - p.alpha) / p.alpha)
+        alpha = self._slot_alpha
+        effective = np.minimum(count, (2.0 - alpha) / alpha)
         shrunk = np.where(
             np.isnan(pooled),
             var,
