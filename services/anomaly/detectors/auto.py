@@ -66,6 +66,12 @@ EXCESS_AT_ALERT = 0.6
 _SCORE_RATE = -math.log(0.01) / EXCESS_AT_ALERT
 #: A seasonal reference older than this many seasons is stale (the slot missed a season).
 _STALE_SEASONS = 1.5
+#: ... and one younger than this many seasons is from the same season (a shared slot).
+_FRESH_SEASONS = 0.5
+#: Intervals between the first points whose median sets the cadence (and the slot count).
+_CADENCE_INTERVALS = 16
+#: Most time slots per season (beyond, several points share a slot).
+_MAX_SLOTS = 4096
 #: The seasonal weight is full when the range of seasonal changes is at most this
 #: share of the range of the values, and falls linearly to 0 when they are equal.
 _SEASONAL_FULL_RATIO = 0.5
@@ -99,7 +105,6 @@ class AutoParams(DetectorParams):
     season_seconds: float = Field(
         86400.0, ge=0.0, description="season in seconds; 0 turns the seasonal channel off"
     )
-    season_slots: int = Field(288, ge=4, le=4096, description="time slots per season")
     seasonal_weight: float = Field(
         0.3, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
     )
@@ -131,8 +136,6 @@ class AutoDetector(Detector):
         Weight of the mean channel's excess.
     season_seconds : float, default 86400
         Season of the seasonal channel (0 turns it off).
-    season_slots : int, default 288
-        Time slots per season (288 is five minutes of a day).
     seasonal_weight : float, default 0.3
         Weight of the seasonal channel's excess for a clearly seasonal series.
     refractory : int, default 50
@@ -160,7 +163,6 @@ class AutoDetector(Detector):
 
     # -- state -----------------------------------------------------------
     def reset(self) -> None:
-        p = self.params
         self._count = 0
         self._last_value = math.nan
         self._noise = 0.0
@@ -170,9 +172,9 @@ class AutoDetector(Detector):
         self._blocks_lo = np.empty(0)
         self._blocks_hi = np.empty(0)
         self._block_lo, self._block_hi = math.inf, -math.inf
-        slots = p.season_slots if p.season_seconds > 0 else 0
-        self._slot_value = np.full(slots, math.nan)
-        self._slot_time = np.full(slots, math.nan)
+        self._first_times = np.empty(0)
+        self._slot_value = np.empty(0)
+        self._slot_time = np.empty(0)
         self._resid_count = 0
         self._resid_last = math.nan
         self._resid_noise = 0.0
@@ -189,6 +191,7 @@ class AutoDetector(Detector):
             "tail": _list_to_json(self._tail),
             "blocks": [_list_to_json(self._blocks_lo), _list_to_json(self._blocks_hi)],
             "block": [_to_json(self._block_lo), _to_json(self._block_hi)],
+            "first_times": _list_to_json(self._first_times),
             "slots": [_list_to_json(self._slot_value), _list_to_json(self._slot_time)],
             "resid_count": self._resid_count,
             "resid_last": _to_json(self._resid_last),
@@ -208,6 +211,7 @@ class AutoDetector(Detector):
         self._blocks_hi = _list_from_json(state["blocks"][1])
         self._block_lo = _from_json(state["block"][0], math.inf)
         self._block_hi = _from_json(state["block"][1], -math.inf)
+        self._first_times = _list_from_json(state["first_times"])
         self._slot_value = _list_from_json(state["slots"][0])
         self._slot_time = _list_from_json(state["slots"][1])
         self._resid_count = int(state["resid_count"])
@@ -263,8 +267,12 @@ class AutoDetector(Detector):
         mean_x = _excess(means, mlo, mhi) / _unit(noise, mlo, mhi)
 
         seasonal_x = np.zeros(n)
-        if self._slot_value.shape[0] and p.seasonal_weight > 0.0:
-            seasonal_x = self._learn_seasonal(ts, vs, hi - lo)
+        if p.season_seconds > 0.0 and p.seasonal_weight > 0.0:
+            start = self._learn_cadence(ts)
+            if self._slot_value.shape[0] and start < n:
+                seasonal_x[start:] = self._learn_seasonal(
+                    ts[start:], vs[start:], hi[start:] - lo[start:]
+                )
 
         final, chan = self._combine(level_x, mean_x, seasonal_x, warm, learn=True)
         self._count += n
@@ -323,6 +331,26 @@ class AutoDetector(Detector):
             self._block_hi, self._block_lo = -math.inf, math.inf
         return -both[1], both[0]
 
+    def _learn_cadence(self, ts: np.ndarray) -> int:
+        """Learn the cadence from the first points; index of the first seasonal point.
+
+        The median of the first ``_CADENCE_INTERVALS`` intervals sets the
+        number of time slots per season (one per expected point, at most
+        ``_MAX_SLOTS``). The points used for it are not entered in the table.
+        """
+        missing = _CADENCE_INTERVALS + 1 - self._first_times.shape[0]
+        if missing <= 0 or self._slot_value.shape[0]:
+            return 0
+        self._first_times = np.concatenate((self._first_times, ts[:missing]))
+        if self._first_times.shape[0] <= _CADENCE_INTERVALS:
+            return ts.shape[0]
+        cadence = float(np.median(np.diff(self._first_times)))
+        slots = min(_MAX_SLOTS, int(round(self.params.season_seconds / cadence)))
+        if slots >= 4:
+            self._slot_value = np.full(slots, math.nan)
+            self._slot_time = np.full(slots, math.nan)
+        return missing
+
     def _learn_seasonal(self, ts: np.ndarray, vs: np.ndarray, width: np.ndarray) -> np.ndarray:
         """Excess of the change from one season ago, gated by how seasonal the series is."""
         p = self.params
@@ -349,7 +377,9 @@ class AutoDetector(Detector):
         self._slot_time[sorted_slot[last]] = ts[order[last]]
 
         age = ts - ref_time
-        idx = np.flatnonzero((age > 0.0) & (age < _STALE_SEASONS * p.season_seconds))
+        idx = np.flatnonzero(
+            (age > _FRESH_SEASONS * p.season_seconds) & (age < _STALE_SEASONS * p.season_seconds)
+        )
         out = np.zeros(n)
         if idx.size == 0:
             return out
@@ -429,7 +459,9 @@ class AutoDetector(Detector):
         if self._slot_value.shape[0] and self._resid_count >= p.warmup:
             slot = _slot_of(ts, p.season_seconds, self._slot_value.shape[0])
             age = ts - self._slot_time[slot]
-            defined = (age > 0.0) & (age < _STALE_SEASONS * p.season_seconds)
+            defined = (age > _FRESH_SEASONS * p.season_seconds) & (
+                age < _STALE_SEASONS * p.season_seconds
+            )
             resid = vs - self._slot_value[slot]
             rlo, rhi = np.full(n, self._resid_lo), np.full(n, self._resid_hi)
             rx = _excess(resid, rlo, rhi) / _unit(np.full(n, self._resid_noise), rlo, rhi)
