@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .auto import AutoDetector
 from .base import Detector, InvalidInput, InvalidParams, PointScore, Scores
 from .cusum import CusumDetector
 from .drift import DriftDetector
@@ -36,6 +37,7 @@ ALGORITHMS: dict[str, type[Detector]] = {
     "flatline": FlatlineDetector,
     "volatility": VolatilityDetector,
     "gap": GapDetector,
+    "auto": AutoDetector,
 }
 
 
