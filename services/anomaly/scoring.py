@@ -35,6 +35,7 @@ from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.metrics import ANOMALIES, POINTS_INGESTED
 
 SOURCE = "nself-anomaly"
+DEFAULT_ALGORITHM = "auto"
 
 
 # -- the model ----------------------------------------------------------------
@@ -42,31 +43,15 @@ def build_model(algorithm: str, params: dict[str, Any]) -> detector_base.Detecto
     """A detector instance; raises ``InvalidParams`` (field, message)."""
     from services.anomaly import detectors
 
-    create = getattr(detectors, "create", None)
-    if create is not None:
-        return create(algorithm, params)  # type: ignore[no-any-return]
-    return _fallback_create(algorithm, params)
+    try:
+        return detectors.create(algorithm, params)
+    except detector_base.InvalidParams as exc:
+        if exc.field != "algorithm" or algorithm != DEFAULT_ALGORITHM:
+            raise
+    # the default ensemble, until the registry lists it (ALGORITHMS has no "auto" yet)
+    from services.anomaly.detectors.auto import AutoDetector
 
-
-def _fallback_create(algorithm: str, params: dict[str, Any]) -> detector_base.Detector:
-    # TEMPORARY until services.anomaly.detectors.create lands: find the class by name
-    import importlib
-    import pkgutil
-
-    from services.anomaly import detectors
-
-    for info in pkgutil.iter_modules(detectors.__path__):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        module = importlib.import_module(f"services.anomaly.detectors.{info.name}")
-        for obj in vars(module).values():
-            if (
-                isinstance(obj, type)
-                and issubclass(obj, detector_base.Detector)
-                and getattr(obj, "name", None) == algorithm
-            ):
-                return obj(**params)
-    raise detector_base.InvalidParams("algorithm", f"unknown algorithm {algorithm!r}")
+    return AutoDetector(**params)
 
 
 @dataclass
