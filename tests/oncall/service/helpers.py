@@ -57,6 +57,7 @@ class HttpSink:
     received: list[Received] = field(default_factory=list)
     scripts: dict[str, deque[int]] = field(default_factory=lambda: defaultdict(deque))
     _server: asyncio.Server | None = None
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def base(self) -> str:
@@ -72,6 +73,14 @@ class HttpSink:
         return [
             r for r in self.received if r.path == path and (status is None or r.status == status)
         ]
+
+    async def wait_for(self, path: str, count: int = 1, seconds: float = 30.0) -> list[Received]:
+        """Wait (on arrivals, not a timer) until `path` got `count` successful requests."""
+        async with asyncio.timeout(seconds):
+            while len(self.to(path)) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return self.to(path)
 
     async def start(self) -> HttpSink:
         self._server = await asyncio.start_server(self._handle, self.host, 0)
@@ -97,6 +106,7 @@ class HttpSink:
             queue = self.scripts.get(path)
             status = queue.popleft() if queue else 200
             self.received.append(Received(path, headers, body, status))
+            self._arrived.set()
             reply = b'{"ok":true}'
             writer.write(
                 f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
