@@ -57,7 +57,18 @@ LIST_FILES = (
     "query_collections.yaml",
     "rest_endpoints.yaml",
     "remote_schemas.yaml",
+)
+# what `hasura metadata export` writes for a project like this one
+REQUIRED_FILES = (
+    *LIST_FILES,
+    "version.yaml",
+    "actions.graphql",
     "actions.yaml",
+    "api_limits.yaml",
+    "network.yaml",
+    "graphql_schema_introspection.yaml",
+    "databases/databases.yaml",
+    "databases/default/tables/tables.yaml",
 )
 
 
@@ -113,10 +124,12 @@ def test_metadata_layout_is_config_v3() -> None:
     assert config["version"] == 3
     assert config["metadata_directory"] == "metadata"
     assert load_yaml(METADATA_DIR / "version.yaml") == {"version": 3}
+    for name in REQUIRED_FILES:
+        assert (METADATA_DIR / name).is_file(), f"missing hasura/metadata/{name}"
     for name in LIST_FILES:
-        path = METADATA_DIR / name
-        if path.exists():
-            assert isinstance(load_metadata_file(path), list), name
+        assert isinstance(load_metadata_file(METADATA_DIR / name), list), name
+    actions = load_metadata_file(METADATA_DIR / "actions.yaml")
+    assert set(actions) == {"actions", "custom_types"}
     for name in ("allow_list.yaml", "cron_triggers.yaml", "inherited_roles.yaml"):
         assert load_metadata_file(METADATA_DIR / name) == [], name
 
