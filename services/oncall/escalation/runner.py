@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from services.common.db import set_tenant
+from services.common.db import APP_ROLE, set_tenant
 from services.common.errors import NotFound
 from services.common.metrics import ALERTS
 from services.oncall import schedule as resolver
@@ -197,6 +197,16 @@ async def escalate(
     return new_state
 
 
+async def act_as_tenant(conn: asyncpg.Connection, account: str) -> None:
+    """From here to the end of the transaction, act as the services' role for one account.
+
+    The worker role bypasses RLS to claim work across accounts; the work itself
+    (reading people and schedules by id) must see one account only.
+    """
+    await conn.execute(f'SET LOCAL ROLE "{APP_ROLE}"')
+    await set_tenant(conn, account)
+
+
 async def tick(pool: asyncpg.Pool, now: datetime, *, limit: int = 500) -> int:
     """Advance every escalation due at `now`; returns how many alerts were advanced."""
     advanced = 0
@@ -220,7 +230,7 @@ async def tick(pool: asyncpg.Pool, now: datetime, *, limit: int = 500) -> int:
             if row is None:
                 break
             account = row["source_account_id"]
-            await set_tenant(conn, account)
+            await act_as_tenant(conn, account)
             if row["status"] != "triggered":  # ack/resolve delete the row; belt and braces
                 await conn.execute(
                     "DELETE FROM np_oncall.escalations "

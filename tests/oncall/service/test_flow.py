@@ -273,3 +273,119 @@ async def test_retry_then_sent_and_4xx_is_permanent(
     failed = next(e for e in detail["timeline"] if e["kind"] == "notification_failed")
     assert "retry_at" in failed["details"]
     assert json.dumps(detail)  # serialisable as returned
+
+
+async def test_rate_limit_spreads_a_flood_and_ack_cancels_the_backlog(
+    client: httpx.AsyncClient, worker: Worker, sink: HttpSink, clock: FakeClock
+) -> None:
+    await post(
+        client,
+        "/api/v1/people",
+        {
+            "id": "flooded",
+            "name": "Flooded",
+            "contact_methods": [
+                {
+                    "type": "webhook",
+                    "url": sink.url("/flood"),
+                    "rate_limit": {"max": 2, "per_seconds": 60},
+                }
+            ],
+        },
+    )
+    await post(
+        client,
+        "/api/v1/policies",
+        {
+            "id": "flood",
+            "name": "Flood",
+            "steps": [{"targets": [{"type": "person", "id": "flooded"}]}],
+        },
+    )
+    alerts = [
+        await post(client, "/api/v1/alerts", {"policy_id": "flood", "summary": f"f{i}"})
+        for i in range(5)
+    ]
+    t0 = clock()
+    first = await worker.deliver(t0)
+    assert first.by_status == {"sent": 2} and len(sink.to("/flood")) == 2
+    assert (await worker.deliver(t0 + timedelta(seconds=29))).claimed == 0  # waiting for a token
+    assert (await worker.deliver(t0 + timedelta(seconds=30))).by_status == {"sent": 1}
+    # an ack cancels what is still waiting
+    waiting = []
+    for alert in alerts:
+        detail = await timeline(client, alert["id"])
+        if detail["notifications"][0]["status"] == "pending":
+            waiting.append(alert["id"])
+    assert len(waiting) == 2
+    clock.now = t0 + timedelta(seconds=31)
+    await client.post(f"/api/v1/alerts/{waiting[0]}/ack", headers=H)
+    assert (await worker.deliver(t0 + timedelta(minutes=10))).by_status == {"sent": 1}
+    assert len(sink.to("/flood")) == 4
+    kinds = [e["kind"] for e in (await timeline(client, waiting[0]))["timeline"]]
+    assert "notification_rate_limited" in kinds and kinds[-1] == "notification_cancelled"
+
+
+async def test_slack_webhook_gets_text(
+    client: httpx.AsyncClient, worker: Worker, sink: HttpSink, clock: FakeClock
+) -> None:
+    await post(
+        client,
+        "/api/v1/people",
+        {
+            "id": "chat",
+            "name": "Chat",
+            "contact_methods": [{"type": "slack", "url": sink.url("/slack")}],
+        },
+    )
+    await post(
+        client,
+        "/api/v1/policies",
+        {"id": "chat", "name": "Chat", "steps": [{"targets": [{"type": "person", "id": "chat"}]}]},
+    )
+    alert = await post(
+        client,
+        "/api/v1/alerts",
+        {"policy_id": "chat", "summary": "p99 latency", "details": "over 2 s"},
+    )
+    assert (await worker.deliver(clock())).by_status == {"sent": 1}
+    [message] = sink.to("/slack")
+    text = message.json()["text"]
+    assert "[CRITICAL]" in text and "p99 latency" in text and alert["id"] in text
+    assert message.headers["idempotency-key"] and valid_signature(message)
+
+
+async def test_destination_refused_at_send_time_is_permanent(
+    client: httpx.AsyncClient, make_worker: Any, sink: HttpSink, clock: FakeClock, database_url: str
+) -> None:
+    from services.oncall.worker import default_channels
+    from tests.conftest import make_settings
+
+    await post(
+        client,
+        "/api/v1/people",
+        {
+            "id": "inside",
+            "name": "Inside",
+            "contact_methods": [{"type": "webhook", "url": sink.url("/inside")}],
+        },
+    )
+    await post(
+        client,
+        "/api/v1/policies",
+        {
+            "id": "inside",
+            "name": "Inside",
+            "steps": [{"targets": [{"type": "person", "id": "inside"}]}],
+        },
+    )
+    alert = await post(client, "/api/v1/alerts", {"policy_id": "inside", "summary": "ssrf?"})
+    async with httpx.AsyncClient() as http:
+        strict = default_channels(make_settings(database_url, oncall_allowed_destinations=""), http)
+        guarded: Worker = await make_worker(channels=strict)
+        assert (await guarded.deliver(clock())).by_status == {"failed_permanent": 1}
+    assert sink.to("/inside", None) == []
+    [notification] = (await timeline(client, alert["id"]))["notifications"]
+    assert notification["status"] == "failed_permanent"
+    assert "ONCALL_ALLOWED_DESTINATIONS" in notification["last_error"]
+    assert notification["destination"] == sink.base  # the path is not shown

@@ -141,3 +141,60 @@ async def test_two_workers_deliver_every_notification_once(
     assert len(keys) == 24 and set(keys.values()) == {1}
     alert_ids = {r.json()["alert"]["id"] for r in sink.to("/second")}
     assert alert_ids == {a["id"] for a in alerts}
+
+
+async def test_worker_resolves_targets_within_the_alerts_account(
+    client: httpx.AsyncClient, worker: Worker, sink: HttpSink, clock: FakeClock
+) -> None:
+    """Two accounts use the same ids; escalation in the worker sees only the alert's account."""
+    for account, path, participant in (("acct-x", "/x-dup", "dup"), ("acct-y", "/y-dup", "only-y")):
+        headers = auth_headers(account)
+        for pid in {"dup", participant}:
+            response = await client.post(
+                "/api/v1/people",
+                json={
+                    "id": pid,
+                    "name": f"{account} {pid}",
+                    "contact_methods": [{"type": "webhook", "url": sink.url(path)}],
+                },
+                headers=headers,
+            )
+            assert response.status_code == 201, response.text
+        schedule = {
+            "id": "s",
+            "name": "S",
+            "timezone": "UTC",
+            "layers": [
+                {
+                    "name": "l",
+                    "rotation": {
+                        "type": "daily",
+                        "handoff": "2026-01-01T00:00",
+                        "participants": [participant],
+                    },
+                }
+            ],
+        }
+        assert (
+            await client.post("/api/v1/schedules", json=schedule, headers=headers)
+        ).status_code == 201
+        policy = {
+            "id": "p",
+            "name": "P",
+            "steps": [
+                {"delay_minutes": 1, "targets": [{"type": "person", "id": "dup"}]},
+                {"targets": [{"type": "schedule", "id": "s"}]},
+            ],
+        }
+        assert (
+            await client.post("/api/v1/policies", json=policy, headers=headers)
+        ).status_code == 201
+    alert = await client.post(
+        "/api/v1/alerts", json={"policy_id": "p", "summary": "x"}, headers=auth_headers("acct-x")
+    )
+    assert alert.status_code == 201
+    await worker.deliver(clock())
+    assert await worker.tick(clock() + timedelta(minutes=1)) == 1
+    await worker.deliver(clock() + timedelta(minutes=1))
+    assert len(sink.to("/x-dup")) == 2 and sink.to("/y-dup") == []
+    assert {r.json()["source_account_id"] for r in sink.to("/x-dup")} == {"acct-x"}
