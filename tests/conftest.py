@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,11 +30,25 @@ JWT_SECRET_JSON = json.dumps({"type": "HS256", "key": JWT_HS_KEY})
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A folder for an embedded Postgres, outside pytest's tmp tree.
+
+    pytest resets its base temp folder to mode 0700 whenever a session starts,
+    which would cut the `pgserver` system user (root runs) off a running cluster.
+    """
+    path = Path(tempfile.mkdtemp(prefix="nsentry-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    path = Path(tempfile.mkdtemp(prefix="nsentry-test-pg-"))
+    server = EmbeddedPostgres(path)
     yield server
     server.stop()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 async def create_database(server: EmbeddedPostgres, name: str, *, migrate: bool = True) -> str:

@@ -126,11 +126,13 @@ def stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
-def test_up_runs_both_services_on_embedded_postgres_and_stops_cleanly(tmp_path: Path) -> None:
+def test_up_runs_both_services_on_embedded_postgres_and_stops_cleanly(
+    tmp_path: Path, data_dir: Path
+) -> None:
     anomaly_port, oncall_port = free_port(), free_port()
     env = {**BASE_ENV, "ANOMALY_PORT": str(anomaly_port), "ONCALL_PORT": str(oncall_port)}
     process = subprocess.Popen(
-        [*NSENTRY, "up", "--data-dir", str(tmp_path / "data")],
+        [*NSENTRY, "up", "--data-dir", str(data_dir)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -153,10 +155,10 @@ def test_up_runs_both_services_on_embedded_postgres_and_stops_cleanly(tmp_path: 
     assert "embedded PostgreSQL stopped" in output
     assert "Traceback" not in output
     # the cluster is really down: its pid file is gone
-    assert not (tmp_path / "data" / "pg" / "postmaster.pid").exists()
+    assert not (data_dir / "pg" / "postmaster.pid").exists()
 
 
-def test_up_uses_the_given_secret(tmp_path: Path) -> None:
+def test_up_uses_the_given_secret(tmp_path: Path, data_dir: Path) -> None:
     anomaly_port, oncall_port = free_port(), free_port()
     env = {
         **BASE_ENV,
@@ -165,7 +167,7 @@ def test_up_uses_the_given_secret(tmp_path: Path) -> None:
         "PLUGIN_SECRET": PLUGIN_SECRET,
     }
     process = subprocess.Popen(
-        [*NSENTRY, "up", "--data-dir", str(tmp_path / "data")],
+        [*NSENTRY, "up", "--data-dir", str(data_dir)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
