@@ -130,12 +130,13 @@ class Worker:
         return await runner.tick(self.pool, now)
 
     async def claim(self, now: datetime, limit: int | None = None) -> list[outbox.Claimed]:
+        """Lease due notifications (without sending them)."""
+        items, _ = await self._claim(now, limit or self.batch)
+        return items
+
+    async def _claim(self, now: datetime, limit: int) -> tuple[list[outbox.Claimed], int]:
         return await outbox.claim(
-            self.pool,
-            now=now,
-            limit=limit or self.batch,
-            lease=self.lease,
-            worker_id=self.worker_id,
+            self.pool, now=now, limit=limit, lease=self.lease, worker_id=self.worker_id
         )
 
     async def send(self, item: outbox.Claimed) -> Result:
@@ -163,11 +164,11 @@ class Worker:
             report.add(await self.finish(item, result, clock()))
 
         while True:
-            items = await self.claim(clock())
+            items, examined = await self._claim(clock(), self.batch)
             report.claimed += len(items)
             if items:
                 await asyncio.gather(*(one(item) for item in items))
-            if len(items) < self.batch:
+            if examined < self.batch:
                 return report
 
 

@@ -114,11 +114,16 @@ async def _take_token(conn: asyncpg.Connection, row: Any, now: datetime) -> rate
 
 async def claim(
     pool: asyncpg.Pool, *, now: datetime, limit: int, lease: timedelta, worker_id: str
-) -> list[Claimed]:
-    """Lease up to `limit` due notifications (cancelling those whose alert was closed)."""
+) -> tuple[list[Claimed], int]:
+    """Lease up to `limit` due notifications; also returns how many due rows were examined.
+
+    Rows whose alert was acknowledged or resolved meanwhile are cancelled, rows
+    over their rate limit wait for their next token; neither is returned.
+    """
     claimed: list[Claimed] = []
     async with pool.acquire() as conn, conn.transaction():
-        for row in await conn.fetch(_CANDIDATES, now, limit):
+        candidates = await conn.fetch(_CANDIDATES, now, limit)
+        for row in candidates:
             account, nid = row["source_account_id"], row["id"]
             if row["alert_status"] != "triggered":
                 await conn.execute(
@@ -201,7 +206,7 @@ async def claim(
                     claim_token=token,
                 )
             )
-    return claimed
+    return claimed, len(candidates)
 
 
 async def finish(

@@ -389,3 +389,27 @@ async def test_destination_refused_at_send_time_is_permanent(
     assert notification["status"] == "failed_permanent"
     assert "ONCALL_ALLOWED_DESTINATIONS" in notification["last_error"]
     assert notification["destination"] == sink.base  # the path is not shown
+
+
+async def test_refused_email_address_is_permanent(
+    client: httpx.AsyncClient, worker: Worker, smtp: SmtpSink, clock: FakeClock
+) -> None:
+    smtp.handler.refuse.add("gone@example.com")
+    await post(
+        client,
+        "/api/v1/people",
+        {
+            "id": "gone",
+            "name": "Gone",
+            "contact_methods": [{"type": "email", "address": "gone@example.com"}],
+        },
+    )
+    await post(
+        client,
+        "/api/v1/policies",
+        {"id": "gone", "name": "Gone", "steps": [{"targets": [{"type": "person", "id": "gone"}]}]},
+    )
+    alert = await post(client, "/api/v1/alerts", {"policy_id": "gone", "summary": "to nobody"})
+    assert (await worker.deliver(clock())).by_status == {"failed_permanent": 1}
+    [notification] = (await timeline(client, alert["id"]))["notifications"]
+    assert notification["status"] == "failed_permanent" and notification["last_status_code"] == 550
