@@ -257,16 +257,20 @@ def robust_sigma(rows: np.ndarray, center: np.ndarray) -> np.ndarray:
     standard deviation: the usual small departures from such a floor must not
     look extreme.
     """
-    deviations = np.sort(np.abs(rows - center[:, None]), axis=1)
-    sigma = sorted_quantile(deviations, 0.5) * MAD_TO_SIGMA
-    for quantile, to_sigma in _WIDER_DEVIATION_QUANTILES:
-        degenerate = sigma <= 0.0
-        if not np.any(degenerate):
-            return sigma
-        sigma[degenerate] = sorted_quantile(deviations[degenerate], quantile) * to_sigma
+    deviations = np.abs(rows - center[:, None])
+    sigma = row_median(deviations) * MAD_TO_SIGMA
     degenerate = sigma <= 0.0
-    if np.any(degenerate):
-        sigma[degenerate] = rows[degenerate].std(axis=1)
+    if not np.any(degenerate):
+        return sigma
+    # rare: sort only the degenerate rows
+    ordered = np.sort(deviations[degenerate], axis=1)
+    fallback = np.zeros(ordered.shape[0])
+    for quantile, to_sigma in _WIDER_DEVIATION_QUANTILES:
+        missing = fallback <= 0.0
+        fallback[missing] = sorted_quantile(ordered[missing], quantile) * to_sigma
+    missing = fallback <= 0.0
+    fallback[missing] = rows[degenerate][missing].std(axis=1)
+    sigma[degenerate] = fallback
     return sigma
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from ._common import (
+    RELATIVE_SCALE_FLOOR,
     Z_BAND,
     adaptive_alphas,
     empty_scores,
@@ -23,8 +24,10 @@ from .base import Detector, DetectorParams, PointScore, Scores
 # mean overshoot of a Gaussian random walk over a boundary (Siegmund's 0.583):
 # P(S >= s) ~ exp(-2k (s + 0.583)) for the one-sided statistic in steady state
 _OVERSHOOT = 0.583
-# points scored per vectorised step; a restart re-runs at most one chunk
+# points scored per vectorised step; a confirmed shift ends the step early
 _CHUNK = 512
+# points without a confirmed shift before the scalar loop hands back to chunks
+_QUIET = 64
 
 
 def _reflected_walk(steps: np.ndarray, start: float) -> np.ndarray:
@@ -183,44 +186,109 @@ class CusumDetector(Detector):
             mean = np.full(n, self._mean)
             self._fill(result, slice(0, n), values, mean, np.full(n, std), up, down, warm)
             return result
+        # vectorised chunks while shifts are rare; right after a confirmed
+        # shift (often followed by more) a scalar loop avoids re-running chunks
         start = 0
         while start < n:
-            chunk = values[start : min(n, start + _CHUNK)]
-            alphas = adaptive_alphas(p.alpha, self._ref_count, chunk.shape[0])
-            mean_b, var_b, mean_a, var_a = ewm_mean_var(chunk, alphas, self._mean, self._var)
-            std = safe_scale(np.sqrt(var_b), mean_b, p.min_std)
-            warm = np.arange(self._count, self._count + chunk.shape[0]) >= p.warmup
-            z = np.where(warm, (chunk - mean_b) / std, 0.0)
-            up = _reflected_walk(z - p.k, self._up)
-            down = _reflected_walk(-z - p.k, self._down)
-            alarms = np.flatnonzero((up > p.h) | (down > p.h))
-            # accept the chunk up to and including its first confirmed shift
-            stop = int(alarms[0]) if alarms.size else chunk.shape[0] - 1
-            taken = slice(0, stop + 1)
-            self._fill(
-                result,
-                slice(start, start + stop + 1),
-                chunk[taken],
-                mean_b[taken],
-                std[taken],
-                up[taken],
-                down[taken],
-                warm[taken],
-            )
-            self._count += stop + 1
-            self._ref_count += stop + 1
-            self._mean = float(mean_a[stop])
-            self._var = float(var_a[stop])
-            self._up_sum, self._up_n = self._segment(chunk, up, stop, self._up_sum, self._up_n)
-            self._down_sum, self._down_n = self._segment(
-                chunk, down, stop, self._down_sum, self._down_n
-            )
-            self._up = float(up[stop])
-            self._down = float(down[stop])
-            if alarms.size:
-                self._rebaseline()
-            start += stop + 1
+            start, shifted = self._vector_step(values, start, result)
+            if shifted and start < n:
+                start = self._scalar_run(values, start, result)
         return result
+
+    def _vector_step(self, values: np.ndarray, start: int, result: Scores) -> tuple[int, bool]:
+        """Score a chunk up to and including its first confirmed shift."""
+        p = self.params
+        chunk = values[start : start + _CHUNK]
+        alphas = adaptive_alphas(p.alpha, self._ref_count, chunk.shape[0])
+        mean_b, var_b, mean_a, var_a = ewm_mean_var(chunk, alphas, self._mean, self._var)
+        std = safe_scale(np.sqrt(var_b), mean_b, p.min_std)
+        warm = np.arange(self._count, self._count + chunk.shape[0]) >= p.warmup
+        z = np.where(warm, (chunk - mean_b) / std, 0.0)
+        up = _reflected_walk(z - p.k, self._up)
+        down = _reflected_walk(-z - p.k, self._down)
+        alarms = np.flatnonzero((up > p.h) | (down > p.h))
+        stop = int(alarms[0]) if alarms.size else chunk.shape[0] - 1
+        taken = slice(0, stop + 1)
+        self._fill(
+            result,
+            slice(start, start + stop + 1),
+            chunk[taken],
+            mean_b[taken],
+            std[taken],
+            up[taken],
+            down[taken],
+            warm[taken],
+        )
+        self._count += stop + 1
+        self._ref_count += stop + 1
+        self._mean = float(mean_a[stop])
+        self._var = float(var_a[stop])
+        self._up_sum, self._up_n = self._segment(chunk, up, stop, self._up_sum, self._up_n)
+        self._down_sum, self._down_n = self._segment(
+            chunk, down, stop, self._down_sum, self._down_n
+        )
+        self._up = float(up[stop])
+        self._down = float(down[stop])
+        if alarms.size:
+            self._rebaseline()
+        return start + stop + 1, bool(alarms.size)
+
+    def _scalar_run(self, values: np.ndarray, start: int, result: Scores) -> int:
+        """The same recursion point by point, until _QUIET points pass without a shift."""
+        p = self.params
+        alpha, k, h, warmup = p.alpha, p.k, p.h, p.warmup
+        means: list[float] = []
+        stds: list[float] = []
+        ups: list[float] = []
+        downs: list[float] = []
+        quiet = 0
+        position = start
+        for x in values[start:].tolist():
+            mean, var = self._mean, self._var
+            std = max(math.sqrt(var), p.min_std, RELATIVE_SCALE_FLOOR * max(abs(mean), 1.0))
+            z = (x - mean) / std if self._count >= warmup else 0.0
+            up = max(0.0, self._up + z - k)
+            down = max(0.0, self._down - z - k)
+            means.append(mean)
+            stds.append(std)
+            ups.append(up)
+            downs.append(down)
+            self._ref_count += 1
+            self._count += 1
+            weight = max(alpha, 1.0 / self._ref_count)
+            deviation = x - mean
+            self._mean = mean + weight * deviation
+            self._var = (1.0 - weight) * (var + weight * deviation * deviation)
+            self._up, self._down = up, down
+            if up > 0.0:
+                self._up_sum, self._up_n = self._up_sum + x, self._up_n + 1
+            else:
+                self._up_sum, self._up_n = 0.0, 0
+            if down > 0.0:
+                self._down_sum, self._down_n = self._down_sum + x, self._down_n + 1
+            else:
+                self._down_sum, self._down_n = 0.0, 0
+            position += 1
+            if up > h or down > h:
+                self._rebaseline()
+                quiet = 0
+            else:
+                quiet += 1
+                if quiet >= _QUIET:
+                    break
+        taken = slice(start, position)
+        warm = np.arange(self._count - (position - start), self._count) >= warmup
+        self._fill(
+            result,
+            taken,
+            values[taken],
+            np.asarray(means),
+            np.asarray(stds),
+            np.asarray(ups),
+            np.asarray(downs),
+            warm,
+        )
+        return position
 
     @staticmethod
     def _segment(
