@@ -37,9 +37,9 @@ alert a repeat is reported only if it is clearly worse: the excess is reduced
 by ``refractory_factor`` times the largest excess of the previous
 ``refractory`` points.
 
-Score: ``1 - 0.01 ** (excess / 0.6)``, so the default alert threshold 0.99 is
-reached when a channel breaks its range by 0.6 noise units. Band
-(``lower``/``upper``): the level channel's range widened by those 0.6 noise
+Score: ``1 - 0.01 ** (excess / 0.5)``, so the default alert threshold 0.99 is
+reached when a channel breaks its range by 0.5 noise units. Band
+(``lower``/``upper``): the level channel's range widened by those 0.5 noise
 units; ``expected``: the mean of the previous ``mean_window`` points.
 
 Everything is causal and vectorised (running maxima shifted by the cumulative
@@ -62,7 +62,7 @@ from .base import Detector, DetectorParams, PointScore, Scores
 __all__ = ["CHANNELS", "EXCESS_AT_ALERT", "AutoDetector", "AutoParams"]
 
 #: Excess (in noise units) at which the score reaches 0.99, the default alert level.
-EXCESS_AT_ALERT = 0.6
+EXCESS_AT_ALERT = 0.5
 _SCORE_RATE = -math.log(0.01) / EXCESS_AT_ALERT
 #: A seasonal reference older than this many seasons is stale (the slot missed a season).
 _STALE_SEASONS = 1.5
@@ -357,25 +357,7 @@ class AutoDetector(Detector):
         n = vs.shape[0]
         slots = self._slot_value.shape[0]
         slot = _slot_of(ts, p.season_seconds, slots)
-        order = np.argsort(slot.astype(np.int16), kind="stable")
-        sorted_slot = slot[order]
-        same = np.empty(n, dtype=bool)
-        same[0] = False
-        np.equal(sorted_slot[1:], sorted_slot[:-1], out=same[1:])
-        # reference: the previous point of the same slot in the batch, else the table
-        before = np.empty(n, dtype=np.int64)
-        before[0] = 0
-        before[1:] = order[:-1]
-        ref_value = np.empty(n)
-        ref_time = np.empty(n)
-        ref_value[order] = np.where(same, vs[before], self._slot_value[sorted_slot])
-        ref_time[order] = np.where(same, ts[before], self._slot_time[sorted_slot])
-        last = np.empty(n, dtype=bool)
-        last[-1] = True
-        np.logical_not(same[1:], out=last[:-1])
-        self._slot_value[sorted_slot[last]] = vs[order[last]]
-        self._slot_time[sorted_slot[last]] = ts[order[last]]
-
+        ref_value, ref_time = self._seasonal_references(ts, vs, slot)
         age = ts - ref_time
         idx = np.flatnonzero(
             (age > _FRESH_SEASONS * p.season_seconds) & (age < _STALE_SEASONS * p.season_seconds)
@@ -403,6 +385,50 @@ class AutoDetector(Detector):
         self._resid_last = float(resid[-1])
         return out
 
+    def _seasonal_references(
+        self, ts: np.ndarray, vs: np.ndarray, slot: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Value and time last seen in each point's slot (earlier batch point or table).
+
+        Updates the table with the batch. A regular cadence (each point one
+        slot after the previous) needs no sort: the point ``slots`` places
+        back shares the slot.
+        """
+        n = vs.shape[0]
+        slots = self._slot_value.shape[0]
+        table_v, table_t = self._slot_value, self._slot_time
+        step = np.diff(slot)
+        if np.all((step == 1) | (step == 1 - slots)):
+            m = min(n, slots)
+            ref_value = np.empty(n)
+            ref_time = np.empty(n)
+            ref_value[:m] = table_v[slot[:m]]
+            ref_time[:m] = table_t[slot[:m]]
+            ref_value[m:] = vs[: n - m]
+            ref_time[m:] = ts[: n - m]
+            table_v[slot[n - m :]] = vs[n - m :]
+            table_t[slot[n - m :]] = ts[n - m :]
+            return ref_value, ref_time
+        order = np.argsort(slot.astype(np.int16), kind="stable")
+        sorted_slot = slot[order]
+        same = np.empty(n, dtype=bool)
+        same[0] = False
+        np.equal(sorted_slot[1:], sorted_slot[:-1], out=same[1:])
+        # reference: the previous point of the same slot in the batch, else the table
+        before = np.empty(n, dtype=np.int64)
+        before[0] = 0
+        before[1:] = order[:-1]
+        ref_value = np.empty(n)
+        ref_time = np.empty(n)
+        ref_value[order] = np.where(same, vs[before], table_v[sorted_slot])
+        ref_time[order] = np.where(same, ts[before], table_t[sorted_slot])
+        last = np.empty(n, dtype=bool)
+        last[-1] = True
+        np.logical_not(same[1:], out=last[:-1])
+        table_v[sorted_slot[last]] = vs[order[last]]
+        table_t[sorted_slot[last]] = ts[order[last]]
+        return ref_value, ref_time
+
     def _combine(
         self,
         level_x: np.ndarray,
@@ -418,7 +444,12 @@ class AutoDetector(Detector):
         weighted_seasonal = p.seasonal_weight * seasonal_x
         raw = np.maximum(np.maximum(level_x, weighted_mean), weighted_seasonal)
         raw = np.where(warm & np.isfinite(raw), raw, 0.0)
-        chan = np.where(level_x >= raw, _LEVEL, np.where(weighted_mean >= raw, _MEAN, _SEASONAL))
+        hot = np.flatnonzero(raw > 0.0)
+        chan = np.zeros(raw.shape[0])
+        top = raw[hot]
+        chan[hot] = np.where(
+            level_x[hot] >= top, _LEVEL, np.where(weighted_mean[hot] >= top, _MEAN, _SEASONAL)
+        )
         k = p.refractory
         if k == 0:
             return raw, chan
@@ -428,7 +459,6 @@ class AutoDetector(Detector):
         if learn:
             seq = np.concatenate((history, raw))
             self._recent_excess = seq[-k:]
-            hot = np.flatnonzero(raw > 0.0)
             if hot.size * k <= 4 * raw.shape[0]:
                 # records are rare: look back only from the points that have an excess
                 prior = np.zeros(raw.shape[0])
@@ -519,7 +549,7 @@ def _result(
         expected=expected,
         lower=lo - margin,
         upper=hi + margin,
-        detail=np.where(excess > 0.0, chan, 0).astype(np.float64),
+        detail=np.where(excess > 0.0, chan, 0.0),
     )
 
 
@@ -629,6 +659,11 @@ def _rolling_means(seq: np.ndarray, start: int, window: int) -> tuple[np.ndarray
     cs = np.empty(seq.shape[0] + 1)
     cs[0] = 0.0
     np.cumsum(seq - ref, out=cs[1:])
+    n = seq.shape[0] - start
+    if start == window:  # a full tail: every window is whole, plain slices
+        means = (cs[window + 1 :] - cs[1 : n + 1]) / window + ref
+        expected = (cs[window : window + n] - cs[:n]) / window + ref
+        return means, expected
     end = np.arange(start + 1, seq.shape[0] + 1)
     lo = np.maximum(end - window, 0)
     means = (cs[end] - cs[lo]) / (end - lo) + ref
