@@ -94,17 +94,6 @@ def score_from_p(p: np.ndarray) -> np.ndarray:
     return np.clip(score, 0.0, 1.0)
 
 
-def z_from_score(score: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`two_sided_score` (for explanations); 1 maps to inf."""
-    score = np.asarray(score, dtype=np.float64)
-    dist = NormalDist()
-    flat = [
-        math.inf if s >= 1.0 else (0.0 if s <= 0.0 else dist.inv_cdf(0.5 + s / 2.0))
-        for s in score.reshape(-1).tolist()
-    ]
-    return np.asarray(flat, dtype=np.float64).reshape(score.shape)
-
-
 def safe_scale(scale: np.ndarray, level: np.ndarray, min_scale: float) -> np.ndarray:
     """A scale usable as a denominator: at least ``min_scale`` and never zero.
 

@@ -34,8 +34,8 @@ threshold fitted to the series.
 The ensemble excess is the largest channel excess, the mean and seasonal
 channels weighted by ``mean_weight`` and ``seasonal_weight``. Right after an
 alert a repeat is reported only if it is clearly worse: the excess is reduced
-by ``refractory_factor`` times the largest excess of the previous
-``refractory`` points.
+by ``refractory_factor`` times the largest alert-level excess (see below) of
+the previous ``refractory`` points.
 
 Score: ``1 - 0.01 ** (excess / 0.5)``, so the default alert threshold 0.99 is
 reached when a channel breaks its range by 0.5 noise units. Band
@@ -457,7 +457,8 @@ class AutoDetector(Detector):
         if history.shape[0] < k:
             history = np.concatenate((np.zeros(k - history.shape[0]), history))
         if learn:
-            seq = np.concatenate((history, raw))
+            # only alerts damp later points: a build-up below the alert level does not
+            seq = np.concatenate((history, np.where(raw >= EXCESS_AT_ALERT, raw, 0.0)))
             self._recent_excess = seq[-k:]
             if hot.size * k <= 4 * raw.shape[0]:
                 # records are rare: look back only from the points that have an excess

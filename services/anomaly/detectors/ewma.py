@@ -94,7 +94,7 @@ class EwmaDetector(Detector):
     def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
         n = values.shape[0]
         if n == 0:
-            return empty_scores(0)
+            return empty_scores(0, detail=True)
         if learn:
             alphas = adaptive_alphas(self.params.alpha, self._count, n)
             mean_before, var_before, mean_after, var_after = ewm_mean_var(

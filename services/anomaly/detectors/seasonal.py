@@ -202,9 +202,9 @@ class SeasonalDetector(Detector):
 
     def _configure(self, mode: str | None, slots: int, slot_seconds: float, origin: float) -> None:
         self._mode = mode
-        self._slots = slots
-        self._slot_seconds = slot_seconds
-        self._origin = origin
+        self._slots = int(slots)
+        self._slot_seconds = float(slot_seconds)
+        self._origin = float(origin)
         self._slot_count = np.zeros(slots, dtype=np.int64)
         self._slot_mean = np.zeros(slots)
         self._slot_var = np.zeros(slots)

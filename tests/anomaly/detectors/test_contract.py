@@ -52,6 +52,21 @@ def assert_points_close(actual: PointScore, expected: PointScore) -> None:
     )
 
 
+def assert_plain_json(value: Any, path: str = "state") -> None:
+    """Only dict/list/str/int/float/bool/None, and no NumPy scalars or NaN."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert type(key) is str, path
+            assert_plain_json(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            assert_plain_json(item, f"{path}[{i}]")
+    else:
+        assert type(value) in (str, int, float, bool, type(None)), f"{path}: {type(value)}"
+        if type(value) is float:
+            assert np.isfinite(value), path
+
+
 def json_state(detector: Detector) -> str:
     # allow_nan=False: states are stored as Postgres jsonb, which has no NaN
     return json.dumps(detector.get_state(), allow_nan=False, sort_keys=True)
@@ -181,6 +196,15 @@ class TestContract:
                 original.score(timestamps[cut:], values[cut:]),
             )
             assert json_state(restored) == json_state(original)
+
+    def test_state_holds_only_plain_json_types(
+        self, name: str, series: tuple[np.ndarray, np.ndarray]
+    ) -> None:
+        timestamps, values = series
+        detector = make(name)
+        assert_plain_json(detector.get_state())
+        detector.score(timestamps, values)
+        assert_plain_json(detector.get_state())
 
     def test_reset_forgets_everything(
         self, name: str, series: tuple[np.ndarray, np.ndarray]
