@@ -37,6 +37,20 @@ from .helpers import (
 NAMES = sorted(ALGORITHMS)
 
 
+def degenerate_series() -> dict[str, np.ndarray]:
+    """Inputs that break naive arithmetic: no spread, huge offsets, tiny scales."""
+    rng = np.random.default_rng(77)
+    n = 1300
+    return {
+        "constant": np.full(n, 50.0),
+        "two_values": np.where(np.arange(n) % 2 == 0, 49.0, 51.0),
+        "huge_offset": 1e12 + rng.normal(0.0, 1e-3, n),
+        "tiny_scale": 50.0 + rng.normal(0.0, 1e-9, n),
+        "sparse_counts": rng.poisson(0.3, n).astype(np.float64),
+        "wild": rng.standard_cauchy(n) * 1e6,
+    }
+
+
 def make(name: str) -> Detector:
     return create(name, CONTRACT_PARAMS.get(name, {}))
 
@@ -274,6 +288,20 @@ class TestContract:
         with pytest.raises(InvalidInput):
             detector.score(stamps, values[50:60])
         assert json_state(detector) == before
+
+    @pytest.mark.parametrize("kind", sorted(degenerate_series()))
+    def test_degenerate_inputs_score_quietly(self, name: str, kind: str) -> None:
+        values = degenerate_series()[kind]
+        timestamps = 1_790_000_000.0 + np.arange(values.shape[0]) * 60.0
+        detector = make(name)
+        scores = detector.score(timestamps, values)  # warnings are errors under pytest
+        assert np.all((scores.score >= 0.0) & (scores.score <= 1.0))
+        for field in ("expected", "lower", "upper"):
+            assert not np.any(np.isinf(getattr(scores, field))), field
+        json.dumps(detector.get_state(), allow_nan=False)
+        if kind == "constant" and name not in ("flatline", "static"):
+            # nothing about an unchanging value is surprising (flatline's job aside)
+            assert scores.score.max() < 0.99
 
     def test_unsorted_or_mismatched_batches_are_rejected(
         self, name: str, series: tuple[np.ndarray, np.ndarray]
