@@ -291,9 +291,42 @@ def dotenv(path: Path) -> dict[str, str]:
 
 
 def service_environment(name: str, env: dict[str, str]) -> dict[str, str]:
-    """A compose service's environment, interpolated with `env` (the .env values)."""
+    """A compose service's environment, interpolated with `env` (the .env values).
+
+    A key without a value is passed through from `env` when set there and is
+    otherwise absent from the container, as docker compose does.
+    """
     service = compose()["services"][name]
     raw = service.get("environment") or {}
     if isinstance(raw, list):
-        raw = dict(item.split("=", 1) for item in raw)
-    return {key: interpolate(str(value), env) for key, value in raw.items()}
+        raw = {item.split("=", 1)[0]: (item.split("=", 1) + [None])[1] for item in raw}
+    resolved: dict[str, str] = {}
+    for key, value in raw.items():
+        if value is None:
+            if key in env:
+                resolved[key] = env[key]
+        else:
+            resolved[key] = interpolate(str(value), env)
+    return resolved
+
+
+def passthrough_variables() -> set[str]:
+    """Environment keys given without a value in any compose service."""
+    names: set[str] = set()
+    for service in compose()["services"].values():
+        raw = service.get("environment") or {}
+        if isinstance(raw, dict):
+            names |= {key for key, value in raw.items() if value is None}
+        else:
+            names |= {item for item in raw if "=" not in item}
+    return names
+
+
+def documented_env_names(path: Path) -> set[str]:
+    """Keys an env file sets or shows commented out (`# KEY=...`)."""
+    found = set(dotenv(path))
+    for raw in path.read_text().splitlines():
+        match = re.match(r"#\s*([A-Z][A-Z0-9_]*)=", raw.strip())
+        if match:
+            found.add(match.group(1))
+    return found

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -32,6 +34,7 @@ from tests.conftest import JWT_HS_KEY, PLUGIN_SECRET, make_settings
 from tests.deploy.support import (
     NGINX_TEMPLATE,
     NGINX_TEMPLATE_VARIABLES,
+    REPO_ROOT,
     bound_socket,
     free_port,
     nginx_main_config,
@@ -363,3 +366,63 @@ async def test_body_over_the_gateway_limit_is_413(stack: Stack) -> None:
             await writer.wait_closed()
     assert status == 413
     assert json.loads(body)["error"]["code"] == "payload_too_large"
+
+
+async def test_accounts_only_see_their_own_rows_through_the_gateway(
+    client: httpx.AsyncClient,
+) -> None:
+    """Real routes: what each account creates through nginx, only it lists."""
+    for account in ("gw-a", "gw-b"):
+        headers = bearer(hasura_jwt(account))
+        detector = await client.post(
+            "/nself-anomaly/api/v1/detectors",
+            headers=headers,
+            json={"id": f"latency-{account}", "name": f"latency of {account}"},
+        )
+        assert detector.status_code == 201, detector.text
+        person = await client.post(
+            "/nself-oncall/api/v1/people",
+            headers=headers,
+            json={"id": f"ada-{account}", "name": f"Ada of {account}"},
+        )
+        assert person.status_code == 201, person.text
+    for account in ("gw-a", "gw-b"):
+        headers = bearer(hasura_jwt(account))
+        detectors = await client.get("/nself-anomaly/api/v1/detectors", headers=headers)
+        assert detectors.status_code == 200, detectors.text
+        assert [d["id"] for d in detectors.json()["data"]] == [f"latency-{account}"]
+        people = await client.get("/nself-oncall/api/v1/people", headers=headers)
+        assert people.status_code == 200, people.text
+        assert [p["id"] for p in people.json()["data"]] == [f"ada-{account}"]
+        # the remote schema Hasura uses, reached the same way
+        graph = await client.post(
+            "/nself-oncall/graphql",
+            headers=headers,
+            json={"query": '{ policy(id: "none") { id } schedules { id } }'},
+        )
+        assert graph.status_code == 200, graph.text
+        assert graph.json() == {"data": {"policy": None, "schedules": []}}
+
+
+async def _run_healthcheck(*args: str, env: dict[str, str] | None = None) -> int:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(REPO_ROOT / "deploy" / "healthcheck.py"),
+        *args,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await asyncio.wait_for(process.wait(), timeout=30)
+
+
+async def test_container_healthcheck_script(stack: Stack, database_url: str) -> None:
+    """deploy/healthcheck.py, as docker-compose.yml runs it in each container."""
+    for direct in stack.direct.values():
+        assert await _run_healthcheck(f"{direct}/ready") == 0
+        assert await _run_healthcheck(f"{direct}/no-such-probe") == 1
+    assert await _run_healthcheck("http://127.0.0.1:9/ready") == 1
+    assert await _run_healthcheck("--database", env={"DATABASE_URL": database_url}) == 0
+    unreachable = "postgresql://nobody@127.0.0.1:9/none"
+    assert await _run_healthcheck("--database", env={"DATABASE_URL": unreachable}) == 1
+    assert await _run_healthcheck("--what") == 2
