@@ -34,3 +34,13 @@ async def record(
         else UUID(str(notification_id)),
         details or {},
     )
+
+
+async def record_many(conn: asyncpg.Connection, events: list[tuple[Any, ...]]) -> None:
+    """Several entries: `(account, alert_id, at, kind, notification_id, details)` each."""
+    await conn.executemany(
+        "INSERT INTO np_oncall.alert_events "
+        "(source_account_id, alert_id, at, kind, notification_id, details) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        events,
+    )

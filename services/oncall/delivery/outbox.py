@@ -25,7 +25,7 @@ import asyncpg
 from services.common.metrics import NOTIFICATIONS
 from services.oncall.delivery import ratelimit
 from services.oncall.delivery.channels import Message, Result
-from services.oncall.timeline import record
+from services.oncall.timeline import record, record_many
 
 
 @dataclass(frozen=True)
@@ -82,34 +82,34 @@ FOR UPDATE OF n SKIP LOCKED
 """
 
 
-async def _take_token(conn: asyncpg.Connection, row: Any, now: datetime) -> ratelimit.Decision:
-    account = row["source_account_id"]
-    key = ratelimit.bucket_key(row["channel"], row["destination"])
-    limit = ratelimit.Limit.of(row["channel"], row["rate_limit"])
+async def _lock_buckets(
+    conn: asyncpg.Connection,
+    keys: list[tuple[str, str]],
+    limits: dict[tuple[str, str], Any],
+    now: datetime,
+) -> dict[tuple[str, str], tuple[float, datetime]]:
+    """Create missing buckets and lock them all, in one order (no deadlock between workers)."""
+    keys = sorted(set(keys))
+    accounts = [k[0] for k in keys]
+    buckets = [k[1] for k in keys]
     await conn.execute(
         "INSERT INTO np_oncall.rate_limits (source_account_id, bucket, tokens, updated_at) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        account,
-        key,
-        float(limit.max),
+        "SELECT a, b, t, $4 FROM unnest($1::text[], $2::text[], $3::float8[]) AS u(a, b, t) "
+        "ON CONFLICT DO NOTHING",
+        accounts,
+        buckets,
+        [float(limits[k].max) for k in keys],
         now,
     )
-    bucket = await conn.fetchrow(
-        "SELECT tokens, updated_at FROM np_oncall.rate_limits "
-        "WHERE source_account_id = $1 AND bucket = $2 FOR UPDATE",
-        account,
-        key,
+    rows = await conn.fetch(
+        "SELECT r.source_account_id, r.bucket, r.tokens, r.updated_at "
+        "FROM np_oncall.rate_limits r "
+        "JOIN unnest($1::text[], $2::text[]) AS u(a, b) ON r.source_account_id = u.a "
+        "AND r.bucket = u.b ORDER BY r.source_account_id, r.bucket FOR UPDATE OF r",
+        accounts,
+        buckets,
     )
-    decision = ratelimit.take(limit, bucket["tokens"], bucket["updated_at"], now)
-    await conn.execute(
-        "UPDATE np_oncall.rate_limits SET tokens = $3, updated_at = $4 "
-        "WHERE source_account_id = $1 AND bucket = $2",
-        account,
-        key,
-        decision.tokens,
-        decision.updated_at,
-    )
-    return decision
+    return {(r["source_account_id"], r["bucket"]): (r["tokens"], r["updated_at"]) for r in rows}
 
 
 async def claim(
@@ -118,95 +118,123 @@ async def claim(
     """Lease up to `limit` due notifications; also returns how many due rows were examined.
 
     Rows whose alert was acknowledged or resolved meanwhile are cancelled, rows
-    over their rate limit wait for their next token; neither is returned.
+    over their rate limit wait for their next token; neither is returned. One
+    transaction, a handful of statements whatever the batch size.
     """
-    claimed: list[Claimed] = []
     async with pool.acquire() as conn, conn.transaction():
         candidates = await conn.fetch(_CANDIDATES, now, limit)
-        for row in candidates:
-            account, nid = row["source_account_id"], row["id"]
-            if row["alert_status"] != "triggered":
-                await conn.execute(
-                    "UPDATE np_oncall.notifications SET status = 'cancelled', updated_at = $3, "
-                    "lease_until = NULL WHERE source_account_id = $1 AND id = $2",
-                    account,
-                    nid,
-                    now,
+        if not candidates:
+            return [], 0
+        closed = [r for r in candidates if r["alert_status"] != "triggered"]
+        live = [r for r in candidates if r["alert_status"] == "triggered"]
+        events: list[tuple[Any, ...]] = []
+
+        if closed:
+            await conn.execute(
+                "UPDATE np_oncall.notifications n SET status = 'cancelled', updated_at = $3, "
+                "lease_until = NULL FROM unnest($1::text[], $2::uuid[]) AS u(a, i) "
+                "WHERE n.source_account_id = u.a AND n.id = u.i",
+                [r["source_account_id"] for r in closed],
+                [r["id"] for r in closed],
+                now,
+            )
+            for r in closed:
+                events.append(
+                    _event(r, now, "notification_cancelled", alert_status=r["alert_status"])
                 )
-                await record(
-                    conn,
-                    account=account,
-                    alert_id=row["alert_id"],
-                    at=now,
-                    kind="notification_cancelled",
-                    notification_id=nid,
-                    details={"alert_status": row["alert_status"]},
+                NOTIFICATIONS.labels(r["channel"], "cancelled").inc()
+
+        keyed = {
+            r["id"]: (r["source_account_id"], ratelimit.bucket_key(r["channel"], r["destination"]))
+            for r in live
+        }
+        limits = {keyed[r["id"]]: ratelimit.Limit.of(r["channel"], r["rate_limit"]) for r in live}
+        state = await _lock_buckets(conn, list(keyed.values()), limits, now) if live else {}
+        leased: list[Any] = []
+        deferred: list[tuple[Any, datetime]] = []
+        for r in live:
+            key = keyed[r["id"]]
+            tokens, stamp = state[key]
+            decision = ratelimit.take(limits[key], tokens, stamp, now)
+            state[key] = (decision.tokens, decision.updated_at)
+            if decision.allowed:
+                leased.append(r)
+            else:
+                deferred.append((r, now + decision.wait))
+        if state:
+            keys = sorted(state)
+            await conn.execute(
+                "UPDATE np_oncall.rate_limits r SET tokens = u.t, updated_at = u.s "
+                "FROM unnest($1::text[], $2::text[], $3::float8[], $4::timestamptz[]) "
+                "AS u(a, b, t, s) WHERE r.source_account_id = u.a AND r.bucket = u.b",
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [state[k][0] for k in keys],
+                [state[k][1] for k in keys],
+            )
+
+        if deferred:
+            await conn.execute(
+                "UPDATE np_oncall.notifications n SET status = 'pending', not_before = u.t, "
+                "lease_until = NULL, updated_at = $4 "
+                "FROM unnest($1::text[], $2::uuid[], $3::timestamptz[]) AS u(a, i, t) "
+                "WHERE n.source_account_id = u.a AND n.id = u.i",
+                [r["source_account_id"] for r, _ in deferred],
+                [r["id"] for r, _ in deferred],
+                [t for _, t in deferred],
+                now,
+            )
+            for r, retry_at in deferred:
+                events.append(
+                    _event(r, now, "notification_rate_limited", retry_at=retry_at.isoformat())
                 )
-                NOTIFICATIONS.labels(row["channel"], "cancelled").inc()
-                continue
-            decision = await _take_token(conn, row, now)
-            if not decision.allowed:
-                retry_at = now + decision.wait
-                await conn.execute(
-                    "UPDATE np_oncall.notifications SET status = 'pending', not_before = $3, "
-                    "lease_until = NULL, updated_at = $4 "
-                    "WHERE source_account_id = $1 AND id = $2",
-                    account,
-                    nid,
-                    retry_at,
-                    now,
-                )
-                await record(
-                    conn,
-                    account=account,
-                    alert_id=row["alert_id"],
-                    at=now,
-                    kind="notification_rate_limited",
-                    notification_id=nid,
-                    details={"retry_at": retry_at.isoformat()},
-                )
-                NOTIFICATIONS.labels(row["channel"], "rate_limited").inc()
-                continue
-            token = uuid.uuid4()
-            leased = await conn.fetchrow(
+                NOTIFICATIONS.labels(r["channel"], "rate_limited").inc()
+
+        claimed: list[Claimed] = []
+        if leased:
+            tokens = [uuid.uuid4() for _ in leased]
+            rows = await conn.fetch(
                 """
-                UPDATE np_oncall.notifications
-                SET status = 'sending', attempts = attempts + 1, lease_until = $3,
-                    claim_token = $4, claimed_by = $5, updated_at = $6
-                WHERE source_account_id = $1 AND id = $2
-                RETURNING idempotency_key, payload, attempts
+                UPDATE np_oncall.notifications n
+                SET status = 'sending', attempts = n.attempts + 1, lease_until = $4,
+                    claim_token = u.t, claimed_by = $5, updated_at = $6
+                FROM unnest($1::text[], $2::uuid[], $3::uuid[]) AS u(a, i, t)
+                WHERE n.source_account_id = u.a AND n.id = u.i
+                RETURNING n.source_account_id, n.id, n.idempotency_key, n.payload, n.attempts,
+                          n.claim_token
                 """,
-                account,
-                nid,
+                [r["source_account_id"] for r in leased],
+                [r["id"] for r in leased],
+                tokens,
                 now + lease,
-                token,
                 worker_id,
                 now,
             )
-            if row["status"] == "sending":
-                await record(
-                    conn,
-                    account=account,
-                    alert_id=row["alert_id"],
-                    at=now,
-                    kind="notification_reclaimed",
-                    notification_id=nid,
-                    details={"attempt": leased["attempts"]},
+            updated = {(u["source_account_id"], u["id"]): u for u in rows}
+            for r in leased:
+                u = updated[(r["source_account_id"], r["id"])]
+                if r["status"] == "sending":
+                    events.append(_event(r, now, "notification_reclaimed", attempt=u["attempts"]))
+                claimed.append(
+                    Claimed(
+                        account=r["source_account_id"],
+                        id=r["id"],
+                        alert_id=r["alert_id"],
+                        channel=r["channel"],
+                        destination=r["destination"],
+                        idempotency_key=u["idempotency_key"],
+                        payload=u["payload"],
+                        attempts=u["attempts"],
+                        claim_token=u["claim_token"],
+                    )
                 )
-            claimed.append(
-                Claimed(
-                    account=account,
-                    id=nid,
-                    alert_id=row["alert_id"],
-                    channel=row["channel"],
-                    destination=row["destination"],
-                    idempotency_key=leased["idempotency_key"],
-                    payload=leased["payload"],
-                    attempts=leased["attempts"],
-                    claim_token=token,
-                )
-            )
+        if events:
+            await record_many(conn, events)
     return claimed, len(candidates)
+
+
+def _event(row: Any, at: datetime, kind: str, **details: Any) -> tuple[Any, ...]:
+    return (row["source_account_id"], row["alert_id"], at, kind, row["id"], details)
 
 
 async def finish(

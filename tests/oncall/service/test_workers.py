@@ -198,3 +198,32 @@ async def test_worker_resolves_targets_within_the_alerts_account(
     await worker.deliver(clock() + timedelta(minutes=1))
     assert len(sink.to("/x-dup")) == 2 and sink.to("/y-dup") == []
     assert {r.json()["source_account_id"] for r in sink.to("/x-dup")} == {"acct-x"}
+
+
+async def test_two_workers_sharing_rate_limit_buckets(
+    client: httpx.AsyncClient, make_worker: Callable[..., Any], sink: HttpSink, clock: FakeClock
+) -> None:
+    """Workers lock the buckets of many destinations in one order: no deadlock, no double send."""
+    paths = [f"/fan{i}" for i in range(4)]
+    for i, path in enumerate(paths):
+        await post(
+            client,
+            "/api/v1/people",
+            {
+                "id": f"fan{i}",
+                "name": f"Fan {i}",
+                "contact_methods": [{"type": "webhook", "url": sink.url(path)}],
+            },
+        )
+    targets = [{"type": "person", "id": f"fan{i}"} for i in reversed(range(4))]
+    await post(
+        client, "/api/v1/policies", {"id": "fan", "name": "Fan", "steps": [{"targets": targets}]}
+    )
+    for i in range(12):
+        await post(client, "/api/v1/alerts", {"policy_id": "fan", "summary": f"fan {i}"})
+    workers = [await make_worker(batch=5, lease=LEASE) for _ in range(3)]
+    reports = await asyncio.gather(*(w.deliver(clock()) for w in workers))
+    assert sum(r.claimed for r in reports) == 48
+    for path in paths:
+        keys = Counter(r.headers["idempotency-key"] for r in sink.to(path))
+        assert len(keys) == 12 and set(keys.values()) == {1}
