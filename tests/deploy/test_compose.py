@@ -262,3 +262,9 @@ def test_dockerfile_installs_the_project_for_every_process() -> None:
     ignore = (REPO_ROOT / "deploy" / "Dockerfile.dockerignore").read_text().split()
     for needed in ("!pyproject.toml", "!README.md", "!services/**", "!migrations/**"):
         assert needed in ignore
+
+
+def test_deployment_guide_explains_every_variable() -> None:
+    guide = (REPO_ROOT / "docs" / "deployment.md").read_text()
+    missing = sorted(name for name in documented_env_names(ENV_EXAMPLE) if name not in guide)
+    assert not missing, f"docs/deployment.md does not mention {missing}"
