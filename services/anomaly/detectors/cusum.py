@@ -158,7 +158,6 @@ class CusumDetector(Detector):
         self,
         result: Scores,
         where: slice,
-        values: np.ndarray,
         mean: np.ndarray,
         std: np.ndarray,
         up: np.ndarray,
@@ -184,7 +183,7 @@ class CusumDetector(Detector):
             up = np.maximum(0.0, self._up + z - p.k)
             down = np.maximum(0.0, self._down - z - p.k)
             mean = np.full(n, self._mean)
-            self._fill(result, slice(0, n), values, mean, np.full(n, std), up, down, warm)
+            self._fill(result, slice(0, n), mean, np.full(n, std), up, down, warm)
             return result
         # vectorised chunks while shifts are rare; right after a confirmed
         # shift (often followed by more) a scalar loop avoids re-running chunks
@@ -212,7 +211,6 @@ class CusumDetector(Detector):
         self._fill(
             result,
             slice(start, start + stop + 1),
-            chunk[taken],
             mean_b[taken],
             std[taken],
             up[taken],
@@ -281,7 +279,6 @@ class CusumDetector(Detector):
         self._fill(
             result,
             taken,
-            values[taken],
             np.asarray(means),
             np.asarray(stds),
             np.asarray(ups),
