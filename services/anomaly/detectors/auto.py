@@ -56,7 +56,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from ._common import fmt, learning_sentence, linear_recursion
+from ._common import fmt, learning_sentence
 from .base import Detector, DetectorParams, PointScore, Scores
 
 __all__ = ["CHANNELS", "EXCESS_AT_ALERT", "AutoDetector", "AutoParams"]
@@ -559,32 +559,35 @@ def _ew_mean_before(
 ) -> tuple[np.ndarray, float, int]:
     """EW mean of the samples before each point (a running mean at first).
 
-    The k-th sample is weighted ``max(1 / memory, 1 / k)``. With
-    ``first_ever``, ``x[0]`` is not a sample (the very first point has no
+    The k-th sample is weighted ``max(1 / memory, 1 / k)``: the plain running
+    mean of the first ``memory`` samples (a cumulative sum), an EWMA after.
+    With ``first_ever``, ``x[0]`` is not a sample (the very first point has no
     change before it). Returns the mean before each point, the mean after the
     batch and the new sample count.
     """
     n = x.shape[0]
+    after = np.empty(n)
+    start = 0
+    count = count0
+    mean = mean0
     if first_ever:
-        x = x.copy()
-        x[0] = 0.0
-        counts = np.arange(n, dtype=np.float64)
-        alpha = 1.0 / np.maximum(np.minimum(counts, memory), 1.0)
-        alpha[0] = 0.0
-        after = linear_recursion(1.0 - alpha, alpha * x, mean0)
-        count1 = n - 1
-    elif count0 >= memory:
-        after = _ewma_constant(x, 1.0 / memory, mean0)
-        count1 = count0 + n
-    else:
-        counts = count0 + np.arange(1, n + 1, dtype=np.float64)
-        alpha = 1.0 / np.minimum(counts, memory)
-        after = linear_recursion(1.0 - alpha, alpha * x, mean0)
-        count1 = count0 + n
+        after[0] = mean0
+        start = 1
+    if count < memory and start < n:
+        # running mean while fewer than `memory` samples: mean_k = sum / k
+        stop = min(n, start + memory - count)
+        counts = np.arange(count + 1, count + 1 + stop - start, dtype=np.float64)
+        after[start:stop] = (mean * count + np.cumsum(x[start:stop])) / counts
+        count += stop - start
+        mean = float(after[stop - 1])
+        start = stop
+    if start < n:
+        after[start:] = _ewma_constant(x[start:], 1.0 / memory, mean)
+        count += n - start
     before = np.empty(n)
     before[0] = mean0
     before[1:] = after[:-1]
-    return before, float(after[-1]), count1
+    return before, float(after[-1]), count
 
 
 _GROWTH: dict[float, np.ndarray] = {}
@@ -615,16 +618,24 @@ def _fading_range(
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Fading range ``hi[t] = max(y[t], hi[t-1] - fade[t])`` (``lo`` mirrored).
 
-    Returns the range before each point and the range after the batch.
+    With ``S`` the cumulative fade, ``hi[t] = max(hi0, max_{j<=t} y[j] + S[j]) - S[t]``:
+    one running maximum. Returns the range before each point and after the batch.
     """
-    shift = np.cumsum(fade)
-    hi_after = np.maximum(np.maximum.accumulate(y + shift), hi0) - shift
-    lo_after = np.minimum(np.minimum.accumulate(y - shift), lo0) + shift
-    hi = np.empty_like(hi_after)
-    lo = np.empty_like(lo_after)
-    hi[0], lo[0] = hi0, lo0
-    hi[1:], lo[1:] = hi_after[:-1], lo_after[:-1]
-    return lo, hi, float(lo_after[-1]), float(hi_after[-1])
+    n = y.shape[0]
+    shift = np.empty(n + 1)
+    shift[0] = 0.0
+    np.cumsum(fade, out=shift[1:])
+    buf = np.empty(n + 1)
+    buf[0] = hi0
+    np.add(y, shift[1:], out=buf[1:])
+    top = np.maximum.accumulate(buf)
+    buf[0] = -lo0
+    np.subtract(shift[1:], y, out=buf[1:])
+    bottom = np.maximum.accumulate(buf)
+    # before point t: the running extreme over j < t, faded by S[t-1]
+    hi = top[:n] - shift[:n]
+    lo = shift[:n] - bottom[:n]
+    return lo, hi, float(shift[n] - bottom[n]), float(top[n] - shift[n])
 
 
 def _excess(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

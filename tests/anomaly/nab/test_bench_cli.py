@@ -161,5 +161,6 @@ def test_throughput_compares_with_river() -> None:
     values = rng.normal(size=3000)
     stamps = START + STEP * np.arange(3000)
     series = bench_nab.Series("c/x.csv", Path("x"), [], stamps.astype("datetime64[ms]"), values)
-    auto, river = bench_nab.throughput([series], batch=1000, repeats=1)
-    assert auto > 0 and river is not None and river > 0
+    rates, river = bench_nab.throughput([series], batches=(1000, 3000), repeats=1)
+    assert sorted(rates) == [1000, 3000] and min(rates.values()) > 0
+    assert river is not None and river > 0
