@@ -29,6 +29,7 @@ import asyncpg
 import numpy as np
 
 from services.anomaly import policy as threshold_policy
+from services.anomaly import statecodec
 from services.anomaly.detectors import base as detector_base
 from services.common.db import tenant_transaction
 from services.common.errors import Conflict, NotFound, ValidationFailed
@@ -93,7 +94,7 @@ def score_series(
     model = build_model(algorithm, params)
     state = state or {}
     if state.get("model") is not None:
-        model.set_state(state["model"])
+        model.set_state(statecodec.unpack(state["model"]))
     policy_state = state.get("policy") or {}
     n = values.shape[0]
     score = np.zeros(n)
@@ -147,7 +148,7 @@ def score_series(
         opens_episode=opens,
         explanation=explanation,
         details=details,
-        state={"model": model.get_state(), "policy": policy_state},
+        state={"model": statecodec.pack(model.get_state()), "policy": policy_state},
         n_seen=int(model.n_seen),
         warmup=int(model.warmup),
     )
@@ -207,39 +208,59 @@ SELECT q.detector_id, q.ts
                   AND p.ts = q.ts)
 """
 
-_INSERT_CTE = """
+# Column arrays of the points ($2..$12): key (detector_id text, or id bigint for the event
+# path), ts as epoch microseconds, value, score, expected, lower, upper, late; then the
+# anomalies only: their 1-based position, severity and context (most points are normal,
+# and sparse arrays are much cheaper to send).
+_POINTS_SOURCE = """
+    SELECT u.key, timestamptz 'epoch' + u.us * interval '1 microsecond' AS ts, u.value,
+           u.score, a.n IS NOT NULL AS is_anomaly, a.severity,
+           NULLIF(u.expected, 'NaN') AS expected, NULLIF(u.lower, 'NaN') AS lower,
+           NULLIF(u.upper, 'NaN') AS upper, a.context, u.late, u.n
+      FROM unnest($2::{key}[], $3::int8[], $4::float8[], $5::float8[], $6::float8[],
+                  $7::float8[], $8::float8[], $9::bool[])
+           WITH ORDINALITY AS u(key, us, value, score, expected, lower, upper, late, n)
+      LEFT JOIN unnest($10::int8[], $11::text[], $12::jsonb[]) AS a(n, severity, context)
+             ON a.n = u.n
+"""
+
+_INSERT_CTE = "".join(
+    (
+        """
 ins AS (
     INSERT INTO np_anomaly_data_points
         (source_account_id, detector_id, ts, value, score, is_anomaly, severity, expected,
          lower, upper, context, late, status)
-    SELECT $1, u.detector_id, u.ts, u.value, u.score, u.is_anomaly, u.severity,
-           NULLIF(u.expected, 'NaN'), NULLIF(u.lower, 'NaN'), NULLIF(u.upper, 'NaN'),
-           u.context, u.late, CASE WHEN u.is_anomaly THEN 'open' END
-      FROM unnest($2::text[], $3::timestamptz[], $4::float8[], $5::float8[], $6::bool[],
-                  $7::text[], $8::float8[], $9::float8[], $10::float8[], $11::jsonb[],
-                  $12::bool[])
-           AS u(detector_id, ts, value, score, is_anomaly, severity, expected, lower, upper,
-                context, late)
+    SELECT $1, s.key, s.ts, s.value, s.score, s.is_anomaly, s.severity, s.expected, s.lower,
+           s.upper, s.context, s.late, CASE WHEN s.is_anomaly THEN 'open' END
+      FROM (""",
+        _POINTS_SOURCE.replace("{key}", "text"),
+        """) AS s
+     ORDER BY s.n
     ON CONFLICT (source_account_id, detector_id, ts) DO NOTHING
     RETURNING id, detector_id, ts, is_anomaly, late, ingested_at
-)"""
+)""",
+    )
+)
 
-# the event trigger's variant: the rows exist, unscored ($2 carries their ids, $3 unused)
-_UPDATE_CTE = """
+# the event trigger's variant: the rows exist, unscored ($2 carries their ids)
+_UPDATE_CTE = "".join(
+    (
+        """
 ins AS (
     UPDATE np_anomaly_data_points p SET
-        score = u.score, is_anomaly = u.is_anomaly, severity = u.severity,
-        expected = NULLIF(u.expected, 'NaN'), lower = NULLIF(u.lower, 'NaN'),
-        upper = NULLIF(u.upper, 'NaN'), context = u.context, late = u.late,
-        status = CASE WHEN u.is_anomaly THEN COALESCE(p.status, 'open') ELSE p.status END
-      FROM unnest($2::bigint[], $3::timestamptz[], $4::float8[], $5::float8[], $6::bool[],
-                  $7::text[], $8::float8[], $9::float8[], $10::float8[], $11::jsonb[],
-                  $12::bool[])
-           AS u(id, ts, value, score, is_anomaly, severity, expected, lower, upper,
-                context, late)
-     WHERE p.source_account_id = $1 AND p.id = u.id AND p.score IS NULL
+        score = s.score, is_anomaly = s.is_anomaly, severity = s.severity,
+        expected = s.expected, lower = s.lower, upper = s.upper, context = s.context,
+        late = s.late,
+        status = CASE WHEN s.is_anomaly THEN COALESCE(p.status, 'open') ELSE p.status END
+      FROM (""",
+        _POINTS_SOURCE.replace("{key}", "int8"),
+        """) AS s
+     WHERE p.source_account_id = $1 AND p.id = s.key AND p.score IS NULL
     RETURNING p.id, p.detector_id, p.ts, p.is_anomaly, p.late, p.ingested_at
-)"""
+)""",
+    )
+)
 
 _WRITE_TAIL = """,
 counted AS (
@@ -350,7 +371,7 @@ class _Writer:
                 values=values,
                 late=late,
             )
-            self._add_points(account, row, work, key_col, values, late, scored)
+            self._add_points(account, row, work, key_col, epoch, values, late, scored)
         learned = np.flatnonzero(~late) if scored is not None else np.empty(0, dtype=np.int64)
         d = self.detectors
         d[0].append(row["id"])
@@ -378,22 +399,21 @@ class _Writer:
         row: asyncpg.Record,
         work: _Work,
         key_col: Sequence[Any],
+        epoch: np.ndarray,
         values: np.ndarray,
         late: np.ndarray,
         s: ScoredSeries,
     ) -> None:
         p = self.points
-        n = len(work.ts)
+        offset = len(p[0])  # positions are 1-based over the whole call
         p[0].extend(key_col)
-        p[1].extend(work.ts)
+        p[1].extend(np.rint(epoch * 1e6).astype(np.int64).tolist())
         p[2].extend(work.values)
         p[3].extend(s.score.tolist())
-        p[4].extend(s.is_anomaly.tolist())
-        p[5].extend(s.severity)
-        p[6].extend(s.expected.tolist())
-        p[7].extend(s.lower.tolist())
-        p[8].extend(s.upper.tolist())
-        contexts: list[dict[str, Any] | None] = [None] * n
+        p[4].extend(s.expected.tolist())
+        p[5].extend(s.lower.tolist())
+        p[6].extend(s.upper.tolist())
+        p[7].extend(late.tolist())
         for i in np.flatnonzero(s.is_anomaly).tolist():
             start = s.episode_start[i]
             context = {
@@ -405,7 +425,9 @@ class _Writer:
                 "episode_start": iso(_from_epoch(start)) if start is not None else None,
                 "n_seen": s.n_seen,
             }
-            contexts[i] = context
+            p[8].append(offset + i + 1)
+            p[9].append(s.severity[i])
+            p[10].append(context)
             ts = work.ts[i]
             self.anomaly_rows[(row["id"], ts)] = {
                 "detector_id": row["id"],
@@ -425,8 +447,6 @@ class _Writer:
             }
             if s.opens_episode[i] and row["escalation_policy_id"] and start is not None:
                 self._add_page(account, row, ts, float(values[i]), s, i, _from_epoch(start))
-        p[9].extend(contexts)
-        p[10].extend(late.tolist())
 
     def _add_page(
         self,
@@ -508,6 +528,38 @@ async def ingest(
     by_detector: dict[str, list[int]] = defaultdict(list)
     for i, p in enumerate(points):
         by_detector[p.detector_id].append(i)
+    try:
+        outcome, late_total = await _ingest_once(
+            pool, account, points, by_detector, batch, unknown_is_404, check_all=False
+        )
+    except _Raced:
+        # a point collided with a row stored without the detector lock (a Hasura insert):
+        # everything was rolled back; redo with every point checked for duplicates first
+        outcome, late_total = await _ingest_once(
+            pool, account, points, by_detector, batch, unknown_is_404, check_all=True
+        )
+    outcome.duplicates = len(points) - outcome.accepted
+    outcome.late = late_total
+    _count(outcome)
+    if outcome.pages and on_pages is not None:
+        on_pages()
+    return outcome
+
+
+class _Raced(Exception):
+    """The insert met rows the duplicate check did not look for; the call is redone."""
+
+
+async def _ingest_once(
+    pool: asyncpg.Pool,
+    account: str,
+    points: Sequence[PointLike],
+    by_detector: dict[str, list[int]],
+    batch: bool,
+    unknown_is_404: bool,
+    *,
+    check_all: bool,
+) -> tuple[IngestOutcome, int]:
     detector_ids = sorted(by_detector)
     async with tenant_transaction(pool, account) as conn:
         locked = await _lock(conn, account, detector_ids)
@@ -521,12 +573,29 @@ async def ingest(
                     + (f" (points.{i}.detector_id)" if batch else ""),
                     details={"detector_id": detector_id, **({"index": i} if batch else {})},
                 )
-        dup_rows = await conn.fetch(
-            _DUPLICATES_SQL, account, [p.detector_id for p in points], [p.timestamp for p in points]
-        )
-        existing = {(r["detector_id"], r["ts"]) for r in dup_rows}
+        # Points newer than their detector's latest learned point cannot repeat a point
+        # stored through this pipeline (the lock orders them), so the duplicate lookup is
+        # only needed for the others; a collision with a row inserted otherwise is caught
+        # by ON CONFLICT below and the call redone with the full check.
+        last_ts = {d: locked[d]["last_ts"] for d in detector_ids}
+        to_check = [
+            p
+            for p in points
+            if check_all
+            or (last_ts[p.detector_id] is not None and p.timestamp <= last_ts[p.detector_id])
+        ]
+        existing: set[tuple[str, datetime]] = set()
+        if to_check:
+            dup_rows = await conn.fetch(
+                _DUPLICATES_SQL,
+                account,
+                [p.detector_id for p in to_check],
+                [p.timestamp for p in to_check],
+            )
+            existing = {(r["detector_id"], r["ts"]) for r in dup_rows}
         writer = _Writer()
         late_total = 0
+        expected = 0
         for detector_id in detector_ids:
             row = locked[detector_id]
             work = _Work(row=row, submitted=len(by_detector[detector_id]))
@@ -541,16 +610,14 @@ async def ingest(
                 work.ts.append(ts)
                 work.values.append(points[i].value)
             work.submitted -= work.duplicates
+            expected += work.submitted
             late = _late_mask(work.ts, row["last_ts"])
             late_total += int(late.sum())
             writer.add(account, work, [detector_id] * len(work.ts), late)
         outcome = await writer.write(conn, account, INSERT_SQL)
-    outcome.duplicates = len(points) - outcome.accepted
-    outcome.late = late_total
-    _count(outcome)
-    if outcome.pages and on_pages is not None:
-        on_pages()
-    return outcome
+        if outcome.accepted < expected and not check_all:
+            raise _Raced
+    return outcome, late_total
 
 
 async def score_pending(

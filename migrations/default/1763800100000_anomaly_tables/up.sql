@@ -119,6 +119,9 @@ CREATE INDEX np_anomaly_page_outbox_due
     ON public.np_anomaly_page_outbox (next_attempt_at, id)
     WHERE status = 'pending';
 
+-- states are large and barely compressible: store them out of line, uncompressed
+ALTER TABLE public.np_anomaly_detectors ALTER COLUMN state SET STORAGE EXTERNAL;
+
 SELECT public.nsentry_enable_tenant_rls('public.np_anomaly_detectors');
 SELECT public.nsentry_enable_tenant_rls('public.np_anomaly_data_points');
 SELECT public.nsentry_enable_tenant_rls('public.np_anomaly_page_outbox');

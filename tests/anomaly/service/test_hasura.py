@@ -204,3 +204,26 @@ async def test_action_scores_and_answers_in_hasura_shapes(client: httpx.AsyncCli
         400,
         "bad_request",
     )
+
+
+async def test_rest_ingest_meeting_an_unscored_hasura_row_counts_a_duplicate(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """A point stored by Hasura (unscored, newer than the latest) is not learned twice."""
+    dsn = settings.database_url or ""
+    await create_detector(client, "mixed", algorithm="ewma")
+    await ingest(client, series("mixed", noise(40, seed=8)))
+    before = (await client.get("/api/v1/detectors/mixed", headers=auth_headers())).json()
+    rows = await insert_unscored(dsn, "primary", "mixed", [(T0 + timedelta(minutes=45), 99.0)])
+    # 45 is newer than the latest learned point: the fast path skips the lookup, collides,
+    # rolls back and redoes the call with every point checked
+    result = (await ingest(client, series("mixed", [100.0, 101.0], first=44))).json()
+    assert result["accepted"] == 1 and result["duplicates"] == 1
+    after = (await client.get("/api/v1/detectors/mixed", headers=auth_headers())).json()
+    assert after["n_seen"] == before["n_seen"] + 1
+    assert after["counts"]["duplicates"] == 1
+    # the Hasura row is still the event trigger's to score (newer than 44: learned)
+    scored = await _deliver(client, rows[0], "e-mixed")
+    assert scored["scored"] == 1 and scored["late"] == 0
+    final = (await client.get("/api/v1/detectors/mixed", headers=auth_headers())).json()
+    assert final["n_seen"] == before["n_seen"] + 2
