@@ -344,7 +344,9 @@ class AutoDetector(Detector):
         self._first_times = np.concatenate((self._first_times, ts[:missing]))
         if self._first_times.shape[0] <= _CADENCE_INTERVALS:
             return ts.shape[0]
-        cadence = float(np.median(np.diff(self._first_times)))
+        gaps = sorted(np.diff(self._first_times).tolist())
+        half = len(gaps) // 2
+        cadence = gaps[half] if len(gaps) % 2 else 0.5 * (gaps[half - 1] + gaps[half])
         slots = min(_MAX_SLOTS, int(round(self.params.season_seconds / cadence)))
         if slots >= 4:
             self._slot_value = np.full(slots, math.nan)
@@ -664,26 +666,43 @@ def _seasonal_gate(resid_width: np.ndarray, value_width: np.ndarray) -> np.ndarr
 def _rolling_means(seq: np.ndarray, start: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the latest ``window`` values ending at each of ``seq[start:]``, and before it.
 
-    ``seq`` is the kept tail followed by the batch. Sums are taken relative to
-    the first value so that long batches of large numbers keep their precision.
+    ``seq`` is the kept tail followed by the batch; near the start of a series
+    the windows are shorter. Sums are taken relative to the first value so
+    that long batches of large numbers keep their precision.
     """
     ref = seq[0]
-    cs = np.empty(seq.shape[0] + 1)
+    total = seq.shape[0]
+    n = total - start
+    cs = np.empty(total + 1)
     cs[0] = 0.0
     np.cumsum(seq - ref, out=cs[1:])
-    n = seq.shape[0] - start
-    if start == window:  # a full tail: every window is whole, plain slices
-        means = (cs[window + 1 :] - cs[1 : n + 1]) / window + ref
-        expected = (cs[window : window + n] - cs[:n]) / window + ref
-        return means, expected
-    end = np.arange(start + 1, seq.shape[0] + 1)
-    lo = np.maximum(end - window, 0)
-    means = (cs[end] - cs[lo]) / (end - lo) + ref
-    prev_lo = np.maximum(end - 1 - window, 0)
-    count = end - 1 - prev_lo
-    expected = (cs[end - 1] - cs[prev_lo]) / count + ref
-    expected[count == 0] = np.nan
+    means = _window_means(cs, start + 1, n, window) + ref
+    expected = _window_means(cs, start, n, window) + ref
     return means, expected
+
+
+def _window_means(cs: np.ndarray, first_end: int, n: int, window: int) -> np.ndarray:
+    """Means of the windows ending at ``first_end .. first_end + n - 1`` (``cs`` = prefix sums).
+
+    A window ending at ``end`` covers ``max(0, end - window) .. end - 1``;
+    one that ends at 0 is empty (NaN).
+    """
+    whole = min(n, max(0, window - first_end))  # leading windows cut by the series start
+    sums = np.empty(n)
+    counts = np.empty(n)
+    if whole:
+        ends = np.arange(first_end, first_end + whole)
+        sums[:whole] = cs[ends]
+        counts[:whole] = ends
+    sums[whole:] = (
+        cs[first_end + whole : first_end + n]
+        - cs[first_end + whole - window : first_end + n - window]
+    )
+    counts[whole:] = window
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = sums / counts
+    out[counts == 0] = np.nan
+    return out
 
 
 def _max_of_previous(seq: np.ndarray, k: int) -> np.ndarray:
