@@ -656,7 +656,8 @@ def _unit(noise: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def _seasonal_gate(resid_width: np.ndarray, value_width: np.ndarray) -> np.ndarray:
     """Weight of the seasonal channel from how much narrower its range is."""
-    ratio = resid_width / value_width
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = resid_width / value_width
     gate = (1.0 - ratio) / (1.0 - _SEASONAL_FULL_RATIO)
     gate = np.clip(gate, 0.0, 1.0)
     gate[~np.isfinite(gate)] = 0.0
