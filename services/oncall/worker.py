@@ -153,21 +153,33 @@ class Worker:
         return await outbox.finish(self.pool, item, result, now=now, retry=self.retry, rng=self.rng)
 
     async def deliver(self, now: datetime | Callable[[], datetime]) -> DeliveryReport:
-        """Send every notification due at `now` (a fixed instant or a clock for the results)."""
+        """Send every notification due at `now` (a fixed instant, or a clock).
+
+        Claims a batch, sends it concurrently, records the batch's outcomes in
+        one transaction, and goes on while due rows remain.
+        """
         clock = now if callable(now) else (lambda: now)
         report = DeliveryReport()
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(item: outbox.Claimed) -> None:
+        async def one(item: outbox.Claimed) -> Result:
             async with gate:
-                result = await self.send(item)
-            report.add(await self.finish(item, result, clock()))
+                return await self.send(item)
 
         while True:
             items, examined = await self._claim(clock(), self.batch)
             report.claimed += len(items)
             if items:
-                await asyncio.gather(*(one(item) for item in items))
+                results = await asyncio.gather(*(one(item) for item in items))
+                statuses = await outbox.finish_many(
+                    self.pool,
+                    list(zip(items, results, strict=True)),
+                    now=clock(),
+                    retry=self.retry,
+                    rng=self.rng,
+                )
+                for status in statuses:
+                    report.add(status)
             if examined < self.batch:
                 return report
 

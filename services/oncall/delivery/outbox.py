@@ -25,7 +25,7 @@ import asyncpg
 from services.common.metrics import NOTIFICATIONS
 from services.oncall.delivery import ratelimit
 from services.oncall.delivery.channels import Message, Result
-from services.oncall.timeline import record, record_many
+from services.oncall.timeline import record_many
 
 
 @dataclass(frozen=True)
@@ -246,52 +246,78 @@ async def finish(
     retry: RetryPolicy,
     rng: random.Random,
 ) -> str | None:
-    """Record the attempt's outcome; None when the lease was lost to another worker."""
-    details: dict[str, Any] = {"attempt": item.attempts, "channel": item.channel}
-    if result.status_code is not None:
-        details["status_code"] = result.status_code
-    if result.error:
-        details["error"] = result.error
-    not_before = None
-    if result.outcome == "sent":
-        status = "sent"
-    elif result.outcome == "retry" and item.attempts < retry.max_attempts:
-        status = "failed"
-        not_before = now + retry.delay(item.attempts, rng, result.retry_after)
-        details["retry_at"] = not_before.isoformat()
-    else:
-        status = "failed_permanent"
-        if result.outcome == "retry":
-            details["gave_up_after"] = item.attempts
+    """Record one attempt's outcome; None when the lease was lost to another worker."""
+    [status] = await finish_many(pool, [(item, result)], now=now, retry=retry, rng=rng)
+    return status
+
+
+async def finish_many(
+    pool: asyncpg.Pool,
+    outcomes: list[tuple[Claimed, Result]],
+    *,
+    now: datetime,
+    retry: RetryPolicy,
+    rng: random.Random,
+) -> list[str | None]:
+    """Record the outcomes of a batch in one transaction; per item its new status, or None
+    when its lease was lost to another worker (whose report then counts)."""
+    planned: list[tuple[Claimed, str, datetime | None, dict[str, Any], Result]] = []
+    for item, result in outcomes:
+        details: dict[str, Any] = {"attempt": item.attempts, "channel": item.channel}
+        if result.status_code is not None:
+            details["status_code"] = result.status_code
+        if result.error:
+            details["error"] = result.error
+        not_before = None
+        if result.outcome == "sent":
+            status = "sent"
+        elif result.outcome == "retry" and item.attempts < retry.max_attempts:
+            status = "failed"
+            not_before = now + retry.delay(item.attempts, rng, result.retry_after)
+            details["retry_at"] = not_before.isoformat()
+        else:
+            status = "failed_permanent"
+            if result.outcome == "retry":
+                details["gave_up_after"] = item.attempts
+        planned.append((item, status, not_before, details, result))
+    if not planned:
+        return []
     async with pool.acquire() as conn, conn.transaction():
-        updated = await conn.fetchval(
+        rows = await conn.fetch(
             """
-            UPDATE np_oncall.notifications
-            SET status = $4, not_before = coalesce($5, not_before), lease_until = NULL,
-                last_error = $6, last_status_code = $7, updated_at = $8,
-                sent_at = CASE WHEN $4 = 'sent' THEN $8 ELSE sent_at END
-            WHERE source_account_id = $1 AND id = $2 AND claim_token = $3 AND status = 'sending'
-            RETURNING true
+            UPDATE np_oncall.notifications n
+            SET status = u.s, not_before = coalesce(u.nb, n.not_before), lease_until = NULL,
+                last_error = u.e, last_status_code = u.c, updated_at = $8,
+                sent_at = CASE WHEN u.s = 'sent' THEN $8 ELSE n.sent_at END
+            FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[],
+                        $6::text[], $7::int[]) AS u(a, i, t, s, nb, e, c)
+            WHERE n.source_account_id = u.a AND n.id = u.i AND n.claim_token = u.t
+              AND n.status = 'sending'
+            RETURNING n.source_account_id, n.id
             """,
-            item.account,
-            item.id,
-            item.claim_token,
-            status,
-            not_before,
-            result.error,
-            result.status_code,
+            [p[0].account for p in planned],
+            [p[0].id for p in planned],
+            [p[0].claim_token for p in planned],
+            [p[1] for p in planned],
+            [p[2] for p in planned],
+            [p[4].error for p in planned],
+            [p[4].status_code for p in planned],
             now,
         )
-        if not updated:
-            return None
-        await record(
+        done = {(r["source_account_id"], r["id"]) for r in rows}
+        await record_many(
             conn,
-            account=item.account,
-            alert_id=item.alert_id,
-            at=now,
-            kind=f"notification_{status}",
-            notification_id=item.id,
-            details=details,
+            [
+                (item.account, item.alert_id, now, f"notification_{status}", item.id, details)
+                for item, status, _, details, _ in planned
+                if (item.account, item.id) in done
+            ],
         )
-    NOTIFICATIONS.labels(item.channel, status).inc()
-    return status
+    statuses: list[str | None] = []
+    for item, status, *_ in planned:
+        if (item.account, item.id) in done:
+            NOTIFICATIONS.labels(item.channel, status).inc()
+            statuses.append(status)
+        else:
+            statuses.append(None)
+    return statuses

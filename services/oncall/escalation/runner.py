@@ -21,7 +21,7 @@ from services.oncall import schedule as resolver
 from services.oncall.escalation import engine
 from services.oncall.people import service as people
 from services.oncall.schedules import service as schedules
-from services.oncall.timeline import record
+from services.oncall.timeline import record_many
 
 log = logging.getLogger("nsentry.oncall.escalation")
 WAKE_CHANNEL = "np_oncall_wake"
@@ -60,7 +60,6 @@ async def _oncall_lookup(
 async def _fire(
     conn: asyncpg.Connection, *, account: str, alert: Any, fire: engine.FireStep
 ) -> int:
-    alert_id = str(alert["id"])
     lookup = await _oncall_lookup(conn, fire.targets, fire.at)
     candidates = {t.id for t in fire.targets if t.type == "person"}
     candidates |= {p for p in lookup.values() if isinstance(p, str)}
@@ -70,89 +69,100 @@ async def _fire(
         for pid, p in rows.items()
     }
     planned, notes = engine.plan(
-        alert_id, fire, oncall=lambda sid, _at: lookup.get(sid, False), people=persons
+        str(alert["id"]), fire, oncall=lambda sid, _at: lookup.get(sid, False), people=persons
     )
-    await record(
-        conn,
-        account=account,
-        alert_id=alert_id,
-        at=fire.at,
-        kind="escalated",
-        details={
-            "step": fire.step,
-            "loop": fire.loop,
-            "targets": [{"type": t.type, "id": t.id} for t in fire.targets],
-            "people": sorted({n.person_id for n in planned}),
-        },
-    )
-    for note in notes:
-        await record(
-            conn,
-            account=account,
-            alert_id=alert_id,
-            at=fire.at,
-            kind=note.kind,
-            details={"step": fire.step, "loop": fire.loop, **note.details},
+    uid = alert["id"]
+    events: list[tuple[Any, ...]] = [
+        (
+            account,
+            uid,
+            fire.at,
+            "escalated",
+            None,
+            {
+                "step": fire.step,
+                "loop": fire.loop,
+                "targets": [{"type": t.type, "id": t.id} for t in fire.targets],
+                "people": sorted({n.person_id for n in planned}),
+            },
         )
-    queued = 0
+    ]
+    events += [
+        (
+            account,
+            uid,
+            fire.at,
+            note.kind,
+            None,
+            {"step": fire.step, "loop": fire.loop, **note.details},
+        )
+        for note in notes
+    ]
     payload_alert = alert_payload(alert)
-    for n in planned:
-        person = rows[n.person_id]
-        notification_id = await conn.fetchval(
+    queued = []
+    if planned:
+        queued = await conn.fetch(
             """
             INSERT INTO np_oncall.notifications
                 (source_account_id, alert_id, idempotency_key, person_id, channel, destination,
                  rate_limit, step, loop, payload, not_before, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+            SELECT $1, $2, u.k, u.p, u.c, u.d, u.r, $3, $4, u.b, u.t, $5, $5
+            FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
+                        $11::jsonb[], $12::timestamptz[]) AS u(k, p, c, d, r, b, t)
             ON CONFLICT (source_account_id, idempotency_key) DO NOTHING
-            RETURNING id
+            RETURNING id, person_id, channel, not_before
             """,
             account,
-            alert["id"],
-            n.key,
-            n.person_id,
-            n.channel,
-            n.destination,
-            None if n.rate_limit is None else dict(n.rate_limit),
-            n.step,
-            n.loop,
-            {
-                "event": "alert.notification",
-                "idempotency_key": n.key,
-                "source_account_id": account,
-                "alert": payload_alert,
-                "person": {"id": person.id, "name": person.name},
-                "escalation": {"step": n.step, "loop": n.loop},
-            },
-            n.not_before,
+            uid,
+            fire.step,
+            fire.loop,
             fire.at,
+            [n.key for n in planned],
+            [n.person_id for n in planned],
+            [n.channel for n in planned],
+            [n.destination for n in planned],
+            [None if n.rate_limit is None else dict(n.rate_limit) for n in planned],
+            [
+                {
+                    "event": "alert.notification",
+                    "idempotency_key": n.key,
+                    "source_account_id": account,
+                    "alert": payload_alert,
+                    "person": {"id": n.person_id, "name": rows[n.person_id].name},
+                    "escalation": {"step": n.step, "loop": n.loop},
+                }
+                for n in planned
+            ],
+            [n.not_before for n in planned],
         )
-        if notification_id is None:
-            continue
-        queued += 1
-        await record(
-            conn,
-            account=account,
-            alert_id=alert_id,
-            at=fire.at,
-            kind="notification_queued",
-            notification_id=notification_id,
-            details={
-                "person_id": n.person_id,
-                "channel": n.channel,
-                "not_before": n.not_before.isoformat(),
+    events += [
+        (
+            account,
+            uid,
+            fire.at,
+            "notification_queued",
+            q["id"],
+            {
+                "person_id": q["person_id"],
+                "channel": q["channel"],
+                "not_before": q["not_before"].isoformat(),
             },
         )
+        for q in queued
+    ]
     if fire.last:
-        await record(
-            conn,
-            account=account,
-            alert_id=alert_id,
-            at=fire.at,
-            kind="escalation_exhausted",
-            details={"step": fire.step, "loop": fire.loop},
+        events.append(
+            (
+                account,
+                uid,
+                fire.at,
+                "escalation_exhausted",
+                None,
+                {"step": fire.step, "loop": fire.loop},
+            )
         )
-    return queued
+    await record_many(conn, events)
+    return len(queued)
 
 
 async def escalate(
