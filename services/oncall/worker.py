@@ -196,7 +196,9 @@ async def run_worker(
     poll_seconds: float = 1.0,
 ) -> None:
     """Tick and deliver until `stop` is set (real clock in production)."""
-    worker = await Worker.open(settings)
+    worker = await _open_when_ready(settings, stop)
+    if worker is None:
+        return
     wake = asyncio.Event()
     listener: asyncpg.Connection | None = None
     failures = 0
@@ -224,6 +226,19 @@ async def run_worker(
                 await listener.close()
         await worker.close()
         log.info("on-call worker %s stopped", worker.worker_id)
+
+
+async def _open_when_ready(settings: Settings, stop: asyncio.Event) -> Worker | None:
+    """Open the worker, waiting (with backoff) while the database or its roles are not there."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return await Worker.open(settings)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("database not ready for the worker (%s); retrying", exc.__class__.__name__)
+        await _wait_any(stop, asyncio.Event(), delay)
+        delay = min(delay * 2, 15.0)
+    return None
 
 
 async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection | None:
