@@ -1,13 +1,17 @@
 """Hasura-layout migrations: `<dir>/<unix_ms>_<name>/up.sql` and `down.sql`.
 
 Applied versions are recorded in Hasura's own `hdb_catalog.schema_migrations
-(version bigint, dirty bool)`, so the Hasura CLI and the services agree. Each
+(version bigint, dirty bool)`, so the Hasura CLI and the services agree. Where a
+Hasura server has created `hdb_catalog.hdb_version`, its `cli_state` (the record
+config-v3 CLIs read once they have copied `schema_migrations`) is kept equal to
+it too, so `hasura migrate apply` never re-runs what a service applied. Each
 migration runs in its own transaction together with its bookkeeping row, under
 an advisory lock so that several replicas starting at once apply it once.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +104,7 @@ async def migrate_up(conn: asyncpg.Connection, directory: Path) -> list[Migratio
                     f"{migration.path.name}/up.sql failed: {exc.__class__.__name__}: {exc}"
                 ) from exc
             applied.append(migration)
+        await sync_hasura_cli_state(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied
@@ -129,6 +134,34 @@ async def migrate_down(conn: asyncpg.Connection, directory: Path, steps: int) ->
                     f"{migration.path.name}/down.sql failed: {exc.__class__.__name__}: {exc}"
                 ) from exc
             rolled.append(migration)
+        await sync_hasura_cli_state(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return rolled
+
+
+async def sync_hasura_cli_state(conn: asyncpg.Connection, database: str = "default") -> bool:
+    """Mirror schema_migrations into Hasura's `hdb_version.cli_state`, when Hasura made one."""
+    exists = await conn.fetchval("SELECT to_regclass('hdb_catalog.hdb_version') IS NOT NULL")
+    if not exists:
+        return False
+    rows = await conn.fetch("SELECT version, dirty FROM hdb_catalog.schema_migrations")
+    versions = {str(row["version"]): bool(row["dirty"]) for row in rows}
+    async with conn.transaction():
+        states = await conn.fetch("SELECT ctid, cli_state FROM hdb_catalog.hdb_version FOR UPDATE")
+        for row in states:
+            state = row["cli_state"]
+            if isinstance(state, str):
+                state = json.loads(state)
+            state = dict(state or {})
+            by_database = dict(state.get("migrations") or {})
+            by_database[database] = versions
+            state["migrations"] = by_database
+            state.setdefault("settings", {"migration_mode": "true"})
+            state["isStateCopyCompleted"] = True
+            await conn.execute(
+                "UPDATE hdb_catalog.hdb_version SET cli_state = $1::text::jsonb WHERE ctid = $2",
+                json.dumps(state),
+                row["ctid"],
+            )
+    return True

@@ -25,7 +25,10 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Every setting of both services, read from the environment (and `.env`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # empty variables count as unset: compose can pass "" but not "absent"
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     database_url: str | None = Field(
         default=None, description="Postgres URL; unset means the embedded server (local mode)"

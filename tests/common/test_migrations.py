@@ -156,3 +156,37 @@ async def test_cli_migrate_down_and_up(pg_server: EmbeddedPostgres) -> None:
     )
     assert "1 migrations applied" in again.stdout
     assert len(await _applied(dsn)) == count
+
+
+async def test_hasura_cli_state_follows_the_services(pg_server: EmbeddedPostgres) -> None:
+    """Once Hasura has created hdb_version, its cli_state lists exactly what is applied."""
+    dsn = await create_database(pg_server, "t_migration_cli_state", migrate=False)
+    conn = await db.connect(dsn)
+    try:
+        # the table as graphql-engine v2 creates it
+        await conn.execute(
+            """
+            CREATE SCHEMA hdb_catalog;
+            CREATE TABLE hdb_catalog.hdb_version (
+                hasura_uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+                version text NOT NULL,
+                upgraded_on timestamptz NOT NULL DEFAULT now(),
+                cli_state jsonb NOT NULL DEFAULT '{}'::jsonb,
+                console_state jsonb NOT NULL DEFAULT '{}'::jsonb
+            );
+            INSERT INTO hdb_catalog.hdb_version (version, cli_state)
+            VALUES ('48', '{"settings": {"migration_mode": "true"}, "other": 1}');
+            """
+        )
+        every = migrations.discover(DEFAULT_MIGRATIONS_DIR)
+        await migrations.migrate_up(conn, DEFAULT_MIGRATIONS_DIR)
+        state = await conn.fetchval("SELECT cli_state FROM hdb_catalog.hdb_version")
+        assert state["migrations"]["default"] == {str(m.version): False for m in every}
+        assert state["isStateCopyCompleted"] is True
+        assert state["other"] == 1 and state["settings"] == {"migration_mode": "true"}
+
+        await migrations.migrate_down(conn, DEFAULT_MIGRATIONS_DIR, 1)
+        state = await conn.fetchval("SELECT cli_state FROM hdb_catalog.hdb_version")
+        assert state["migrations"]["default"] == {str(m.version): False for m in every[:-1]}
+    finally:
+        await conn.close()
