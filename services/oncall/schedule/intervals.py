@@ -24,8 +24,19 @@ def claim(
     the parts of ``items`` inside ``free`` (with their labels) and the parts
     of ``free`` no item covers. Empty pieces are never produced.
     """
+    if len(free) == 1 and items and free[0][0] <= items[0][0] and items[-1][1] <= free[0][1]:
+        # Everything is free (the usual first claim): take all, keep the holes.
+        cur, end = free[0]
+        left: list[Span] = []
+        for s, e, _ in items:
+            if s > cur:
+                left.append((cur, s))
+            cur = e
+        if cur < end:
+            left.append((cur, end))
+        return items, left
     taken: list[tuple[int, int, L]] = []
-    left: list[Span] = []
+    left = []
     n = len(items)
     j = 0
     for fs, fe in free:
@@ -51,6 +62,24 @@ def claim(
         if cur < fe:
             left.append((cur, fe))
     return taken, left
+
+
+def intersect(items: list[tuple[int, int, L]], spans: list[Span]) -> list[tuple[int, int, L]]:
+    """The parts of labelled ``items`` inside ``spans`` (both sorted and disjoint)."""
+    out: list[tuple[int, int, L]] = []
+    n = len(spans)
+    j = 0
+    for s, e, label in items:
+        while j < n and spans[j][1] <= s:
+            j += 1
+        k = j
+        while k < n:
+            ws, we = spans[k]
+            if ws >= e:
+                break
+            out.append((s if s > ws else ws, e if e < we else we, label))
+            k += 1
+    return out
 
 
 def clip(spans: list[Span], lo: int, hi: int) -> list[Span]:

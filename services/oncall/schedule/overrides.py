@@ -24,7 +24,8 @@ class CompiledOverrides:
     """Overrides as integers, sorted by start for range lookups."""
 
     starts: list[int]
-    items: list[tuple[int, int, tuple[int, int, str], str, str]]  # start, end, rank, person, id
+    items: list[tuple[int, int, tuple[int, int, str], tuple[str, str, None, str]]]
+    """``(start, end, rank, key)`` sorted by start; ``key`` is the segment key."""
     longest: int
 
     @classmethod
@@ -35,20 +36,23 @@ class CompiledOverrides:
                 to_us(o.start),
                 to_us(o.end),
                 (_OLDEST if o.created_at is None else to_us(o.created_at), o.sequence, o.id),
-                o.person_id,
-                o.id,
+                (o.person_id, "override", None, o.id),
             )
             for o in overrides
         )
         return cls([i[0] for i in items], items, max((i[1] - i[0] for i in items), default=0))
 
-    def claims(self, a: int, b: int) -> list[tuple[int, int, tuple[str, str]]]:
+    def claims(self, a: int, b: int) -> list[tuple[int, int, tuple[str, str, None, str]]]:
         """Overrides overlapping ``[a, b)``, clipped, newest first.
 
-        Each is ``(start, end, (person_id, override_id))``.
+        Each is ``(start, end, (person_id, "override", None, override_id))``:
+        the label is the final schedule's segment key.
         """
         lo = bisect_left(self.starts, a - self.longest)
         hi = bisect_left(self.starts, b)
+        if lo == hi:
+            return []
         found = [i for i in self.items[lo:hi] if i[1] > a]
-        found.sort(key=lambda i: i[2], reverse=True)
-        return [(max(s, a), min(e, b), (person, oid)) for s, e, _, person, oid in found]
+        if len(found) > 1:
+            found.sort(key=lambda i: i[2], reverse=True)
+        return [(s if s > a else a, e if e < b else b, key) for s, e, _, key in found]

@@ -25,12 +25,12 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, Literal
 
-from .intervals import claim, clip
+from .intervals import claim, clip, intersect
 from .model import EARLIEST, LATEST, FieldError, Schedule, ScheduleError, _aware
 from .overrides import CompiledOverrides
-from .restrictions import Mask, allowed, weekly_mask
+from .restrictions import Mask, Pattern, allowed, mask_ends, weekly_mask
 from .rotation import CompiledRotation
-from .zones import DAY, Zone, from_us, get_zone, to_us
+from .zones import DAY, HOUR, Zone, from_us, get_zone, to_us
 
 __all__ = [
     "MAX_RANGE",
@@ -171,9 +171,10 @@ class Handoff:
 @dataclass(frozen=True, slots=True)
 class _Layer:
     name: str
-    rotation: CompiledRotation
+    rotation: CompiledRotation  # labelled with each participant's segment key
     mask: Mask | None
-    keys: dict[str, Key]
+    ends: tuple[int, ...]
+    pattern: Pattern | None  # rotation ∩ restrictions, precomputed for day-based rotations
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,18 @@ class _Compiled:
     starts: list[int]
     revisions: tuple[_Revision, ...]
     overrides: CompiledOverrides
+    scale: int  # typical length of a stretch of the final schedule: oncall()'s first window
+
+
+def _scale(layers: tuple[_Layer, ...]) -> int:
+    """The shortest shift, restriction window or gap between windows, within 1 hour..1 day."""
+    lengths = [DAY]
+    for layer in layers:
+        lengths.append(layer.rotation.step)
+        mask = layer.mask or ()
+        lengths.extend(e - s for s, e in mask)
+        lengths.extend(b[0] - a[1] for a, b in zip(mask, mask[1:], strict=False))
+    return max(HOUR, min(lengths))
 
 
 def _compile(schedule: Schedule) -> _Compiled:
@@ -197,19 +210,20 @@ def _compile(schedule: Schedule) -> _Compiled:
     revisions = []
     for rev in schedule.revisions:
         zone = get_zone(rev.timezone)
-        layers = tuple(
-            _Layer(
-                name=layer.name,
-                rotation=CompiledRotation.build(layer.rotation, zone),
-                mask=weekly_mask(layer.restrictions),
-                keys={p: (p, "layer", layer.name, None) for p in layer.rotation.participants},
-            )
-            for layer in rev.layers
-        )
+        layers = []
+        for layer in rev.layers:
+            labels = tuple((p, "layer", layer.name, None) for p in layer.rotation.participants)
+            rotation = CompiledRotation.build(layer.rotation, zone, labels)
+            mask = weekly_mask(layer.restrictions)
+            pattern = None if mask is None else Pattern.build(rotation, mask)
+            layers.append(_Layer(layer.name, rotation, mask, mask_ends(mask or ()), pattern))
         start = _MIN - 2 * _HORIZON if rev.effective_from is None else to_us(rev.effective_from)
-        revisions.append(_Revision(start, zone, layers))
+        revisions.append(_Revision(start, zone, tuple(layers)))
     compiled = _Compiled(
-        [r.start for r in revisions], tuple(revisions), CompiledOverrides.build(schedule.overrides)
+        [r.start for r in revisions],
+        tuple(revisions),
+        CompiledOverrides.build(schedule.overrides),
+        min(_scale(r.layers) for r in revisions),
     )
     schedule._cache["compiled"] = compiled
     return compiled
@@ -222,30 +236,41 @@ def _resolve(c: _Compiled, a: int, b: int) -> list[list[Any]]:
     """The final schedule over ``[a, b)`` as merged ``[start, end, key]`` covering it exactly."""
     claimed: list[tuple[int, int, Key]] = []
     free = [(a, b)]
-    for s, e, (person, oid) in c.overrides.claims(a, b):
+    for s, e, key in c.overrides.claims(a, b):
         if not free:
             break
-        taken, free = claim(free, [(s, e, (person, "override", None, oid))])
+        taken, free = claim(free, [(s, e, key)])
         claimed.extend(taken)
 
     starts = c.starts
-    i = max(bisect_right(starts, a) - 1, 0)
-    while free and i < len(starts) and starts[i] < b:
+    n_revisions = len(starts)
+    i = bisect_right(starts, a) - 1 if n_revisions > 1 else 0
+    if i < 0:
+        i = 0
+    while free and i < n_revisions and starts[i] < b:
         rev = c.revisions[i]
-        pa = max(a, rev.start)
-        pb = min(b, starts[i + 1]) if i + 1 < len(starts) else b
+        pb = starts[i + 1] if i + 1 < n_revisions else b
+        pfree = free if rev.start <= a and pb >= b else clip(free, rev.start, pb)
         i += 1
-        pfree = clip(free, pa, pb)
-        for layer in rev.layers:
-            if not pfree:
-                break
-            lo, hi = pfree[0][0], pfree[-1][1]
-            items = layer.rotation.shifts(lo, hi)
-            if layer.mask is not None and items:
-                items, _ = claim(allowed(layer.mask, rev.zone, lo, hi), items)
-            taken, pfree = claim(pfree, items)
-            keys = layer.keys
-            claimed.extend((s, e, keys[p]) for s, e, p in taken)
+        if not pfree or not rev.layers:
+            continue
+        pieces = rev.zone.pieces(pfree[0][0], pfree[-1][1])
+        # Within a piece wall times are instants + offset (see Zone.pieces).
+        for piece_lo, piece_hi, offset, floor in pieces:
+            sub = pfree if len(pieces) == 1 else clip(pfree, piece_lo, piece_hi)
+            for layer in rev.layers:
+                if not sub:
+                    break
+                lo, hi = sub[0][0], sub[-1][1]
+                if layer.pattern is not None:
+                    taken, sub = claim(sub, layer.pattern.items(lo, hi, offset, floor))
+                    claimed.extend(taken)
+                    continue
+                items = layer.rotation.shifts(lo, hi, offset, floor)
+                if layer.mask is not None and items:
+                    items = intersect(items, allowed(layer.mask, layer.ends, lo, hi, offset, floor))
+                taken, sub = claim(sub, items)
+                claimed.extend(taken)
 
     claimed.sort(key=_first)
     out: list[list[Any]] = []
@@ -253,7 +278,7 @@ def _resolve(c: _Compiled, a: int, b: int) -> list[list[Any]]:
     for s, e, key in claimed:
         if s > cur:
             out.append([cur, s, GAP])
-        elif out and out[-1][2] == key:
+        elif out and (out[-1][2] is key or out[-1][2] == key):
             out[-1][1] = e
             cur = e
             continue
@@ -264,33 +289,59 @@ def _resolve(c: _Compiled, a: int, b: int) -> list[list[Any]]:
     return out
 
 
+def _stitch(left: list[list[Any]], right: list[list[Any]]) -> list[list[Any]]:
+    """Join the segments of two adjacent ranges, merging at the seam if they match."""
+    if left[-1][2] == right[0][2]:
+        left[-1][1] = right[0][1]
+        right = right[1:]
+    left.extend(right)
+    return left
+
+
 def _locate(c: _Compiled, t: int) -> tuple[list[list[Any]], int, int | None, int, int]:
     """Segments around ``t``: (segments, index of t's, index of the next person's, lo, hi).
 
-    The window grows (×4) until the segment containing ``t`` has a known start
-    and end and a later segment with another person is found, or the search
+    Starts with a window of twice the schedule's own scale and grows it (×2, only
+    resolving the new part: resolution is pointwise, so adjacent ranges
+    stitch exactly) until the segment containing ``t`` has a known start and
+    end and a later segment with another person is found, or the search
     horizon is reached.
     """
-    back, ahead = DAY, 2 * DAY
+    floor, ceiling = max(t - _HORIZON, _MIN), min(t + _HORIZON, _MAX)
+    back = ahead = 2 * c.scale
+    lo, hi = max(t - back, floor), min(t + ahead, ceiling)
+    segments = _resolve(c, lo, hi)
     while True:
-        lo, hi = max(t - back, _MIN), min(t + ahead, _MAX)
-        segments = _resolve(c, lo, hi)
         i = bisect_right(segments, t, key=_first) - 1
         person = segments[i][2][0]
-        j: int | None = next(
-            (k for k in range(i + 1, len(segments)) if segments[k][2][0] != person), None
-        )
-        grow_back = segments[i][0] == lo and back < _HORIZON and lo > _MIN
-        grow_ahead = (segments[i][1] == hi or j is None) and ahead < _HORIZON and hi < _MAX
+        j: int | None = None
+        for k in range(i + 1, len(segments)):
+            if segments[k][2][0] != person:
+                j = k
+                break
+        grow_back = segments[i][0] == lo and lo > floor
+        grow_ahead = (segments[i][1] == hi or j is None) and hi < ceiling
         if not grow_back and not grow_ahead:
             return segments, i, j, lo, hi
         if grow_back:
-            back = min(back * 4, _HORIZON)
+            back *= 2
+            new_lo = max(t - back, floor)
+            segments = _stitch(_resolve(c, new_lo, lo), segments)
+            lo = new_lo
         if grow_ahead:
-            ahead = min(ahead * 4, _HORIZON)
+            ahead *= 2
+            new_hi = min(t + ahead, ceiling)
+            segments = _stitch(segments, _resolve(c, hi, new_hi))
+            hi = new_hi
 
 
 def _instant(value: Any, name: str) -> int:
+    if type(value) is datetime and value.tzinfo is not None:
+        offset = value.utcoffset()
+        if offset is not None:
+            t = to_us(value)
+            if _MIN <= t < _MAX:
+                return t
     errors: list[FieldError] = []
     moment = _aware(value, name, errors)
     if errors:

@@ -6,20 +6,30 @@ midnight, ``start == end`` lasts a whole 24 hours from ``start``. Several
 restrictions are OR-ed; a layer without restrictions is always allowed.
 
 Windows are first folded into one weekly *mask* (wall-time offsets from
-Monday 00:00, merged), then laid on the calendar week by week, each end
-resolved with the zone rules (gap → first valid instant after it, ambiguous →
-first occurrence). On a spring-forward night a 22:00-06:00 window is an hour
-shorter in elapsed time, on a fall-back night an hour longer: restrictions
-are about the clock on the wall.
+Monday 00:00, merged), then laid on the calendar week by week within one
+offset piece of the zone (see :meth:`.zones.Zone.pieces`), where a window's
+ends become instants by subtraction; ends outside the piece are clipped to
+it, which is where the zone rules (gap → first valid instant after it,
+ambiguous → first occurrence) put them too.
+
+On a spring-forward night a 22:00-06:00 window is an hour shorter in elapsed
+time, on a fall-back night an hour longer: restrictions are about the clock
+on the wall.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import time
+from math import gcd
+from typing import Any
 
+from .intervals import intersect
 from .model import DAYS, Restriction
-from .zones import DAY, SECOND, WEEK, Zone, monday_of_wall
+from .rotation import CompiledRotation
+from .zones import DAY, SECOND, WEEK, monday_of_wall
 
 Mask = tuple[tuple[int, int], ...]
 
@@ -59,33 +69,119 @@ def weekly_mask(restrictions: Sequence[Restriction]) -> Mask | None:
     return tuple(merged)
 
 
-def allowed(mask: Mask, zone: Zone, a: int, b: int) -> list[tuple[int, int]]:
-    """Allowed instants within ``[a, b)``: sorted, disjoint ``(start, end)`` spans."""
-    if a >= b:
-        return []
-    resolve = zone.resolve
-    wa = zone.to_wall(a) - 2 * DAY  # walls this far from a/b cannot touch [a, b)
-    wb = zone.to_wall(b) + 2 * DAY
+def allowed(
+    mask: Mask, ends: tuple[int, ...], a: int, b: int, offset: int, floor: int
+) -> list[tuple[int, int]]:
+    """Allowed instants within ``[a, b)``: sorted, disjoint ``(start, end)`` spans.
+
+    ``[a, b)`` must lie within one piece of the zone (see
+    :meth:`.zones.Zone.pieces`): a wall time ``w >= floor`` is the instant
+    ``w - offset``, an earlier one lies before the piece. ``ends`` are the
+    mask's window ends (see :func:`mask_ends`).
+    """
+    wa, wb = a + offset, b + offset
     out: list[tuple[int, int]] = []
-    week = monday_of_wall(wa) - WEEK  # a window may reach 8 days past its week's Monday
-    while week <= wb:
-        for ws, we in mask:
-            if week + we <= wa:
-                continue
-            if week + ws >= wb:
-                break
-            s = resolve(week + ws)
-            e = resolve(week + we)
-            if e <= a or s >= b or e <= s:
-                continue
-            if s < a:
-                s = a
-            if e > b:
-                e = b
-            if out and s <= out[-1][1]:
-                if e > out[-1][1]:
-                    out[-1] = (out[-1][0], e)
-            else:
-                out.append((s, e))
-        week += WEEK
+    n = len(mask)
+    # Start in the previous week (a window may reach 8 days past its week's
+    # Monday), at its first window still open at wa (window ends are sorted).
+    week = monday_of_wall(wa) - WEEK
+    i = bisect_right(ends, wa - week)
+    while True:
+        if i >= n:
+            i = 0
+            week += WEEK
+        ws, we = mask[i]
+        i += 1
+        if week + we <= wa:
+            continue
+        if week + ws >= wb:
+            break
+        s = week + ws - offset if week + ws >= floor else a
+        e = week + we - offset if week + we >= floor else a
+        if e <= a:
+            continue
+        if s < a:
+            s = a
+        if e > b:
+            e = b
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
     return out
+
+
+def mask_ends(mask: Mask) -> tuple[int, ...]:
+    """End offsets of a mask's windows (sorted, as the windows are disjoint)."""
+    return tuple(e for _, e in mask)
+
+
+MAX_PATTERN_PERIOD = 400 * DAY
+MAX_PATTERN_ITEMS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A day-based rotation already intersected with its restrictions, over one period.
+
+    Both repeat in wall time (the rotation every ``n × step``, the mask every
+    week), so their intersection repeats every ``period`` (the least common
+    multiple). It is computed once, with the very functions the resolver
+    uses (:meth:`.rotation.CompiledRotation.shifts`, :func:`allowed`,
+    :func:`.intervals.intersect`, in wall coordinates), and replayed per query.
+    """
+
+    origin: int  # wall time where the period starts
+    period: int
+    starts: tuple[int, ...]  # wall offsets from origin, sorted
+    ends: tuple[int, ...]
+    labels: tuple[Any, ...]
+
+    @classmethod
+    def build(cls, rotation: CompiledRotation, mask: Mask) -> Pattern | None:
+        """The pattern of a day-based ``rotation`` under ``mask`` (None if not worth it)."""
+        if rotation.absolute or not rotation.labels:
+            return None
+        cycle = rotation.step * len(rotation.labels)
+        period = cycle * WEEK // gcd(cycle, WEEK)
+        if period > MAX_PATTERN_PERIOD:
+            return None
+        origin = rotation.anchor
+        never = origin - 2 * WEEK  # no wall floor: wall coordinates are their own instants
+        items = rotation.shifts(origin, origin + period, 0, never)
+        items = intersect(items, allowed(mask, mask_ends(mask), origin, origin + period, 0, never))
+        if len(items) > MAX_PATTERN_ITEMS:
+            return None
+        return cls(
+            origin,
+            period,
+            tuple(s - origin for s, _, _ in items),
+            tuple(e - origin for _, e, _ in items),
+            tuple(label for _, _, label in items),
+        )
+
+    def items(self, a: int, b: int, offset: int, floor: int) -> list[tuple[int, int, Any]]:
+        """The pattern's pieces within ``[a, b)`` of one zone piece (see ``Zone.pieces``)."""
+        wa, wb = a + offset, b + offset
+        q, r = divmod(wa - self.origin, self.period)
+        base = self.origin + q * self.period
+        starts, ends, labels = self.starts, self.ends, self.labels
+        n = len(starts)
+        if not n:
+            return []
+        i = bisect_right(ends, r)
+        out: list[tuple[int, int, Any]] = []
+        while True:
+            if i >= n:
+                i = 0
+                base += self.period
+            ws = base + starts[i]
+            if ws >= wb:
+                return out
+            we = base + ends[i]
+            s = ws - offset if ws >= floor else a
+            e = we - offset if we >= floor else a
+            if e > a:
+                out.append((s if s > a else a, e if e < b else b, labels[i]))
+            i += 1

@@ -14,6 +14,9 @@ asked about, then answers with a binary search:
   time inside a DST gap resolves to the first valid instant after the gap
   (the transition itself), an ambiguous wall time to its first occurrence
   (``fold=0``).
+* :meth:`Zone.pieces`: a range split at transitions, each piece with its one
+  offset, so callers can turn many wall times into instants by subtraction
+  (exactly the same answers as :meth:`Zone.resolve`, after clipping).
 
 The learned transitions are cached per zone for the life of the process; the
 table only grows (a year at a time) and is swapped atomically, so a
@@ -54,7 +57,7 @@ def to_us(moment: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     """The aware UTC datetime of microseconds since the epoch."""
-    return _EPOCH + timedelta(microseconds=us)
+    return _EPOCH + timedelta(0, 0, us)
 
 
 def wall_us(naive: datetime) -> int:
@@ -86,7 +89,7 @@ class _Table:
     the wall time at which the old offset stops being read.
     """
 
-    __slots__ = ("lo", "hi", "trans", "offs", "keys")
+    __slots__ = ("lo", "hi", "trans", "offs", "keys", "safe_lo", "safe_hi")
 
     def __init__(self, lo: int, hi: int, trans: list[int], offs: list[int]) -> None:
         self.lo = lo
@@ -94,6 +97,8 @@ class _Table:
         self.trans = trans
         self.offs = offs
         self.keys = [t + offs[i] for i, t in enumerate(trans)]
+        self.safe_lo = lo + _MARGIN
+        self.safe_hi = hi - _MARGIN
 
 
 def _offset_s(tz: ZoneInfo, seconds: int) -> int:
@@ -172,19 +177,33 @@ class Zone:
             return new
 
     # -- queries -----------------------------------------------------------
+    def table(self, lo: int, hi: int) -> _Table:
+        """A table snapshot covering instants and wall times in ``[lo, hi]``."""
+        table = self._table
+        if table is not None and table.safe_lo <= lo and hi <= table.safe_hi:
+            return table
+        self._covering(lo)
+        return self._covering(hi)
+
     def offset_at(self, t: int) -> int:
         """UTC offset (microseconds) in force at instant ``t``."""
-        table = self._covering(t)
+        table = self._table
+        if table is None or not table.safe_lo <= t <= table.safe_hi:
+            table = self._extend(t)
         return table.offs[bisect_right(table.trans, t)]
 
     def to_wall(self, t: int) -> int:
         """Wall time of instant ``t``."""
-        table = self._covering(t)
+        table = self._table
+        if table is None or not table.safe_lo <= t <= table.safe_hi:
+            table = self._extend(t)
         return t + table.offs[bisect_right(table.trans, t)]
 
     def resolve(self, wall: int) -> int:
         """Instant of a wall time: gap → first valid instant after it; ambiguous → first."""
-        table = self._covering(wall)
+        table = self._table
+        if table is None or not table.safe_lo <= wall <= table.safe_hi:
+            table = self._extend(wall)
         i = bisect_right(table.keys, wall)
         offset = table.offs[i]
         if i:
@@ -192,6 +211,39 @@ class Zone:
             if wall < transition + offset:  # inside the gap opened by this transition
                 return transition
         return wall - offset
+
+    def pieces(self, a: int, b: int) -> list[tuple[int, int, int, int]]:
+        """``[a, b)`` split at the zone's transitions: ``(lo, hi, offset, floor)`` pieces.
+
+        Within a piece, a wall time ``w >= floor`` resolves to ``w - offset``
+        and a wall time ``w < floor`` resolves before ``lo``. ``floor`` only
+        matters just after a fall-back: the repeated hour's wall times belong
+        to their first occurrence, in the piece before. A wall time in a
+        spring-forward gap resolves to the transition, i.e. the edge of a
+        piece, which is where ``w - offset`` clipped to the piece lands too.
+        So clipping to the piece gives exactly :meth:`resolve`'s answers.
+        """
+        table = self._table
+        if table is None or not (table.safe_lo <= a and b <= table.safe_hi):
+            table = self.table(a, b)
+        trans, offs, keys = table.trans, table.offs, table.keys
+        i = bisect_right(trans, a)
+        if (i == len(trans) or trans[i] >= b) and (not i or keys[i - 1] <= a + offs[i]):
+            return [(a, b, offs[i], a + offs[i])]  # the usual case: one offset, no repeated hour
+        out = []
+        lo = a
+        while True:
+            offset = offs[i]
+            floor = lo + offset
+            if i and keys[i - 1] > floor:  # inside the repeated hour after a fall-back
+                floor = keys[i - 1]
+            if i < len(trans) and trans[i] < b:
+                out.append((lo, trans[i], offset, floor))
+                lo = trans[i]
+                i += 1
+            else:
+                out.append((lo, b, offset, floor))
+                return out
 
 
 _ZONES: dict[str, Zone] = {}
