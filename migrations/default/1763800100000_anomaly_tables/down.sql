@@ -1,3 +1,5 @@
+-- The SET privilege on session_replication_role, like the roles, is cluster-wide and
+-- may serve other databases: it is left in place.
 DROP TABLE IF EXISTS public.np_anomaly_page_outbox;
 DROP TABLE IF EXISTS public.np_anomaly_data_points;
 DROP TABLE IF EXISTS public.np_anomaly_detectors;

@@ -227,3 +227,36 @@ async def test_rest_ingest_meeting_an_unscored_hasura_row_counts_a_duplicate(
     assert scored["scored"] == 1 and scored["late"] == 0
     final = (await client.get("/api/v1/detectors/mixed", headers=auth_headers())).json()
     assert final["n_seen"] == before["n_seen"] + 2
+
+
+async def test_service_writes_do_not_fire_table_triggers(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Hasura's event trigger is an ordinary trigger: it fires for rows inserted through
+    Hasura, not for the points the service scores itself (session_replication_role)."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(
+            """
+            CREATE TABLE hasura_like_event_log (point_id bigint);
+            CREATE FUNCTION hasura_like_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO hasura_like_event_log VALUES (NEW.id); RETURN NULL; END $$;
+            CREATE TRIGGER hasura_like_insert AFTER INSERT ON np_anomaly_data_points
+                FOR EACH ROW EXECUTE FUNCTION hasura_like_notify();
+            """
+        )
+        await create_detector(client, "quiet", algorithm="ewma")
+        assert (await ingest(client, series("quiet", noise(20)))).json()["accepted"] == 20
+        assert await conn.fetchval("SELECT count(*) FROM hasura_like_event_log") == 0
+        rows = await insert_unscored(
+            settings.database_url or "", "primary", "quiet", [(T0 + timedelta(hours=5), 1.0)]
+        )
+        logged = await conn.fetch("SELECT point_id FROM hasura_like_event_log")
+        assert [r[0] for r in logged] == [rows[0]["id"]]
+    finally:
+        await conn.execute(
+            "DROP TRIGGER IF EXISTS hasura_like_insert ON np_anomaly_data_points;"
+            "DROP FUNCTION IF EXISTS hasura_like_notify();"
+            "DROP TABLE IF EXISTS hasura_like_event_log"
+        )
+        await conn.close()
