@@ -1,11 +1,11 @@
-"""auto: the default ensemble, record-breaking novelty on three views of a series.
+"""auto: the default ensemble, record-breaking novelty on four views of a series.
 
 A user who does not choose an algorithm gets this one. No setting depends on
 the series: every scale it uses is learned from the series itself.
 
 How it works
 ------------
-Three *channels* look at the series in different ways, each against an
+Four *channels* look at the series in different ways, each against an
 *envelope* (a range) of its own history:
 
 ``level``
@@ -22,6 +22,10 @@ Three *channels* look at the series in different ways, each against an
     against the fading range of past changes. It counts only as much as the
     season explains the series: its weight falls to zero when the range of
     these changes is not clearly narrower than the range of the values.
+``recent``
+    the value against its range over the latest ``recent`` points, so one
+    huge old extreme cannot mask smaller excursions in the ``level`` channel
+    for longer than that.
 
 A point is surprising in a channel when it breaks that channel's envelope.
 The surprise is the *excess* over the envelope in noise units; the noise unit
@@ -31,8 +35,9 @@ without start-up bias. In a stable series the envelope holds every past
 extreme, so records and alerts become rare as the detector learns, with no
 threshold fitted to the series.
 
-The ensemble excess is the largest channel excess, the mean and seasonal
-channels weighted by ``mean_weight`` and ``seasonal_weight``. Right after an
+The ensemble excess is the largest channel excess, the mean, seasonal and
+recent channels weighted by ``mean_weight``, ``seasonal_weight`` and
+``recent_weight``. Right after an
 alert a repeat is reported only if it is clearly worse: the excess is reduced
 by ``refractory_factor`` times the largest alert-level excess (see below) of
 the previous ``refractory`` points.
@@ -43,8 +48,9 @@ reached when a channel breaks its range by 0.5 noise units. Band
 units; ``expected``: the mean of the previous ``mean_window`` points.
 
 Everything is causal and vectorised (running maxima shifted by the cumulative
-fade, block maxima for the recent range, first-order linear recursions for the
-noise units, a stable sort of the batch's time slots for the seasonal table):
+fade, block maxima for the recent ranges, a running mean then a closed-form
+EWMA for the noise units, slot indexing or a stable sort of the batch's time
+slots for the seasonal table):
 ``score`` on a batch gives the same numbers as ``score_one`` point by point.
 """
 
@@ -83,8 +89,10 @@ _RELATIVE_FLOOR = 1e-9
 _BLOCK_LOG_SPAN = 30.0
 
 #: Channel names by the code stored in ``Scores.detail``.
-CHANNELS = ("none", "level", "mean", "seasonal")
-_LEVEL, _MEAN, _SEASONAL = 1, 2, 3
+CHANNELS = ("none", "level", "mean", "seasonal", "recent")
+_LEVEL, _MEAN, _SEASONAL, _RECENT = 1, 2, 3, 4
+#: Rows of the recent-range blocks: maxima of the mean, of -mean, of the value, of -value.
+_RECENT_ROWS = 4
 
 
 class AutoParams(DetectorParams):
@@ -102,6 +110,9 @@ class AutoParams(DetectorParams):
         1000, ge=_RECENT_BLOCKS, le=1_000_000, description="points in the mean's recent range"
     )
     mean_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the mean channel")
+    recent_weight: float = Field(
+        0.25, ge=0.0, le=1.0, description="weight of the value against its recent range"
+    )
     season_seconds: float = Field(
         86400.0, ge=0.0, description="season in seconds; 0 turns the seasonal channel off"
     )
@@ -134,6 +145,10 @@ class AutoDetector(Detector):
         range covers between ``recent`` and ``1.1 * recent`` points).
     mean_weight : float, default 0.5
         Weight of the mean channel's excess.
+    recent_weight : float, default 0.25
+        Weight of the recent channel: the value against its range over the
+        same ``recent`` points (bounds how long one huge extreme can mask
+        smaller ones in the level channel).
     season_seconds : float, default 86400
         Season of the seasonal channel (0 turns it off).
     seasonal_weight : float, default 0.3
@@ -169,9 +184,8 @@ class AutoDetector(Detector):
         self._noise_count = 0
         self._level_lo, self._level_hi = math.inf, -math.inf
         self._tail = np.empty(0)
-        self._blocks_lo = np.empty(0)
-        self._blocks_hi = np.empty(0)
-        self._block_lo, self._block_hi = math.inf, -math.inf
+        self._blocks = np.empty((_RECENT_ROWS, 0))
+        self._block = np.full(_RECENT_ROWS, -math.inf)
         self._first_times = np.empty(0)
         self._slot_value = np.empty(0)
         self._slot_time = np.empty(0)
@@ -189,8 +203,8 @@ class AutoDetector(Detector):
             "noise": [self._noise, self._noise_count],
             "level": [_to_json(self._level_lo), _to_json(self._level_hi)],
             "tail": _list_to_json(self._tail),
-            "blocks": [_list_to_json(self._blocks_lo), _list_to_json(self._blocks_hi)],
-            "block": [_to_json(self._block_lo), _to_json(self._block_hi)],
+            "blocks": [_list_to_json(row) for row in self._blocks],
+            "block": _list_to_json(self._block),
             "first_times": _list_to_json(self._first_times),
             "slots": [_list_to_json(self._slot_value), _list_to_json(self._slot_time)],
             "resid_count": self._resid_count,
@@ -207,10 +221,10 @@ class AutoDetector(Detector):
         self._level_lo = _from_json(state["level"][0], math.inf)
         self._level_hi = _from_json(state["level"][1], -math.inf)
         self._tail = _list_from_json(state["tail"])
-        self._blocks_lo = _list_from_json(state["blocks"][0])
-        self._blocks_hi = _list_from_json(state["blocks"][1])
-        self._block_lo = _from_json(state["block"][0], math.inf)
-        self._block_hi = _from_json(state["block"][1], -math.inf)
+        self._blocks = np.array(
+            [_list_from_json(row, -math.inf) for row in state["blocks"]], dtype=np.float64
+        ).reshape(_RECENT_ROWS, -1)
+        self._block = _list_from_json(state["block"], -math.inf)
         self._first_times = _list_from_json(state["first_times"])
         self._slot_value = _list_from_json(state["slots"][0])
         self._slot_time = _list_from_json(state["slots"][1])
@@ -263,8 +277,11 @@ class AutoDetector(Detector):
         seq = np.concatenate((self._tail, vs))
         means, expected = _rolling_means(seq, self._tail.shape[0], p.mean_window)
         self._tail = seq[-p.mean_window :]
-        mlo, mhi = self._recent_range(means)
+        ranges = self._recent_range(np.stack((means, -means, vs, -vs)))
+        mlo, mhi = -ranges[1], ranges[0]
         mean_x = _excess(means, mlo, mhi) / _unit(noise, mlo, mhi)
+        rlo, rhi = -ranges[3], ranges[2]
+        recent_x = _excess(vs, rlo, rhi) / _unit(noise, rlo, rhi)
 
         seasonal_x = np.zeros(n)
         if p.season_seconds > 0.0 and p.seasonal_weight > 0.0:
@@ -274,31 +291,29 @@ class AutoDetector(Detector):
                     ts[start:], vs[start:], hi[start:] - lo[start:]
                 )
 
-        final, chan = self._combine(level_x, mean_x, seasonal_x, warm, learn=True)
+        final, chan = self._combine(level_x, mean_x, seasonal_x, recent_x, warm, learn=True)
         self._count += n
         self._last_value = float(vs[-1])
         return _result(final, chan, expected, lo, hi, unit, warm)
 
-    def _recent_range(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Range of ``y`` over the completed recent blocks and the open one, before each point.
+    def _recent_range(self, rows: np.ndarray) -> np.ndarray:
+        """Maximum of each row over the completed recent blocks and the open one, before each point.
 
-        The recent points are kept as ``_RECENT_BLOCKS`` block extremes plus the
-        running extremes of the open block; row 0 of the work grid holds the
-        maxima, row 1 the maxima of ``-y`` (the minima).
+        The recent points are kept as the maxima of ``_RECENT_BLOCKS`` blocks
+        of ``recent / 10`` points plus those of the open block; a minimum is
+        kept as the maximum of the negated series.
         """
         size = max(1, self.params.recent // _RECENT_BLOCKS)
         offset = self._count % size
-        n = y.shape[0]
-        rows = -(-(offset + n) // size)
-        grid = np.full((2, rows * size), -np.inf)
-        grid[0, offset : offset + n] = y
-        np.negative(y, out=grid[1, offset : offset + n])
+        k, n = rows.shape
+        nrows = -(-(offset + n) // size)
+        grid = np.full((k, nrows * size), -np.inf)
+        grid[:, offset : offset + n] = rows
         if offset:
-            grid[0, offset - 1] = self._block_hi
-            grid[1, offset - 1] = -self._block_lo
-        running = np.maximum.accumulate(grid.reshape(2, rows, size), axis=2)
-        flat = running.reshape(2, rows * size)
-        before = np.empty((2, n))
+            grid[:, offset - 1] = self._block
+        running = np.maximum.accumulate(grid.reshape(k, nrows, size), axis=2)
+        flat = running.reshape(k, nrows * size)
+        before = np.empty((k, n))
         if offset:
             before[:] = flat[:, offset - 1 : offset + n - 1]
         else:
@@ -306,30 +321,25 @@ class AutoDetector(Detector):
             before[:, 1:] = flat[:, : n - 1]
         before[:, (size - offset) % size :: size] = -np.inf  # first point of a block
         ends = running[:, :, -1]
-        # extremes of the (at most _RECENT_BLOCKS) completed blocks before each row
-        hist_hi = self._blocks_hi.tolist() + ends[0, : rows - 1].tolist()
-        hist_lo = (-self._blocks_lo).tolist() + ends[1, : rows - 1].tolist()
-        kept = self._blocks_hi.shape[0]
-        prev = np.full((2, rows), -np.inf)
-        for r in range(rows):
-            lo_i = max(0, kept + r - _RECENT_BLOCKS)
-            if kept + r > lo_i:
-                prev[0, r] = max(hist_hi[lo_i : kept + r])
-                prev[1, r] = max(hist_lo[lo_i : kept + r])
-        counts = np.full(rows, size)
+        # maxima of the (at most _RECENT_BLOCKS) completed blocks before each block row
+        history = np.concatenate(
+            (np.full((k, _RECENT_BLOCKS), -np.inf), self._blocks, ends[:, : nrows - 1]), axis=1
+        )
+        kept = self._blocks.shape[1]
+        windows = np.lib.stride_tricks.sliding_window_view(history, _RECENT_BLOCKS, axis=1)
+        prev = windows[:, kept : kept + nrows].max(axis=2)
+        counts = np.full(nrows, size)
         counts[0] = min(size - offset, n)
-        if rows > 1:
-            counts[-1] = offset + n - (rows - 1) * size
-        both = np.maximum(before, np.repeat(prev, counts, axis=1))
-        # keep the completed blocks and the running extremes of the open one
+        if nrows > 1:
+            counts[-1] = offset + n - (nrows - 1) * size
+        out = np.maximum(before, np.repeat(prev, counts, axis=1))
+        # keep the completed blocks and the running maxima of the open one
         complete = (offset + n) // size
-        self._blocks_hi = np.concatenate((self._blocks_hi, ends[0, :complete]))[-_RECENT_BLOCKS:]
-        self._blocks_lo = np.concatenate((self._blocks_lo, -ends[1, :complete]))[-_RECENT_BLOCKS:]
-        if (offset + n) % size:
-            self._block_hi, self._block_lo = float(ends[0, -1]), float(-ends[1, -1])
-        else:
-            self._block_hi, self._block_lo = -math.inf, math.inf
-        return -both[1], both[0]
+        self._blocks = np.concatenate((self._blocks, ends[:, :complete]), axis=1)[
+            :, -_RECENT_BLOCKS:
+        ]
+        self._block = ends[:, -1].copy() if (offset + n) % size else np.full(k, -np.inf)
+        return out
 
     def _learn_cadence(self, ts: np.ndarray) -> int:
         """Learn the cadence from the first points; index of the first seasonal point.
@@ -436,22 +446,29 @@ class AutoDetector(Detector):
         level_x: np.ndarray,
         mean_x: np.ndarray,
         seasonal_x: np.ndarray,
+        recent_x: np.ndarray,
         warm: np.ndarray,
         *,
         learn: bool,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Weighted largest channel excess, damped by the recent excesses."""
         p = self.params
-        weighted_mean = p.mean_weight * mean_x
-        weighted_seasonal = p.seasonal_weight * seasonal_x
-        raw = np.maximum(np.maximum(level_x, weighted_mean), weighted_seasonal)
+        weighted = (
+            level_x,
+            p.mean_weight * mean_x,
+            p.seasonal_weight * seasonal_x,
+            p.recent_weight * recent_x,
+        )
+        raw = np.maximum(np.maximum(weighted[0], weighted[1]), np.maximum(weighted[2], weighted[3]))
         raw = np.where(warm & np.isfinite(raw), raw, 0.0)
         hot = np.flatnonzero(raw > 0.0)
         chan = np.zeros(raw.shape[0])
-        top = raw[hot]
-        chan[hot] = np.where(
-            level_x[hot] >= top, _LEVEL, np.where(weighted_mean[hot] >= top, _MEAN, _SEASONAL)
-        )
+        if hot.size:
+            top = raw[hot]
+            code = np.full(hot.size, _RECENT, dtype=np.float64)
+            for c, x in ((_SEASONAL, weighted[2]), (_MEAN, weighted[1]), (_LEVEL, weighted[0])):
+                code = np.where(x[hot] >= top, c, code)
+            chan[hot] = code
         k = p.refractory
         if k == 0:
             return raw, chan
@@ -485,9 +502,11 @@ class AutoDetector(Detector):
         tail = self._tail[self._tail.shape[0] - min(self._tail.shape[0], p.mean_window - 1) :]
         means = (tail.sum() + vs) / (tail.shape[0] + 1)
         expected = np.full(n, self._tail.mean() if self._tail.shape[0] else math.nan)
-        mlo = np.full(n, min(self._blocks_lo.min(initial=math.inf), self._block_lo))
-        mhi = np.full(n, max(self._blocks_hi.max(initial=-math.inf), self._block_hi))
+        top = np.maximum(self._blocks.max(axis=1, initial=-math.inf), self._block)
+        mlo, mhi = np.full(n, -top[1]), np.full(n, top[0])
         mean_x = _excess(means, mlo, mhi) / _unit(noise, mlo, mhi)
+        rlo, rhi = np.full(n, -top[3]), np.full(n, top[2])
+        recent_x = _excess(vs, rlo, rhi) / _unit(noise, rlo, rhi)
         seasonal_x = np.zeros(n)
         if self._slot_value.shape[0] and self._resid_count >= p.warmup:
             slot = _slot_of(ts, p.season_seconds, self._slot_value.shape[0])
@@ -500,7 +519,7 @@ class AutoDetector(Detector):
             rx = _excess(resid, rlo, rhi) / _unit(np.full(n, self._resid_noise), rlo, rhi)
             gate = _seasonal_gate(rhi - rlo, hi - lo)
             seasonal_x = np.where(defined, rx * gate, 0.0)
-        final, chan = self._combine(level_x, mean_x, seasonal_x, warm, learn=False)
+        final, chan = self._combine(level_x, mean_x, seasonal_x, recent_x, warm, learn=False)
         return _result(final, chan, expected, lo, hi, unit, warm)
 
     # -- explanation -----------------------------------------------------
@@ -522,6 +541,8 @@ class AutoDetector(Detector):
             f"{fmt(point.expected)})",
             _SEASONAL: "the change from the same time one season ago is larger than any "
             "seen recently",
+            _RECENT: f"value {fmt(value)} is outside the range of the latest "
+            f"{self.params.recent} points",
         }[code]
         return (
             f"auto ({CHANNELS[code]}): {what}, by {excess:.2g} noise units; "
@@ -744,5 +765,5 @@ def _list_to_json(a: np.ndarray) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in a.astype(np.float64).tolist()]
 
 
-def _list_from_json(a: list[float | None]) -> np.ndarray:
-    return np.asarray([math.nan if v is None else v for v in a], dtype=np.float64)
+def _list_from_json(a: list[float | None], missing: float = math.nan) -> np.ndarray:
+    return np.asarray([missing if v is None else v for v in a], dtype=np.float64)

@@ -109,6 +109,19 @@ def test_normal_series_rarely_alert() -> None:
         assert rate < 0.01, f"{name}: {rate:.2%} of normal points alert"
 
 
+def test_an_old_huge_extreme_does_not_mask_later_spikes() -> None:
+    rng = np.random.default_rng(13)
+    values = 20.0 + rng.normal(0.0, 1.0, 4000)
+    values[500] = 200.0  # an outage long ago
+    values[3500] = 30.0  # ten standard deviations, far inside the old extreme
+    detector = AutoDetector()
+    scores = detector.score(stamps(4000), values)
+    assert scores.score[3500] >= 0.99
+    assert channel(scores.detail[3500]) == "recent"
+    text = detector.explain(30.0, scores.point(3500))
+    assert text.startswith("auto (recent): value 30 is outside the range of the latest 1000")
+
+
 def test_repeats_right_after_an_alert_are_damped() -> None:
     rng = np.random.default_rng(9)
     values = 20.0 + rng.normal(0.0, 1.0, 2000)
@@ -144,7 +157,8 @@ def test_cadence_sets_the_seasonal_slots() -> None:
 
 @pytest.mark.parametrize("recent", [10, 50, 1000])
 def test_recent_range_matches_a_direct_window(recent: int) -> None:
-    # the mean channel's range: completed blocks (at most 10) plus the open block, before t
+    # the mean and recent channels' ranges: completed blocks (at most 10) plus the open
+    # block, before t
     rng = np.random.default_rng(recent)
     size = recent // _RECENT_BLOCKS
     y = rng.normal(size=2500)
@@ -155,7 +169,9 @@ def test_recent_range_matches_a_direct_window(recent: int) -> None:
         part = y[start : start + int(length)]
         if part.size == 0:
             break
-        lo, hi = detector._recent_range(part)
+        ranges = detector._recent_range(np.stack((part, -part, part, -part)))
+        hi, lo = ranges[0], -ranges[1]
+        np.testing.assert_array_equal(ranges[2:], ranges[:2])
         detector._count += part.size
         his.append(hi)
         los.append(lo)
