@@ -28,9 +28,9 @@ from typing import Any, Protocol
 import asyncpg
 import numpy as np
 
-from services.anomaly import policy as threshold_policy
 from services.anomaly import statecodec
 from services.anomaly.detectors import base as detector_base
+from services.anomaly.thresholds import parse_thresholds
 from services.common.db import tenant_transaction
 from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.metrics import ANOMALIES, POINTS_INGESTED
@@ -87,9 +87,10 @@ def score_series(
     """Score one detector's points (sorted by time, late ones flagged); pure.
 
     Late points are scored first, against the model as loaded and without
-    learning; the others are then learned in order. Only learned points move
-    the threshold policy (consecutive runs, episodes); a late anomaly never
-    opens an episode.
+    learning; the others are then learned in order. The threshold policy
+    (``thresholds.Thresholds``) turns scores into anomalies; only learned
+    points move its state (runs, episodes), and a late anomaly never opens or
+    joins an episode.
     """
     model = build_model(algorithm, params)
     state = state or {}
@@ -108,33 +109,27 @@ def score_series(
     explanation: list[str | None] = [None] * n
     details: list[float | None] = [None] * n
 
+    policy = parse_thresholds(thresholds)
     for learn, mask in ((False, late), (True, ~late)):
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             continue
         scores = model.score(epoch[idx], values[idx], learn=learn)
-        outcome = threshold_policy.evaluate(
-            thresholds,
-            policy_state,
-            epoch=epoch[idx],
-            values=values[idx],
-            scores=scores.score,
-            expected=scores.expected,
-            learn=learn,
-        )
+        outcome = policy.apply(epoch[idx], values[idx], scores, policy_state, learn=learn)
         if learn:
-            policy_state = outcome.state
+            policy_state = outcome.state.model_dump()
+            opens[idx] = outcome.opens_episode(epoch[idx])
         score[idx] = scores.score
         expected[idx] = scores.expected
         lower[idx] = scores.lower
         upper[idx] = scores.upper
         is_anomaly[idx] = outcome.is_anomaly
-        opens[idx] = outcome.opens_episode
-        for k in np.flatnonzero(outcome.is_anomaly):
+        for k in np.flatnonzero(outcome.is_anomaly).tolist():
             i = int(idx[k])
-            point = scores.point(int(k))
+            point = scores.point(k)
+            start = float(outcome.episode_start[k])
             severity[i] = outcome.severity[k]
-            episode[i] = outcome.episode_start[k]
+            episode[i] = None if math.isnan(start) else start
             explanation[i] = model.explain(float(values[i]), point)
             details[i] = point.detail
     return ScoredSeries(

@@ -14,9 +14,10 @@ import numpy as np
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-from services.anomaly import policy, scoring
+from services.anomaly import scoring
 from services.anomaly.detectors.base import InvalidParams
 from services.anomaly.models import MAX_BATCH, PointIn
+from services.anomaly.thresholds import parse_thresholds
 from services.common.errors import BadRequest, PayloadTooLarge, ValidationFailed
 
 _POINTS = TypeAdapter(list[PointIn])
@@ -39,7 +40,7 @@ def check_config(
         where = "algorithm" if exc.field == "algorithm" else f"params.{exc.field}"
         raise invalid(where, exc.message) from None
     try:
-        normalised_thresholds = policy.validate(thresholds)
+        normalised_thresholds = parse_thresholds(thresholds).model_dump()
     except InvalidParams as exc:
         raise invalid(f"thresholds.{exc.field}", exc.message) from None
     return model.get_params(), normalised_thresholds, int(model.warmup)

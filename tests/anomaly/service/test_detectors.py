@@ -18,6 +18,8 @@ async def test_create_validates_params_and_thresholds(client: httpx.AsyncClient)
         ({"name": "x", "algorithm": "no-such-thing"}, "algorithm"),
         ({"name": "x", "thresholds": {"score": 1.5}}, "thresholds.score"),
         ({"name": "x", "thresholds": {"direction": "sideways"}}, "thresholds.direction"),
+        ({"name": "x", "thresholds": {"score": 0.9, "critical": 0.5}}, "thresholds.critical"),
+        ({"name": "x", "thresholds": {"upper": 1, "lower": 2}}, "thresholds.lower"),
         ({"name": "x", "id": "Not A Slug"}, "id"),
         ({"name": ""}, "name"),
     ]
@@ -118,9 +120,10 @@ async def test_backtest_scores_without_storing(client: httpx.AsyncClient) -> Non
 
     stricter = await client.post(
         "/api/v1/detectors/bt/backtest",
-        json={"thresholds": {"score": 0.999999}, "include_points": False},
+        json={"thresholds": {"score": 0.999999, "critical": 1.0}, "include_points": False},
         headers=h,
     )
+    assert stricter.status_code == 200, stricter.text
     assert stricter.json()["points"] is None
     assert stricter.json()["anomaly_count"] <= result["anomaly_count"]
 
