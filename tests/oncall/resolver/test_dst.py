@@ -125,3 +125,46 @@ def test_restriction_windows_follow_the_wall_clock_across_dst() -> None:
         if x.person_id
     ]
     assert [(x.start, x.end) for x in seg] == [(utc(2026, 11, 1, 4), utc(2026, 11, 1, 5, 30))]
+
+
+def test_ranges_starting_inside_the_repeated_hour() -> None:
+    """Asked from inside the second 01:00-02:00 of a fall-back night, handoffs and
+    restriction edges at 01:xx already happened (at the first occurrence): no
+    second handoff, and a window that began at the first 01:30 is still open."""
+    second_0110 = local(NY, 2026, 11, 1, 1, 10, fold=1)  # 06:10 UTC
+    handoff = schedule(NY, layer("p", "daily", "2026-10-01T01:30", ["a", "b"]))
+    segs = shifts(handoff, second_0110, local(NY, 2026, 11, 1, 12)).segments
+    assert [(x.start, x.person_id) for x in segs] == [(utc(2026, 11, 1, 6, 10), "b")]
+    assert oncall(handoff, second_0110).shift_start == utc(2026, 11, 1, 5, 30)
+    window = [{"days": ["sun"], "start": "01:30", "end": "03:00"}]
+    restricted = schedule(NY, layer("p", "weekly", "2026-01-05T09:00", ["a"], restrictions=window))
+    on = [
+        (x.start, x.end)
+        for x in shifts(restricted, second_0110, local(NY, 2026, 11, 2)).segments
+        if x.person_id
+    ]
+    assert on == [(utc(2026, 11, 1, 6, 10), utc(2026, 11, 1, 8))]
+    whole = [
+        (x.start, x.end)
+        for x in shifts(restricted, local(NY, 2026, 10, 31), local(NY, 2026, 11, 2)).segments
+        if x.person_id
+    ]
+    assert whole == [(utc(2026, 11, 1, 5, 30), utc(2026, 11, 1, 8))]  # 2.5 elapsed hours
+
+
+def test_a_handoff_at_the_end_of_the_repeated_hour() -> None:
+    """02:00 exists once on the fall-back day (EST, 07:00 UTC): during the second
+    01:30 the previous shift is still on."""
+    s = schedule(NY, layer("p", "daily", "2026-10-01T02:00", ["a", "b"]))
+    second_0130 = local(NY, 2026, 11, 1, 1, 30, fold=1)
+    before = oncall(s, second_0130)  # shift 30 since the 2026-10-01 handoff: "a"
+    assert (before.person, before.shift_start, before.shift_end) == (
+        "a",
+        utc(2026, 10, 31, 6),
+        utc(2026, 11, 1, 7),
+    )
+    segs = shifts(s, second_0130, local(NY, 2026, 11, 1, 12)).segments
+    assert [(x.start, x.person_id) for x in segs] == [
+        (utc(2026, 11, 1, 6, 30), "a"),
+        (utc(2026, 11, 1, 7), "b"),
+    ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, time, timedelta
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +31,7 @@ from services.oncall.schedule import (
     oncall,
     shifts,
 )
+from services.oncall.schedule import restrictions as restriction_module
 
 from .reference import who
 
@@ -115,7 +117,10 @@ def cases(draw: st.DrawFn) -> tuple[Schedule, datetime, datetime]:
     zone = draw(st.sampled_from(ZONES))
     tz = ZoneInfo(zone)
     day = draw(st.sampled_from(TRANSITIONS)) + timedelta(days=draw(st.integers(-3, 1)))
-    since = day.replace(tzinfo=tz) + timedelta(minutes=draw(st.integers(0, 24 * 60)))
+    # Often start in the small hours, in either occurrence of a repeated hour.
+    minutes = draw(st.one_of(st.integers(0, 24 * 60), st.integers(50, 190)))
+    wall = day + timedelta(minutes=minutes)
+    since = wall.replace(tzinfo=tz, fold=draw(st.integers(0, 1))).astimezone(UTC)
     until = since + timedelta(minutes=draw(st.integers(1, 6 * 24 * 60)))
     overrides = []
     for i in range(draw(st.integers(0, 3))):
@@ -142,7 +147,7 @@ def cases(draw: st.DrawFn) -> tuple[Schedule, datetime, datetime]:
         history=history,
         overrides=tuple(overrides),
     )
-    return schedule, since.astimezone(UTC), until.astimezone(UTC)
+    return schedule, since, until
 
 
 def _key(seg):  # noqa: ANN001, ANN202 - test helper
@@ -227,3 +232,24 @@ def test_a_09_00_handoff_stays_at_09_00_local_across_dst(zone, kind, length, fir
     # Elapsed lengths differ from the nominal one only by the zone's DST shift.
     for seg in segs[1:-1]:
         assert abs((seg.end - seg.start) - period) <= timedelta(hours=1)
+
+
+@PROFILE
+@given(cases())
+def test_precomputed_layer_patterns_equal_direct_computation(case) -> None:  # noqa: ANN001
+    """Day-based layers with restrictions replay a precomputed period; with
+    patterns disabled the resolver computes shifts and windows directly. Both
+    must give the same final schedule (and so, by the test above, the
+    reference's answers)."""
+    schedule, since, until = case
+    with_patterns = shifts(schedule, since, until)
+    fresh = Schedule(
+        timezone=schedule.timezone,
+        layers=schedule.layers,
+        effective_from=schedule.effective_from,
+        history=schedule.history,
+        overrides=schedule.overrides,
+    )
+    with patch.object(restriction_module, "MAX_PATTERN_PERIOD", 0):
+        direct = shifts(fresh, since, until)
+    assert direct == with_patterns
