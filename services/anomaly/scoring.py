@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import asyncpg
 import numpy as np
 
-from services.anomaly import statecodec
+from services.anomaly import detectors, statecodec
 from services.anomaly.detectors import base as detector_base
 from services.anomaly.thresholds import parse_thresholds
 from services.common.db import tenant_transaction
@@ -36,23 +36,12 @@ from services.common.errors import Conflict, NotFound, ValidationFailed
 from services.common.metrics import ANOMALIES, POINTS_INGESTED
 
 SOURCE = "nself-anomaly"
-DEFAULT_ALGORITHM = "auto"
 
 
 # -- the model ----------------------------------------------------------------
 def build_model(algorithm: str, params: dict[str, Any]) -> detector_base.Detector:
     """A detector instance; raises ``InvalidParams`` (field, message)."""
-    from services.anomaly import detectors
-
-    try:
-        return detectors.create(algorithm, params)
-    except detector_base.InvalidParams as exc:
-        if exc.field != "algorithm" or algorithm != DEFAULT_ALGORITHM:
-            raise
-    # the default ensemble, until the registry lists it (ALGORITHMS has no "auto" yet)
-    from services.anomaly.detectors.auto import AutoDetector
-
-    return AutoDetector(**params)
+    return detectors.create(algorithm, params)
 
 
 @dataclass
