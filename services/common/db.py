@@ -49,19 +49,25 @@ async def connect(dsn: str, *, role: str | None = None) -> asyncpg.Connection:
     return conn
 
 
+# One round trip scopes the transaction: the account for the policies, and the
+# RLS-bound role, so a tenant transaction is scoped even on a worker pool (whose
+# role bypasses RLS to claim work across accounts).
+_SCOPE_SQL = "SELECT set_config('app.source_account_id', $1, true), set_config('role', $2, true)"
+
+
 @asynccontextmanager
 async def tenant_transaction(
     pool: asyncpg.Pool, account_id: str, *, isolation: str = "read_committed"
 ) -> AsyncIterator[asyncpg.Connection]:
     """A short transaction in which RLS limits every statement to one account."""
     async with pool.acquire() as conn, conn.transaction(isolation=isolation):
-        await conn.execute("SELECT set_config('app.source_account_id', $1, true)", account_id)
+        await conn.execute(_SCOPE_SQL, account_id, APP_ROLE)
         yield conn
 
 
 async def set_tenant(conn: asyncpg.Connection, account_id: str) -> None:
-    """Scope the current transaction of `conn` to one account."""
-    await conn.execute("SELECT set_config('app.source_account_id', $1, true)", account_id)
+    """Scope the current transaction of `conn` to one account, as the RLS-bound role."""
+    await conn.execute(_SCOPE_SQL, account_id, APP_ROLE)
 
 
 def record_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:

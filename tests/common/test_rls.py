@@ -117,3 +117,20 @@ async def test_every_tenant_table_forces_rls(database_url: str) -> None:
         if not (r["relrowsecurity"] and r["relforcerowsecurity"] and r["has_policy"])
     ]
     assert unguarded == []
+
+
+async def test_tenant_transaction_on_a_worker_pool_is_scoped_too(
+    database_url: str, tenant_table: str
+) -> None:
+    pool = await db.create_pool(database_url, role=db.WORKER_ROLE, min_size=1, max_size=1)
+    try:
+        # the worker role claims across accounts...
+        assert await pool.fetchval("SELECT count(*) FROM rls_probe") == 3
+        # ...but inside a tenant transaction it acts as the RLS-bound role
+        async with db.tenant_transaction(pool, "acct-b") as conn:
+            assert await conn.fetchval("SELECT current_user") == db.APP_ROLE
+            assert [r["body"] for r in await conn.fetch("SELECT body FROM rls_probe")] == ["b1"]
+        # and the role reverts once the transaction ends
+        assert await pool.fetchval("SELECT current_user") == db.WORKER_ROLE
+    finally:
+        await pool.close()
