@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from services.common.db import APP_ROLE, set_tenant
+from services.common.db import set_tenant
 from services.common.errors import NotFound
 from services.common.metrics import ALERTS
 from services.oncall import schedule as resolver
@@ -211,9 +211,9 @@ async def act_as_tenant(conn: asyncpg.Connection, account: str) -> None:
     """From here to the end of the transaction, act as the services' role for one account.
 
     The worker role bypasses RLS to claim work across accounts; the work itself
-    (reading people and schedules by id) must see one account only.
+    (reading people and schedules by id) must see one account only; set_tenant
+    switches to the RLS-bound role for the rest of the transaction.
     """
-    await conn.execute(f'SET LOCAL ROLE "{APP_ROLE}"')
     await set_tenant(conn, account)
 
 
