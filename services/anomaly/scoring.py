@@ -446,7 +446,7 @@ class _Writer:
             ts = work.ts[i]
             self.anomaly_rows[(row["id"], ts)] = {
                 "detector_id": row["id"],
-                "timestamp": ts,
+                "timestamp": ts.astimezone(UTC),
                 "value": work.values[i],
                 "score": float(s.score[i]),
                 "severity": s.severity[i],

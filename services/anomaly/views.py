@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -321,7 +321,7 @@ async def backtest(
         for a, b in zip(order, order[1:], strict=False):
             if body.points[a].timestamp == body.points[b].timestamp:
                 raise service.invalid(f"points.{b}.timestamp", "repeats an earlier timestamp")
-        timestamps = [body.points[i].timestamp for i in order]
+        timestamps = [body.points[i].timestamp.astimezone(UTC) for i in order]
         values = [body.points[i].value for i in order]
     return await asyncio.to_thread(
         service.backtest,
