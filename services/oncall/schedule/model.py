@@ -233,10 +233,11 @@ def _items(
             errors.append(FieldError(name, "field required"))
             return None
         return ()
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        errors.append(FieldError(name, "must be a list"))
-        return None
-    value = list(value)
+    if type(value) is not list and type(value) is not tuple:
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+            errors.append(FieldError(name, "must be a list"))
+            return None
+        value = list(value)
     if len(value) > max_items:
         errors.append(FieldError(name, f"must have at most {max_items} items"))
         return None
@@ -253,9 +254,9 @@ def _nested(cls: Any) -> Callable[[Any, str, list[FieldError]], Any]:
     """Builder for a nested type: accepts an instance or a mapping (via ``from_dict``)."""
 
     def build(value: Any, name: str, errors: list[FieldError]) -> Any:
-        if isinstance(value, cls):
+        if type(value) is cls:
             return value
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             errors.append(FieldError(name, "must be an object"))
             return None
         try:
@@ -272,21 +273,31 @@ def _kwargs(
 ) -> tuple[dict[str, Any], list[FieldError]]:
     """Constructor keywords from a mapping; missing required keys become _MISSING."""
     errors: list[FieldError] = []
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         return {}, [FieldError("", "must be an object")]
-    names = [f.name for f in fields(cls) if f.init]
+    names = _init_names(cls)
     kwargs = {k: data[k] for k in names if k in data}
+    if strict and len(kwargs) < len(data):
+        errors.extend(FieldError(str(k), "unknown field") for k in data if k not in names)
     for k in required:
         kwargs.setdefault(k, _MISSING)
-    if strict:
-        errors.extend(FieldError(str(k), "unknown field") for k in data if k not in names)
     return kwargs, errors
+
+
+_INIT_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _init_names(cls: type) -> frozenset[str]:
+    names = _INIT_NAMES.get(cls)
+    if names is None:
+        names = _INIT_NAMES[cls] = frozenset(f.name for f in fields(cls) if f.init)
+    return names
 
 
 def _from_dict(cls: Any, data: Any, required: Sequence[str], strict: bool) -> Any:
     """Strict construction from a mapping: key errors and field errors reported together."""
     kwargs, errors = _kwargs(cls, data, required, strict)
-    if not isinstance(data, Mapping):
+    if not kwargs and errors and errors[0].field == "":
         raise ScheduleError(errors)
     try:
         built = cls(**kwargs)
