@@ -182,3 +182,16 @@ async def test_errors_use_the_envelope_and_need_auth(client: httpx.AsyncClient) 
     assert response.status_code == 422
     response = await client.post("/api/v1/ingest", json={"points": []}, headers=auth_headers())
     assert response.json() == {"accepted": 0, "duplicates": 0, "late": 0, "anomalies": []}
+
+
+async def test_offsets_are_accepted_and_answered_in_utc(client: httpx.AsyncClient) -> None:
+    await create_detector(client, "tz", algorithm="static", params={"upper": 10})
+    point = {"detector_id": "tz", "value": 50.0, "timestamp": "2026-11-01T10:00:00+01:00"}
+    found = (await client.post("/api/v1/ingest", json=point, headers=auth_headers())).json()
+    assert found["anomalies"][0]["timestamp"] == "2026-11-01T09:00:00Z"
+    listed = (await client.get("/api/v1/anomalies?detector_id=tz", headers=auth_headers())).json()
+    assert listed["data"][0]["timestamp"] == "2026-11-01T09:00:00Z"
+    again = {**point, "timestamp": "2026-11-01T09:00:00Z"}  # the same instant: a duplicate
+    assert (await client.post("/api/v1/ingest", json=again, headers=auth_headers())).json()[
+        "duplicates"
+    ] == 1
