@@ -12,9 +12,13 @@ the final schedule over ``[a, b)`` as contiguous segments:
    with the same person, source, layer and override merge.
 
 It works on sorted integer boundaries (microseconds), never by stepping
-through time, so a year of final schedule costs milliseconds. It reads no
-clock: ``at``/``since``/``until`` are always given. Results are plain frozen
-dataclasses with UTC datetimes and a ``to_dict`` in the SPEC's JSON shape.
+through time: a range is split at the zone's offset transitions
+(:meth:`.zones.Zone.pieces`), where wall-time boundaries are plain
+arithmetic, and a day-based layer with restrictions replays its precomputed
+period (:class:`.restrictions.Pattern`). A year of final schedule costs a few
+milliseconds. It reads no clock: ``at``/``since``/``until`` are always given.
+Results are plain frozen dataclasses with UTC datetimes and a ``to_dict`` in
+the SPEC's JSON shape.
 """
 
 from __future__ import annotations
