@@ -28,6 +28,15 @@ async def _init_connection(conn: asyncpg.Connection, role: str | None) -> None:
         await conn.execute(f'SET ROLE "{role}"')
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release without asyncpg's RESET ALL round trip.
+
+    Pooled connections carry no session state to undo: the tenant scope and any
+    other setting are transaction-local (set_config(..., true)), asyncpg itself
+    rolls back a transaction left open, and LISTEN runs on dedicated connections.
+    """
+
+
 async def create_pool(
     dsn: str, *, role: str | None = APP_ROLE, min_size: int = 2, max_size: int = 10
 ) -> asyncpg.Pool:
@@ -37,7 +46,12 @@ async def create_pool(
         await _init_connection(conn, role)
 
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=init, command_timeout=60
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=init,
+        reset=_keep_session,
+        command_timeout=60,
     )
     assert pool is not None
     return pool
