@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 
 from services.common.errors import Conflict
-from services.common.pagination import decode_cursor, page_of
 from services.oncall.delivery.destinations import DestinationPolicy
+from services.oncall.listing import page_by_creation
 from services.oncall.people.models import Person, PersonCreate, PersonUpdate
 from services.oncall.validation import field_error, new_id, not_found, raise_field_errors
 
@@ -67,19 +67,9 @@ async def missing(conn: asyncpg.Connection, *, ids: Iterable[str]) -> set[str]:
 
 
 async def get_all(conn: asyncpg.Connection, *, limit: int, cursor: str | None) -> Any:
-    position = decode_cursor(cursor, arity=2)
-    rows = await conn.fetch(
-        f"""
-        SELECT {COLUMNS} FROM np_oncall.people
-        WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::text)
-        ORDER BY created_at, id
-        LIMIT $3
-        """,  # noqa: S608 - constant column list
-        None if position is None else datetime.fromisoformat(position[0]),
-        None if position is None else str(position[1]),
-        limit + 1,
+    return await page_by_creation(
+        conn, table="np_oncall.people", columns=COLUMNS, build=_person, limit=limit, cursor=cursor
     )
-    return page_of([_person(r) for r in rows], limit, lambda p: (p.created_at.isoformat(), p.id))
 
 
 async def create(

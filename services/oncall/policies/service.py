@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from services.common.errors import Conflict
-from services.common.pagination import decode_cursor, page_of
+from services.oncall.listing import page_by_creation
 from services.oncall.people import service as people
 from services.oncall.policies.models import Policy, PolicyCreate, PolicyUpdate, Step
 from services.oncall.validation import field_error, new_id, not_found, raise_field_errors
@@ -59,19 +58,9 @@ async def find(conn: asyncpg.Connection, *, policy_id: str) -> Policy | None:
 
 
 async def get_all(conn: asyncpg.Connection, *, limit: int, cursor: str | None) -> Any:
-    position = decode_cursor(cursor, arity=2)
-    rows = await conn.fetch(
-        f"""
-        SELECT {COLUMNS} FROM np_oncall.policies
-        WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::text)
-        ORDER BY created_at, id
-        LIMIT $3
-        """,  # noqa: S608 - constant column list
-        None if position is None else datetime.fromisoformat(position[0]),
-        None if position is None else str(position[1]),
-        limit + 1,
+    return await page_by_creation(
+        conn, table="np_oncall.policies", columns=COLUMNS, build=_policy, limit=limit, cursor=cursor
     )
-    return page_of([_policy(r) for r in rows], limit, lambda p: (p.created_at.isoformat(), p.id))
 
 
 async def create(conn: asyncpg.Connection, *, body: PolicyCreate) -> Policy:

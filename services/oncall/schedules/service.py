@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 
 from services.common.errors import Conflict, ValidationFailed
-from services.common.pagination import decode_cursor, page_of
 from services.oncall import schedule as resolver
+from services.oncall.listing import page_by_creation
 from services.oncall.people import service as people
 from services.oncall.schedules.models import (
     NextOncall,
@@ -140,19 +140,14 @@ def _normalised(timezone: str, layers: list[Any]) -> list[dict[str, Any]]:
 
 
 async def get_all(conn: asyncpg.Connection, *, limit: int, cursor: str | None) -> Any:
-    position = decode_cursor(cursor, arity=2)
-    rows = await conn.fetch(
-        f"""
-        SELECT {COLUMNS} FROM np_oncall.schedules
-        WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::text)
-        ORDER BY created_at, id
-        LIMIT $3
-        """,  # noqa: S608 - constant column list
-        None if position is None else datetime.fromisoformat(position[0]),
-        None if position is None else str(position[1]),
-        limit + 1,
+    return await page_by_creation(
+        conn,
+        table="np_oncall.schedules",
+        columns=COLUMNS,
+        build=_schedule,
+        limit=limit,
+        cursor=cursor,
     )
-    return page_of([_schedule(r) for r in rows], limit, lambda s: (s.created_at.isoformat(), s.id))
 
 
 async def get_plain(conn: asyncpg.Connection, *, schedule_id: str) -> Schedule:
