@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "nab": ("services.anomaly.bench_nab", "NAB accuracy of the default detector"),
     "ingest": ("services.anomaly.bench_ingest", "HTTP ingest throughput against raw COPY"),
     "oncall": ("services.oncall.bench", "on-call resolution against recurring_ical_events"),
+    "alerts": ("services.oncall.bench_alerts", "1,000 alerts at once to a webhook sink"),
 }
 
 
