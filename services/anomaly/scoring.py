@@ -1,26 +1,42 @@
 """The scoring pipeline shared by REST ingest, the Hasura action and the event trigger.
 
-One short tenant transaction per call:
+One short tenant transaction per call (or per group of coalesced single-point
+requests, see ``coalesce.py``), four round trips:
 
-1. lock the detectors concerned (``SELECT ... ORDER BY id FOR UPDATE``: several
-   replicas and connections serialise per detector, never deadlock);
-2. find the points already stored (duplicates) in one statement;
+1. ``BEGIN`` and the tenant scope, in one message;
+2. lock the detectors concerned (``SELECT ... ORDER BY id FOR UPDATE``: several
+   replicas and connections serialise per detector, never deadlock). The same
+   statement returns what this process needs to have each detector's model:
+   nothing when the model it keeps in memory (``modelcache``) is current, the
+   journal bytes it has not seen when another replica ingested meanwhile, or
+   the checkpoint and the whole journal otherwise;
+   (only if some points are not newer than their detector's latest: one
+   statement finds those already stored, the duplicates;)
 3. score each detector's points vectorised, in timestamp order: points newer
    than its latest are learned, older ones are *late* (scored against the
-   current model with ``learn=False``);
-4. write everything with ONE statement: the points (multi-row ``INSERT ...
-   SELECT FROM unnest(...) ON CONFLICT DO NOTHING``, or an ``UPDATE`` of the
-   not-yet-scored rows for the event trigger), the detectors' new state and
-   counters, and the outbox rows of new anomaly episodes to page.
+   current model with ``learn=False``); then write everything with ONE
+   statement: the points (multi-row ``INSERT ... SELECT FROM unnest(...) ON
+   CONFLICT DO NOTHING``, or an ``UPDATE`` of the not-yet-scored rows for the
+   event trigger), the detectors' counters, threshold state and model (the
+   learned points appended to the journal, or now and then a new checkpoint),
+   and the outbox rows of new anomaly episodes to page;
+4. ``COMMIT``; only then does the model go back to the in-memory cache.
 
-The pure part (``score_series``) does no I/O and is what backtests use.
+The model is never lost: checkpoint + journal in the detector row always
+rebuild it exactly (each journal chunk replays one scoring call, the same
+arithmetic on the same inputs), and both are written in the transaction that
+stores the points. The pure part (``score_series``) does no I/O and is what
+backtests use.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -28,14 +44,20 @@ from typing import Any, Protocol
 import asyncpg
 import numpy as np
 
-from services.anomaly import detectors, statecodec
+from services.anomaly import detectors, modelcache, statecodec
 from services.anomaly.detectors import base as detector_base
-from services.anomaly.thresholds import parse_thresholds
-from services.common.db import tenant_transaction
-from services.common.errors import Conflict, NotFound, ValidationFailed
+from services.anomaly.thresholds import Thresholds, parse_thresholds
+from services.common.db import APP_ROLE, tenant_transaction
+from services.common.errors import ApiError, Conflict, NotFound, ValidationFailed
 from services.common.metrics import ANOMALIES, POINTS_INGESTED
 
 SOURCE = "nself-anomaly"
+log = logging.getLogger("nsentry.anomaly.scoring")
+
+# A new checkpoint is written once the journal holds this many scoring calls or points
+# (whichever first): bounded rows and replays, and a full state written rarely.
+CHECKPOINT_CHUNKS = 64
+CHECKPOINT_POINTS = 1000
 
 
 # -- the model ----------------------------------------------------------------
@@ -58,34 +80,26 @@ class ScoredSeries:
     opens_episode: np.ndarray
     explanation: list[str | None]
     details: list[float | None]
-    state: dict[str, Any]
+    policy_state: dict[str, Any]
     n_seen: int
     warmup: int
 
 
-def score_series(
-    *,
-    algorithm: str,
-    params: dict[str, Any],
-    thresholds: dict[str, Any],
-    state: dict[str, Any] | None,
+def score_points(
+    model: detector_base.Detector,
+    policy: Thresholds,
+    policy_state: dict[str, Any],
     epoch: np.ndarray,
     values: np.ndarray,
     late: np.ndarray,
 ) -> ScoredSeries:
-    """Score one detector's points (sorted by time, late ones flagged); pure.
+    """Score one detector's points with a live model (which learns the non-late ones).
 
-    Late points are scored first, against the model as loaded and without
-    learning; the others are then learned in order. The threshold policy
-    (``thresholds.Thresholds``) turns scores into anomalies; only learned
-    points move its state (runs, episodes), and a late anomaly never opens or
-    joins an episode.
+    Late points are scored first, against the model as it is and without
+    learning; the others are then learned in order, in one ``score`` call. The
+    threshold policy turns scores into anomalies; only learned points move its
+    state (runs, episodes), and a late anomaly never opens or joins an episode.
     """
-    model = build_model(algorithm, params)
-    state = state or {}
-    if state.get("model") is not None:
-        model.set_state(statecodec.unpack(state["model"]))
-    policy_state = state.get("policy") or {}
     n = values.shape[0]
     score = np.zeros(n)
     expected = np.full(n, np.nan)
@@ -98,23 +112,26 @@ def score_series(
     explanation: list[str | None] = [None] * n
     details: list[float | None] = [None] * n
 
-    policy = parse_thresholds(thresholds)
-    for learn, mask in ((False, late), (True, ~late)):
-        idx = np.flatnonzero(mask)
-        if idx.size == 0:
+    passes = ((False, late), (True, ~late)) if late.any() else ((True, None),)
+    for learn, mask in passes:
+        idx = np.flatnonzero(mask) if mask is not None else None
+        if idx is not None and idx.size == 0:
             continue
-        scores = model.score(epoch[idx], values[idx], learn=learn)
-        outcome = policy.apply(epoch[idx], values[idx], scores, policy_state, learn=learn)
+        ts = epoch[idx] if idx is not None else epoch
+        vs = values[idx] if idx is not None else values
+        scores = model.score(ts, vs, learn=learn)
+        outcome = policy.apply(ts, vs, scores, policy_state, learn=learn)
+        where: Any = idx if idx is not None else slice(None)
         if learn:
             policy_state = outcome.state.model_dump()
-            opens[idx] = outcome.opens_episode(epoch[idx])
-        score[idx] = scores.score
-        expected[idx] = scores.expected
-        lower[idx] = scores.lower
-        upper[idx] = scores.upper
-        is_anomaly[idx] = outcome.is_anomaly
+            opens[where] = outcome.opens_episode(ts)
+        score[where] = scores.score
+        expected[where] = scores.expected
+        lower[where] = scores.lower
+        upper[where] = scores.upper
+        is_anomaly[where] = outcome.is_anomaly
         for k in np.flatnonzero(outcome.is_anomaly).tolist():
-            i = int(idx[k])
+            i = int(idx[k]) if idx is not None else k
             point = scores.point(k)
             start = float(outcome.episode_start[k])
             severity[i] = outcome.severity[k]
@@ -132,9 +149,33 @@ def score_series(
         opens_episode=opens,
         explanation=explanation,
         details=details,
-        state={"model": statecodec.pack(model.get_state()), "policy": policy_state},
+        policy_state=policy_state,
         n_seen=int(model.n_seen),
         warmup=int(model.warmup),
+    )
+
+
+def score_series(
+    *,
+    algorithm: str,
+    params: dict[str, Any],
+    thresholds: dict[str, Any],
+    state: dict[str, Any] | None,
+    epoch: np.ndarray,
+    values: np.ndarray,
+    late: np.ndarray,
+) -> ScoredSeries:
+    """Score one detector's points (sorted by time, late ones flagged); pure.
+
+    ``state``: ``{"model": <packed get_state()>, "policy": <threshold state>}``
+    or None for a fresh model (what backtests use).
+    """
+    model = build_model(algorithm, params)
+    state = state or {}
+    if state.get("model") is not None:
+        model.set_state(statecodec.unpack(state["model"]))
+    return score_points(
+        model, parse_thresholds(thresholds), state.get("policy") or {}, epoch, values, late
     )
 
 
@@ -167,23 +208,39 @@ class IngestOutcome:
         }
 
 
-_LOCK_SQL = """
-SELECT id, name, algorithm, params, thresholds, state, enabled, escalation_policy_id, last_ts
-  FROM np_anomaly_detectors
- WHERE source_account_id = $1 AND id = ANY($2::text[])
- ORDER BY id
-   FOR UPDATE
+# The lock. $2..$4 describe the models this process holds (id, checkpoint id, journal
+# bytes seen; NULLs when none): `cached` says whether such a model is still good, and
+# then only the unseen tail of the journal is returned; otherwise the checkpoint and the
+# whole journal. Evaluated on the locked row version (a concurrent update is waited for).
+_LOCK_COLUMNS = """
+SELECT d.id, d.name, d.algorithm, d.params, d.thresholds, d.enabled, d.escalation_policy_id,
+       d.last_ts, d.n_seen, d.policy_state, d.checkpoint_id,
+       COALESCE(d.checkpoint_id = c.checkpoint_id AND octet_length(d.journal) >= c.position,
+                false) AS cached,
+       CASE WHEN d.checkpoint_id = c.checkpoint_id AND octet_length(d.journal) >= c.position
+            THEN NULL ELSE d.state END AS state,
+       CASE WHEN d.checkpoint_id = c.checkpoint_id AND octet_length(d.journal) >= c.position
+            THEN substr(d.journal, c.position + 1) ELSE d.journal END AS journal"""
+_LOCK_FROM = """
+  FROM unnest($2::text[], $3::int8[], $4::int4[]) AS c(id, checkpoint_id, position)
+  JOIN np_anomaly_detectors d ON d.source_account_id = $1 AND d.id = c.id
+ ORDER BY d.id
+   FOR UPDATE OF d
 """
+_LOCK_SQL = _LOCK_COLUMNS + _LOCK_FROM
 # The same, also switching the transaction to session_replication_role = replica: the
 # points written next reference detectors locked here, so their per-row foreign-key
 # check is skipped, and Hasura's event trigger does not fire for points scored already.
-_LOCK_REPLICA_SQL = """
-SELECT id, name, algorithm, params, thresholds, state, enabled, escalation_policy_id, last_ts,
-       set_config('session_replication_role', 'replica', true) AS replica
-  FROM np_anomaly_detectors
+_LOCK_REPLICA_SQL = (
+    _LOCK_COLUMNS
+    + """,
+       set_config('session_replication_role', 'replica', true) AS replica"""
+    + _LOCK_FROM
+)
+# the models of locked detectors from scratch (a cached model that does not fit after all)
+_FULL_STATE_SQL = """
+SELECT id, state, journal FROM np_anomaly_detectors
  WHERE source_account_id = $1 AND id = ANY($2::text[])
- ORDER BY id
-   FOR UPDATE
 """
 # id(pool) -> (pool, allowed); the pool is kept so that its id cannot be reused
 _replica_allowed: dict[int, tuple[asyncpg.Pool, bool]] = {}
@@ -277,6 +334,9 @@ ins AS (
     )
 )
 
+# Detectors ($13..$25): id; the model (checkpoint?, its state, the journal bytes to append,
+# or with a checkpoint the whole journal after it); the threshold state; n_seen, warmup;
+# counters and the latest point. Unchanged state and journal are not rewritten.
 _WRITE_TAIL = """,
 counted AS (
     SELECT detector_id, count(*) AS accepted,
@@ -286,7 +346,14 @@ counted AS (
 ),
 upd AS (
     UPDATE np_anomaly_detectors d SET
-        state = CASE WHEN s.n_seen IS NULL THEN d.state ELSE s.state END,
+        state = CASE WHEN s.checkpoint THEN s.state ELSE d.state END,
+        journal = CASE WHEN s.checkpoint THEN s.journal
+                       WHEN octet_length(s.journal) = 0 THEN d.journal
+                       ELSE d.journal || s.journal END,
+        checkpoint_id = CASE WHEN s.checkpoint
+                             THEN nextval('public.np_anomaly_checkpoint_seq')
+                             ELSE d.checkpoint_id END,
+        policy_state = COALESCE(s.policy_state, d.policy_state),
         n_seen = COALESCE(s.n_seen, d.n_seen),
         warmup = COALESCE(s.warmup, d.warmup),
         points_count = d.points_count + COALESCE(c.accepted, 0),
@@ -299,13 +366,14 @@ upd AS (
         last_score = CASE WHEN s.last_ts IS NULL THEN d.last_score ELSE s.last_score END,
         last_anomaly_at = GREATEST(d.last_anomaly_at, s.last_anomaly_at),
         updated_at = now()
-      FROM unnest($13::text[], $14::jsonb[], $15::bigint[], $16::int[], $17::int[],
-                  $18::int[], $19::timestamptz[], $20::float8[], $21::float8[],
-                  $22::timestamptz[])
-           AS s(id, state, n_seen, warmup, submitted, duplicates, last_ts, last_value,
-                last_score, last_anomaly_at)
+      FROM unnest($13::text[], $14::bool[], $15::jsonb[], $16::bytea[], $17::jsonb[],
+                  $18::bigint[], $19::int[], $20::int[], $21::int[], $22::timestamptz[],
+                  $23::float8[], $24::float8[], $25::timestamptz[])
+           AS s(id, checkpoint, state, journal, policy_state, n_seen, warmup, submitted,
+                duplicates, last_ts, last_value, last_score, last_anomaly_at)
       LEFT JOIN counted c ON c.detector_id = s.id
      WHERE d.source_account_id = $1 AND d.id = s.id
+    RETURNING d.id, d.checkpoint_id, octet_length(d.journal) AS journal_bytes
 ),
 pages AS (
     INSERT INTO np_anomaly_page_outbox
@@ -313,20 +381,21 @@ pages AS (
          severity, summary, details)
     SELECT $1, g.detector_id, ins.id, g.policy_id, g.dedup_key, g.episode_start, g.severity,
            g.summary, g.details
-      FROM unnest($23::text[], $24::timestamptz[], $25::text[], $26::text[],
-                  $27::timestamptz[], $28::text[], $29::text[], $30::jsonb[])
+      FROM unnest($26::text[], $27::timestamptz[], $28::text[], $29::text[],
+                  $30::timestamptz[], $31::text[], $32::text[], $33::jsonb[])
            AS g(detector_id, ts, policy_id, dedup_key, episode_start, severity, summary,
                 details)
       JOIN ins ON ins.detector_id = g.detector_id AND ins.ts = g.ts
     ON CONFLICT (source_account_id, dedup_key) DO NOTHING
     RETURNING id
 )
-SELECT ins.id, ins.detector_id, ins.ts, ins.ingested_at,
-       (SELECT count(*) FROM ins) AS inserted,
-       (SELECT count(*) FROM pages) AS paged
+SELECT 1 AS kind, ins.id, ins.detector_id, ins.ts, ins.ingested_at,
+       NULL::bigint AS a, NULL::bigint AS b
   FROM ins WHERE ins.is_anomaly
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, (SELECT count(*) FROM ins), (SELECT count(*) FROM pages)
+SELECT 2, NULL, upd.id, NULL, NULL, upd.checkpoint_id, upd.journal_bytes FROM upd
+UNION ALL
+SELECT 3, NULL, NULL, NULL, NULL, (SELECT count(*) FROM ins), (SELECT count(*) FROM pages)
 """
 
 INSERT_SQL = "WITH" + _INSERT_CTE + _WRITE_TAIL
@@ -349,87 +418,266 @@ def _from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+# -- transactions ----------------------------------------------------------------
+# account ids are checked at the door (auth.check_account_id); only such ids go into the
+# one-message BEGIN (anything else takes tenant_transaction's parameterised round trip)
+_PLAIN_ACCOUNT = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+_BEGIN_SCOPED = (
+    "BEGIN ISOLATION LEVEL READ COMMITTED; "
+    "SELECT set_config('app.source_account_id', '{account}', true), "
+    f"set_config('role', '{APP_ROLE}', true)"
+)
+
+
+@asynccontextmanager
+async def scoped_transaction(pool: asyncpg.Pool, account: str) -> AsyncIterator[asyncpg.Connection]:
+    """``tenant_transaction`` with BEGIN and the tenant scope in one round trip."""
+    if not _PLAIN_ACCOUNT.fullmatch(account):
+        async with tenant_transaction(pool, account) as conn:
+            yield conn
+        return
+    async with pool.acquire() as conn:
+        await conn.execute(_BEGIN_SCOPED.format(account=account))  # simple query protocol
+        try:
+            yield conn
+        except BaseException:
+            try:
+                if not conn.is_closed() and conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
+            except Exception:
+                conn.terminate()
+            raise
+        await conn.execute("COMMIT")
+
+
+# -- one transaction's detectors ---------------------------------------------------
+class _Raced(Exception):
+    """The insert met rows the duplicate check did not look for; the call is redone."""
+
+
 @dataclass
-class _Work:
-    """One detector's part of a call: its locked row and its points to score."""
+class _Live:
+    """A locked detector: its row, its model as the transaction goes, what to write."""
 
     row: asyncpg.Record
-    ts: list[datetime] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    ids: list[int] = field(default_factory=list)  # event path: existing rows
+    entry: modelcache.Entry | None
+    last_ts: datetime | None
+    policy_state: dict[str, Any]
+    model: detector_base.Detector | None = None
+    policy: Thresholds | None = None
+    chunks: int = 0  # journaled since the checkpoint
+    points: int = 0
+    journal: bytearray = field(default_factory=bytearray)  # to append, or the whole one
+    checkpoint: dict[str, Any] | None = None  # a new checkpoint to write
+    existing: set[datetime] = field(default_factory=set)  # stored timestamps (checked)
+    scored: bool = False
     submitted: int = 0
     duplicates: int = 0
+    last_point: tuple[datetime, float, float] | None = None
+    last_anomaly_at: datetime | None = None
 
-
-class _Writer:
-    """Accumulates the column arrays of the one write statement."""
-
-    def __init__(self) -> None:
-        self.points: list[list[Any]] = [[] for _ in range(11)]
-        self.detectors: list[list[Any]] = [[] for _ in range(10)]
-        self.pages: list[list[Any]] = [[] for _ in range(8)]
-        self.anomaly_rows: dict[tuple[str, datetime], dict[str, Any]] = {}
-
-    def add(self, account: str, work: _Work, key_col: Sequence[Any], late: np.ndarray) -> None:
-        row = work.row
-        n = len(work.ts)
-        scored: ScoredSeries | None = None
-        if n:
-            epoch = np.fromiter((t.timestamp() for t in work.ts), dtype=np.float64, count=n)
-            values = np.asarray(work.values, dtype=np.float64)
-            scored = score_series(
-                algorithm=row["algorithm"],
-                params=row["params"],
-                thresholds=row["thresholds"],
-                state=row["state"],
-                epoch=epoch,
-                values=values,
-                late=late,
-            )
-            self._add_points(account, row, work, key_col, epoch, values, late, scored)
-        learned = np.flatnonzero(~late) if scored is not None else np.empty(0, dtype=np.int64)
-        d = self.detectors
-        d[0].append(row["id"])
-        # None: nothing scored, the stored state and counts stay
-        d[1].append(scored.state if scored is not None else None)
-        d[2].append(scored.n_seen if scored is not None else None)
-        d[3].append(scored.warmup if scored is not None else None)
-        d[4].append(work.submitted)
-        d[5].append(work.duplicates)
-        if learned.size and scored is not None:
-            last = int(learned[-1])
-            d[6].append(work.ts[last])
-            d[7].append(work.values[last])
-            d[8].append(float(scored.score[last]))
+    def learned(self, epoch: np.ndarray, values: np.ndarray) -> None:
+        """Journal a learned batch; checkpoint when the journal is long enough."""
+        assert self.model is not None
+        self.chunks += 1
+        self.points += int(epoch.shape[0])
+        if self.chunks >= CHECKPOINT_CHUNKS or self.points >= CHECKPOINT_POINTS:
+            self.checkpoint = {"model": statecodec.pack(self.model.get_state())}
+            self.journal = bytearray()
+            self.chunks = self.points = 0
         else:
-            d[6].append(None)
-            d[7].append(None)
-            d[8].append(None)
-        anomalous = np.flatnonzero(scored.is_anomaly) if scored is not None else []
-        d[9].append(max((work.ts[int(i)] for i in anomalous), default=None))
+            self.journal += statecodec.journal_chunk(epoch, values)
 
-    def _add_points(
+
+@dataclass
+class _Call:
+    """One request's points within a transaction, and what it came to."""
+
+    points: Sequence[PointLike]
+    keys: Sequence[Any] | None = None  # event path: ids of the rows to score
+    error: ApiError | None = None
+    expected: int = 0  # points to store
+    late: int = 0
+    outcome: IngestOutcome = field(default_factory=IngestOutcome)
+
+
+class _Txn:
+    """Detectors locked by one transaction, with their models, and the one write."""
+
+    def __init__(self, account: str, cache: modelcache.ModelCache) -> None:
+        self.account = account
+        self.cache = cache
+        self.live: dict[str, _Live] = {}
+        self.points: list[list[Any]] = [[] for _ in range(11)]
+        self.pages: list[list[Any]] = [[] for _ in range(8)]
+        self.anomaly_rows: dict[tuple[str, datetime], tuple[_Call, dict[str, Any]]] = {}
+        self.pages_written = 0
+        self._taken: dict[str, modelcache.Entry] = {}
+
+    # -- lock and models
+    async def lock(self, conn: asyncpg.Connection, detector_ids: list[str], replica: bool) -> None:
+        checkpoints: list[int | None] = []
+        positions: list[int | None] = []
+        for detector_id in detector_ids:
+            entry = self.cache.take(self.account, detector_id)
+            if entry is not None:
+                self._taken[detector_id] = entry
+            checkpoints.append(entry.checkpoint_id if entry is not None else None)
+            positions.append(entry.position if entry is not None else None)
+        rows = await conn.fetch(
+            _LOCK_REPLICA_SQL if replica else _LOCK_SQL,
+            self.account,
+            detector_ids,
+            checkpoints,
+            positions,
+        )
+        for row in rows:
+            self.live[row["id"]] = _Live(
+                row=row,
+                entry=self._taken.get(row["id"]) if row["cached"] else None,
+                last_ts=row["last_ts"],
+                policy_state=row["policy_state"] or {},
+            )
+        for detector_id in list(self._taken):  # out of date, or the detector is gone
+            live = self.live.get(detector_id)
+            if live is None or live.entry is None:
+                del self._taken[detector_id]
+
+    async def load_models(self, conn: asyncpg.Connection) -> None:
+        """Each scored detector's model: cached (plus the unseen journal) or rebuilt."""
+        refetch: list[str] = []
+        for detector_id, live in self.live.items():
+            if not live.scored:
+                continue
+            row = live.row
+            entry = live.entry
+            if entry is not None and (
+                entry.algorithm != row["algorithm"] or entry.params != row["params"]
+            ):
+                refetch.append(detector_id)  # configuration changed behind our back
+                continue
+            if entry is not None:
+                self._taken.pop(detector_id, None)  # consumed: it changes from here on
+                self.cache.hits += 1
+                live.model, live.chunks, live.points = entry.model, entry.chunks, entry.points
+                self._replay(live, row["journal"])
+            else:
+                self.cache.misses += 1
+                self._rebuild(live, row["state"], row["journal"])
+        if refetch:
+            for r in await conn.fetch(_FULL_STATE_SQL, self.account, refetch):
+                live = self.live[r["id"]]
+                self._taken.pop(r["id"], None)
+                live.entry = None
+                self.cache.misses += 1
+                self._rebuild(live, r["state"], r["journal"])
+        for live in self.live.values():
+            if live.model is not None and live.model.n_seen != live.row["n_seen"]:
+                log.error(
+                    "detector %s/%s: rebuilt model has n_seen %d, the row says %d",
+                    self.account,
+                    live.row["id"],
+                    live.model.n_seen,
+                    live.row["n_seen"],
+                )
+
+    def _rebuild(self, live: _Live, state: dict[str, Any] | None, journal: bytes) -> None:
+        live.model = build_model(live.row["algorithm"], live.row["params"])
+        if state and state.get("model") is not None:
+            live.model.set_state(statecodec.unpack(state["model"]))
+        live.chunks = live.points = 0
+        self._replay(live, journal)
+
+    @staticmethod
+    def _replay(live: _Live, journal: bytes) -> None:
+        assert live.model is not None
+        for epoch, values in statecodec.journal_chunks(journal):
+            live.model.score(epoch, values, learn=True)
+            live.chunks += 1
+            live.points += int(epoch.shape[0])
+
+    def finish(self, returned: dict[str, tuple[int, int]] | None) -> None:
+        """After the transaction: the models of a committed one (``returned``: id ->
+        checkpoint id, journal bytes) go to the cache; untouched entries go back."""
+        for detector_id, entry in self._taken.items():
+            self.cache.put(self.account, detector_id, entry)
+        self._taken.clear()
+        if returned is None:
+            return
+        for detector_id, live in self.live.items():
+            if live.model is None or detector_id not in returned:
+                continue
+            checkpoint_id, position = returned[detector_id]
+            self.cache.put(
+                self.account,
+                detector_id,
+                modelcache.Entry(
+                    model=live.model,
+                    algorithm=live.row["algorithm"],
+                    params=live.row["params"],
+                    checkpoint_id=checkpoint_id,
+                    position=position,
+                    chunks=live.chunks,
+                    points=live.points,
+                ),
+            )
+
+    # -- scoring
+    def score(self, call: _Call, detector_id: str, order: list[int], late: np.ndarray) -> None:
+        """Score a call's kept points of one detector (sorted by time) and stage them."""
+        live = self.live[detector_id]
+        assert live.model is not None
+        if live.policy is None:
+            live.policy = parse_thresholds(live.row["thresholds"])
+        points = call.points
+        n = len(order)
+        values_list = [points[i].value for i in order]
+        ts_list = [points[i].timestamp for i in order]
+        epoch = np.fromiter((t.timestamp() for t in ts_list), dtype=np.float64, count=n)
+        values = np.asarray(values_list, dtype=np.float64)
+        s = score_points(live.model, live.policy, live.policy_state, epoch, values, late)
+        live.policy_state = s.policy_state
+        learned = np.flatnonzero(~late)
+        if learned.size:
+            if learned.size == n:
+                live.learned(epoch, values)
+            else:
+                live.learned(epoch[learned], values[learned])
+            last = int(learned[-1])
+            live.last_ts = ts_list[last]
+            live.last_point = (ts_list[last], values_list[last], float(s.score[last]))
+        anomalous = np.flatnonzero(s.is_anomaly).tolist()
+        if anomalous:
+            newest = max(ts_list[i] for i in anomalous)
+            if live.last_anomaly_at is None or newest > live.last_anomaly_at:
+                live.last_anomaly_at = newest
+        keys = [detector_id] * n if call.keys is None else [call.keys[i] for i in order]
+        self._stage_points(call, live, keys, ts_list, values_list, epoch, late, s, anomalous)
+
+    def _stage_points(
         self,
-        account: str,
-        row: asyncpg.Record,
-        work: _Work,
-        key_col: Sequence[Any],
+        call: _Call,
+        live: _Live,
+        keys: list[Any],
+        ts_list: list[datetime],
+        values_list: list[float],
         epoch: np.ndarray,
-        values: np.ndarray,
         late: np.ndarray,
         s: ScoredSeries,
+        anomalous: list[int],
     ) -> None:
+        row = live.row
         p = self.points
-        offset = len(p[0])  # positions are 1-based over the whole call
-        p[0].extend(key_col)
+        offset = len(p[0])  # positions are 1-based over the whole transaction
+        p[0].extend(keys)
         p[1].extend(np.rint(epoch * 1e6).astype(np.int64).tolist())
-        p[2].extend(work.values)
+        p[2].extend(values_list)
         p[3].extend(s.score.tolist())
         p[4].extend(s.expected.tolist())
         p[5].extend(s.lower.tolist())
         p[6].extend(s.upper.tolist())
         p[7].extend(late.tolist())
-        for i in np.flatnonzero(s.is_anomaly).tolist():
+        for i in anomalous:
             start = s.episode_start[i]
             context = {
                 "explanation": s.explanation[i],
@@ -443,29 +691,31 @@ class _Writer:
             p[8].append(offset + i + 1)
             p[9].append(s.severity[i])
             p[10].append(context)
-            ts = work.ts[i]
-            self.anomaly_rows[(row["id"], ts)] = {
-                "detector_id": row["id"],
-                "timestamp": ts.astimezone(UTC),
-                "value": work.values[i],
-                "score": float(s.score[i]),
-                "severity": s.severity[i],
-                "expected": _nan_none(float(s.expected[i])),
-                "lower": _nan_none(float(s.lower[i])),
-                "upper": _nan_none(float(s.upper[i])),
-                "late": bool(late[i]),
-                "explanation": s.explanation[i],
-                "episode_start": context["episode_start"],
-                "status": "open",
-                "note": None,
-                "reviewed_at": None,
-            }
+            ts = ts_list[i]
+            self.anomaly_rows[(row["id"], ts)] = (
+                call,
+                {
+                    "detector_id": row["id"],
+                    "timestamp": ts.astimezone(UTC),
+                    "value": values_list[i],
+                    "score": float(s.score[i]),
+                    "severity": s.severity[i],
+                    "expected": _nan_none(float(s.expected[i])),
+                    "lower": _nan_none(float(s.lower[i])),
+                    "upper": _nan_none(float(s.upper[i])),
+                    "late": bool(late[i]),
+                    "explanation": s.explanation[i],
+                    "episode_start": context["episode_start"],
+                    "status": "open",
+                    "note": None,
+                    "reviewed_at": None,
+                },
+            )
             if s.opens_episode[i] and row["escalation_policy_id"] and start is not None:
-                self._add_page(account, row, ts, float(values[i]), s, i, _from_epoch(start))
+                self._stage_page(row, ts, values_list[i], s, i, _from_epoch(start))
 
-    def _add_page(
+    def _stage_page(
         self,
-        account: str,
         row: asyncpg.Record,
         ts: datetime,
         value: float,
@@ -478,7 +728,7 @@ class _Writer:
         g[0].append(row["id"])
         g[1].append(ts)
         g[2].append(row["escalation_policy_id"])
-        g[3].append(dedup_key(account, row["id"], start))
+        g[3].append(dedup_key(self.account, row["id"], start))
         g[4].append(start)
         g[5].append(severity)
         g[6].append(f"Anomaly on {row['name']}: value {value:.6g} at {iso(ts)} ({severity})")
@@ -486,7 +736,7 @@ class _Writer:
             {
                 "detector_id": row["id"],
                 "detector_name": row["name"],
-                "account": account,
+                "account": self.account,
                 "timestamp": iso(ts),
                 "value": value,
                 "score": float(s.score[i]),
@@ -498,32 +748,203 @@ class _Writer:
             }
         )
 
-    async def write(self, conn: asyncpg.Connection, account: str, sql: str) -> IngestOutcome:
-        rows = await conn.fetch(sql, account, *self.points, *self.detectors, *self.pages)
-        outcome = IngestOutcome()
+    # -- the write
+    def _detector_columns(self) -> list[list[Any]]:
+        d: list[list[Any]] = [[] for _ in range(13)]
+        for detector_id, live in self.live.items():
+            if not live.submitted and not live.duplicates and not live.scored:
+                continue  # locked, not touched (its calls failed)
+            model = live.model if live.scored else None  # None: the stored state stays
+            d[0].append(detector_id)
+            d[1].append(live.checkpoint is not None)
+            d[2].append(live.checkpoint)
+            d[3].append(bytes(live.journal))
+            d[4].append(live.policy_state if model is not None else None)
+            d[5].append(int(model.n_seen) if model is not None else None)
+            d[6].append(int(model.warmup) if model is not None else None)
+            d[7].append(live.submitted)
+            d[8].append(live.duplicates)
+            last = live.last_point
+            d[9].append(last[0] if last else None)
+            d[10].append(last[1] if last else None)
+            d[11].append(last[2] if last else None)
+            d[12].append(live.last_anomaly_at)
+        return d
+
+    async def write(
+        self, conn: asyncpg.Connection, sql: str
+    ) -> tuple[int, dict[str, tuple[int, int]]]:
+        """Run the write; returns (points written, id -> (checkpoint id, journal bytes))."""
+        rows = await conn.fetch(
+            sql, self.account, *self.points, *self._detector_columns(), *self.pages
+        )
+        written = 0
+        returned: dict[str, tuple[int, int]] = {}
         for r in rows:
-            if r["id"] is None:
-                outcome.accepted = int(r["inserted"])
-                outcome.pages = int(r["paged"])
-                continue
-            anomaly = self.anomaly_rows.get((r["detector_id"], r["ts"]))
-            if anomaly is not None:
-                outcome.anomalies.append(
-                    {"id": r["id"], **anomaly, "ingested_at": r["ingested_at"]}
-                )
-        outcome.anomalies.sort(key=lambda a: (a["timestamp"], a["detector_id"]))
-        return outcome
+            kind = r["kind"]
+            if kind == 3:
+                written = int(r["a"])
+                self.pages_written = int(r["b"])
+            elif kind == 2:
+                returned[r["detector_id"]] = (int(r["a"]), int(r["b"]))
+            else:
+                found = self.anomaly_rows.get((r["detector_id"], r["ts"]))
+                if found is not None:
+                    call, anomaly = found
+                    call.outcome.anomalies.append(
+                        {"id": r["id"], **anomaly, "ingested_at": r["ingested_at"]}
+                    )
+        return written, returned
 
 
 def _locate(points: Sequence[PointLike], detector_id: str) -> int:
     return next(i for i, p in enumerate(points) if p.detector_id == detector_id)
 
 
-async def _lock(
-    conn: asyncpg.Connection, account: str, detector_ids: list[str], *, replica: bool
-) -> dict[str, asyncpg.Record]:
-    rows = await conn.fetch(_LOCK_REPLICA_SQL if replica else _LOCK_SQL, account, detector_ids)
-    return {r["id"]: r for r in rows}
+def _check_detectors(txn: _Txn, call: _Call, *, batch: bool, unknown_is_404: bool) -> bool:
+    """Whether every detector of the call exists and is enabled (else ``call.error``)."""
+    for detector_id in sorted({p.detector_id for p in call.points}):
+        live = txn.live.get(detector_id)
+        try:
+            if live is None:
+                _unknown_detector(
+                    call.points, detector_id, batch=batch, unknown_is_404=unknown_is_404
+                )
+            elif not live.row["enabled"]:
+                i = _locate(call.points, detector_id)
+                raise Conflict(
+                    f"detector {detector_id!r} is disabled"
+                    + (f" (points.{i}.detector_id)" if batch else ""),
+                    details={"detector_id": detector_id, **({"index": i} if batch else {})},
+                )
+        except ApiError as exc:
+            call.error = exc
+            return False
+    return True
+
+
+def _select_points(txn: _Txn, call: _Call) -> dict[str, tuple[list[int], np.ndarray]]:
+    """Per detector: the call's points to store, sorted by time (duplicates counted and
+    left out), and which of them are late. Moves the detectors' bookkeeping along."""
+    by_detector: dict[str, list[int]] = defaultdict(list)
+    points = call.points
+    for i, p in enumerate(points):
+        by_detector[p.detector_id].append(i)
+    selected: dict[str, tuple[list[int], np.ndarray]] = {}
+    for detector_id in sorted(by_detector):
+        live = txn.live[detector_id]
+        indices = by_detector[detector_id]
+        if len(indices) > 1:
+            indices.sort(key=lambda i: points[i].timestamp)
+        kept: list[int] = []
+        previous: datetime | None = None
+        duplicates = 0
+        for i in indices:
+            ts = points[i].timestamp
+            if ts in live.existing or ts == previous:
+                duplicates += 1
+                continue
+            previous = ts
+            kept.append(i)
+        live.duplicates += duplicates
+        live.submitted += len(kept)
+        call.outcome.duplicates += duplicates
+        if not kept:
+            continue
+        live.existing.update(points[i].timestamp for i in kept)
+        last_ts = live.last_ts
+        if last_ts is None:
+            late = np.zeros(len(kept), dtype=bool)
+        else:
+            late = np.fromiter(
+                (points[i].timestamp <= last_ts for i in kept), dtype=bool, count=len(kept)
+            )
+        live.scored = True
+        call.expected += len(kept)
+        call.late += int(late.sum())
+        selected[detector_id] = (kept, late)
+    return selected
+
+
+async def _find_duplicates(
+    conn: asyncpg.Connection, txn: _Txn, calls: Sequence[_Call], check_all: bool
+) -> None:
+    """Record in each detector which submitted points are stored already.
+
+    Points newer than their detector's latest learned point cannot repeat a point stored
+    through this pipeline (the lock orders them), so only the others are looked up; a
+    collision with a row inserted otherwise is caught by ON CONFLICT and the transaction
+    redone with every point looked up.
+    """
+    ids: list[str] = []
+    stamps: list[datetime] = []
+    for call in calls:
+        for p in call.points:
+            last_ts = txn.live[p.detector_id].last_ts
+            if check_all or (last_ts is not None and p.timestamp <= last_ts):
+                ids.append(p.detector_id)
+                stamps.append(p.timestamp)
+    if ids:
+        for r in await conn.fetch(_DUPLICATES_SQL, txn.account, ids, stamps):
+            txn.live[r["detector_id"]].existing.add(r["ts"])
+
+
+async def _run(
+    pool: asyncpg.Pool,
+    account: str,
+    calls: Sequence[_Call],
+    *,
+    batch: bool,
+    unknown_is_404: bool,
+    check_all: bool,
+    isolate_errors: bool,
+) -> int:
+    """Ingest the calls in order in one transaction; returns the pages queued.
+
+    ``isolate_errors``: an unknown or disabled detector fails only its own call (the
+    others go on); otherwise it is raised and nothing is written.
+    """
+    detector_ids = sorted({p.detector_id for call in calls for p in call.points})
+    replica = await replica_allowed(pool)
+    txn = _Txn(account, modelcache.for_pool(pool))
+    returned = None
+    written = 0
+    live_calls: list[_Call] = []
+    try:
+        async with scoped_transaction(pool, account) as conn:
+            await txn.lock(conn, detector_ids, replica)
+            for call in calls:
+                if not _check_detectors(txn, call, batch=batch, unknown_is_404=unknown_is_404):
+                    if not isolate_errors:
+                        assert call.error is not None
+                        raise call.error
+                else:
+                    live_calls.append(call)
+            if not live_calls:
+                return 0
+            await _find_duplicates(conn, txn, live_calls, check_all)
+            plans = [(call, _select_points(txn, call)) for call in live_calls]
+            await txn.load_models(conn)
+            for call, selected in plans:
+                for detector_id, (order, late) in selected.items():
+                    txn.score(call, detector_id, order, late)
+            written, committed = await txn.write(conn, INSERT_SQL)
+            if written < sum(call.expected for call in live_calls) and not check_all:
+                raise _Raced
+        returned = committed  # only once COMMIT went through
+    finally:
+        txn.finish(returned)
+    if len(live_calls) == 1 and written < live_calls[0].expected:
+        # the checked run met a row inserted concurrently without the lock: not stored
+        call = live_calls[0]
+        call.outcome.duplicates = len(call.points) - written
+        call.expected = written
+    for call in live_calls:
+        call.outcome.accepted = call.expected
+        call.outcome.late = call.late
+        call.outcome.anomalies.sort(key=lambda a: (a["timestamp"], a["detector_id"]))
+        _count(call.outcome)
+    return txn.pages_written
 
 
 async def ingest(
@@ -540,100 +961,75 @@ async def ingest(
     An unknown detector is a 404 for one point, a 422 naming the index in a
     batch (or a 404 naming it with `unknown_is_404`, for the Hasura action).
     """
-    by_detector: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(points):
-        by_detector[p.detector_id].append(i)
-    try:
-        outcome, late_total = await _ingest_once(
-            pool, account, points, by_detector, batch, unknown_is_404, check_all=False
-        )
-    except _Raced:
-        # a point collided with a row stored without the detector lock (a Hasura insert):
-        # everything was rolled back; redo with every point checked for duplicates first
-        outcome, late_total = await _ingest_once(
-            pool, account, points, by_detector, batch, unknown_is_404, check_all=True
-        )
-    outcome.duplicates = len(points) - outcome.accepted
-    outcome.late = late_total
-    _count(outcome)
-    if outcome.pages and on_pages is not None:
-        on_pages()
-    return outcome
+    for check_all in (False, True):
+        call = _Call(points=points)
+        try:
+            pages = await _run(
+                pool,
+                account,
+                [call],
+                batch=batch,
+                unknown_is_404=unknown_is_404,
+                check_all=check_all,
+                isolate_errors=False,
+            )
+        except _Raced:
+            # a point collided with a row stored without the detector lock (a Hasura
+            # insert): everything was rolled back; redo with every point looked up first
+            continue
+        if pages and on_pages is not None:
+            on_pages()
+        return call.outcome
+    raise AssertionError("unreachable: the checked run never races")
 
 
-class _Raced(Exception):
-    """The insert met rows the duplicate check did not look for; the call is redone."""
-
-
-async def _ingest_once(
+async def ingest_singles(
     pool: asyncpg.Pool,
     account: str,
     points: Sequence[PointLike],
-    by_detector: dict[str, list[int]],
-    batch: bool,
-    unknown_is_404: bool,
     *,
-    check_all: bool,
-) -> tuple[IngestOutcome, int]:
-    detector_ids = sorted(by_detector)
-    replica = await replica_allowed(pool)
-    async with tenant_transaction(pool, account) as conn:
-        locked = await _lock(conn, account, detector_ids, replica=replica)
-        for detector_id in detector_ids:
-            if detector_id not in locked:
-                _unknown_detector(points, detector_id, batch=batch, unknown_is_404=unknown_is_404)
-            if not locked[detector_id]["enabled"]:
-                i = _locate(points, detector_id)
-                raise Conflict(
-                    f"detector {detector_id!r} is disabled"
-                    + (f" (points.{i}.detector_id)" if batch else ""),
-                    details={"detector_id": detector_id, **({"index": i} if batch else {})},
-                )
-        # Points newer than their detector's latest learned point cannot repeat a point
-        # stored through this pipeline (the lock orders them), so the duplicate lookup is
-        # only needed for the others; a collision with a row inserted otherwise is caught
-        # by ON CONFLICT below and the call redone with the full check.
-        last_ts = {d: locked[d]["last_ts"] for d in detector_ids}
-        to_check = [
-            p
-            for p in points
-            if check_all
-            or (last_ts[p.detector_id] is not None and p.timestamp <= last_ts[p.detector_id])
-        ]
-        existing: set[tuple[str, datetime]] = set()
-        if to_check:
-            dup_rows = await conn.fetch(
-                _DUPLICATES_SQL,
-                account,
-                [p.detector_id for p in to_check],
-                [p.timestamp for p in to_check],
-            )
-            existing = {(r["detector_id"], r["ts"]) for r in dup_rows}
-        writer = _Writer()
-        late_total = 0
-        expected = 0
-        for detector_id in detector_ids:
-            row = locked[detector_id]
-            work = _Work(row=row, submitted=len(by_detector[detector_id]))
-            order = sorted(by_detector[detector_id], key=lambda i: points[i].timestamp)
-            previous: datetime | None = None
-            for i in order:
-                ts = points[i].timestamp
-                if (detector_id, ts) in existing or ts == previous:
-                    work.duplicates += 1
-                    continue
-                previous = ts
-                work.ts.append(ts)
-                work.values.append(points[i].value)
-            work.submitted -= work.duplicates
-            expected += work.submitted
-            late = _late_mask(work.ts, row["last_ts"])
-            late_total += int(late.sum())
-            writer.add(account, work, [detector_id] * len(work.ts), late)
-        outcome = await writer.write(conn, account, INSERT_SQL)
-        if outcome.accepted < expected and not check_all:
-            raise _Raced
-    return outcome, late_total
+    on_pages: Callable[[], None] | None = None,
+) -> list[IngestOutcome | Exception]:
+    """Single-point requests of one account in one transaction (group commit).
+
+    Each point is its own call, processed in order exactly as if the requests had
+    come one by one; each gets its own outcome or error (an unknown or disabled
+    detector fails only its request). If the transaction fails as a whole, every
+    request is run again on its own, so one cannot take the others down.
+    """
+    calls = [_Call(points=[p]) for p in points]
+    try:
+        pages = await _run(
+            pool,
+            account,
+            calls,
+            batch=False,
+            unknown_is_404=False,
+            check_all=False,
+            isolate_errors=True,
+        )
+    except Exception as exc:  # including _Raced: each request alone, with its own error
+        if not isinstance(exc, _Raced | ApiError):
+            log.warning("grouped ingest failed, retrying one by one: %r", exc)
+        results: list[IngestOutcome | Exception] = []
+        for p in points:
+            try:
+                results.append(await ingest(pool, account, [p], batch=False, on_pages=on_pages))
+            except Exception as error:
+                results.append(error)
+        return results
+    if pages and on_pages is not None:
+        on_pages()
+    return [call.error if call.error is not None else call.outcome for call in calls]
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A stored, not-yet-scored point (event path)."""
+
+    detector_id: str
+    timestamp: datetime
+    value: float
 
 
 async def score_pending(
@@ -649,53 +1045,65 @@ async def score_pending(
     left to do. Returns None when the detector is disabled (its points wait).
     """
     replica = await replica_allowed(pool)
-    async with tenant_transaction(pool, account) as conn:
-        locked = await _lock(conn, account, [detector_id], replica=replica)
-        if detector_id not in locked:
-            raise NotFound(f"no detector {detector_id!r}", details={"detector_id": detector_id})
-        row = locked[detector_id]
-        if not row["enabled"]:
-            return None
-        pending = await conn.fetch(
-            "SELECT id, ts, value FROM np_anomaly_data_points "
-            "WHERE source_account_id = $1 AND detector_id = $2 AND score IS NULL ORDER BY ts",
-            account,
-            detector_id,
-        )
-        work = _Work(row=row)
-        skipped: list[int] = []
-        for r in pending:
-            if not math.isfinite(r["value"]):
-                skipped.append(r["id"])  # NaN/Infinity inserted directly: scored 0, not learned
-                continue
-            work.ids.append(r["id"])
-            work.ts.append(r["ts"])
-            work.values.append(r["value"])
-        if skipped:
-            await conn.execute(
-                "UPDATE np_anomaly_data_points SET score = 0, "
-                'context = \'{"explanation": "not a finite number: not scored"}\' '
-                "WHERE source_account_id = $1 AND id = ANY($2::bigint[])",
+    txn = _Txn(account, modelcache.for_pool(pool))
+    returned = None
+    try:
+        async with scoped_transaction(pool, account) as conn:
+            await txn.lock(conn, [detector_id], replica)
+            live = txn.live.get(detector_id)
+            if live is None:
+                raise NotFound(f"no detector {detector_id!r}", details={"detector_id": detector_id})
+            if not live.row["enabled"]:
+                return None
+            pending = await conn.fetch(
+                "SELECT id, ts, value FROM np_anomaly_data_points "
+                "WHERE source_account_id = $1 AND detector_id = $2 AND score IS NULL "
+                "ORDER BY ts",
                 account,
-                skipped,
+                detector_id,
             )
-        if not work.ts:
-            return IngestOutcome()
-        late = _late_mask(work.ts, row["last_ts"])
-        writer = _Writer()
-        writer.add(account, work, work.ids, late)
-        outcome = await writer.write(conn, account, UPDATE_SQL)
+            rows = []
+            skipped: list[int] = []
+            for r in pending:
+                if not math.isfinite(r["value"]):
+                    skipped.append(r["id"])  # NaN/Infinity inserted directly: 0, not learned
+                    continue
+                rows.append(r)
+            if skipped:
+                await conn.execute(
+                    "UPDATE np_anomaly_data_points SET score = 0, "
+                    'context = \'{"explanation": "not a finite number: not scored"}\' '
+                    "WHERE source_account_id = $1 AND id = ANY($2::bigint[])",
+                    account,
+                    skipped,
+                )
+            if not rows:
+                return IngestOutcome()
+            call = _Call(
+                points=[_Pending(detector_id, r["ts"], r["value"]) for r in rows],
+                keys=[r["id"] for r in rows],
+            )
+            if live.last_ts is None:
+                late = np.zeros(len(rows), dtype=bool)
+            else:
+                late = np.fromiter(
+                    (r["ts"] <= live.last_ts for r in rows), dtype=bool, count=len(rows)
+                )
+            live.scored = True
+            await txn.load_models(conn)
+            txn.score(call, detector_id, list(range(len(rows))), late)
+            written, committed = await txn.write(conn, UPDATE_SQL)
+        returned = committed  # only once COMMIT went through
+    finally:
+        txn.finish(returned)
+    outcome = call.outcome
+    outcome.accepted = written
     outcome.late = int(late.sum())
+    outcome.anomalies.sort(key=lambda a: (a["timestamp"], a["detector_id"]))
     _count(outcome, duplicates=False)
-    if outcome.pages and on_pages is not None:
+    if txn.pages_written and on_pages is not None:
         on_pages()
     return outcome
-
-
-def _late_mask(ts: list[datetime], last_ts: datetime | None) -> np.ndarray:
-    if last_ts is None:
-        return np.zeros(len(ts), dtype=bool)
-    return np.fromiter((t <= last_ts for t in ts), dtype=bool, count=len(ts))
 
 
 def _unknown_detector(

@@ -14,8 +14,24 @@ import asyncpg
 
 from services.common.errors import Conflict, NotFound
 
-_SELECT_DETECTOR = "SELECT * FROM np_anomaly_detectors WHERE source_account_id = $1 AND id = $2"
+# every column but the streaming state (checkpoint, journal, policy run): large, internal
+DETECTOR_COLUMNS = (
+    "source_account_id, id, name, description, metric_source, algorithm, params, thresholds, "
+    "escalation_policy_id, enabled, n_seen, warmup, points_count, anomalies_count, late_count, "
+    "duplicates_count, last_ts, last_value, last_score, last_anomaly_at, created_at, updated_at"
+)
+_SELECT_DETECTOR = (
+    f"SELECT {DETECTOR_COLUMNS} FROM np_anomaly_detectors "  # noqa: S608 - fixed names
+    "WHERE source_account_id = $1 AND id = $2"
+)
 _SELECT_DETECTOR_FOR_UPDATE = _SELECT_DETECTOR + " FOR UPDATE"
+_INSERT_DETECTOR = f"""
+INSERT INTO np_anomaly_detectors
+    (source_account_id, id, name, description, metric_source, algorithm, params,
+     thresholds, escalation_policy_id, enabled, warmup)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING {DETECTOR_COLUMNS}
+"""  # noqa: S608 - fixed names
 # the columns a user may change (PATCH), mapped to themselves: keys are never user input
 _PATCHABLE = {
     "name",
@@ -39,13 +55,7 @@ async def insert_detector(
 ) -> asyncpg.Record:
     try:
         row = await conn.fetchrow(
-            """
-            INSERT INTO np_anomaly_detectors
-                (source_account_id, id, name, description, metric_source, algorithm, params,
-                 thresholds, escalation_policy_id, enabled, warmup)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-            RETURNING *
-            """,
+            _INSERT_DETECTOR,
             account,
             values["id"],
             values["name"],
@@ -81,7 +91,7 @@ async def list_detectors(
     conn: asyncpg.Connection, *, account: str, limit: int, after: str | None
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT * FROM np_anomaly_detectors "
+        f"SELECT {DETECTOR_COLUMNS} FROM np_anomaly_detectors "  # noqa: S608 - fixed names
         "WHERE source_account_id = $1 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
         account,
         after,
@@ -107,19 +117,19 @@ async def update_detector(
         args.append(value)
         assignments.append(f"{column} = ${len(args)}")
     if reset_model:
-        # the model starts over; the threshold run/episode state is kept
+        # the model starts over (a new checkpoint identity: no replica reuses the old
+        # model it may hold in memory); the threshold run/episode state is kept
         assignments.append(
-            "state = CASE WHEN state ? 'policy' "
-            "THEN jsonb_build_object('policy', state -> 'policy') END"
+            "state = NULL, journal = ''::bytea, "
+            "checkpoint_id = nextval('public.np_anomaly_checkpoint_seq'), n_seen = 0"
         )
-        assignments.append("n_seen = 0")
     if warmup is not None:
         args.append(warmup)
         assignments.append(f"warmup = ${len(args)}")
     assignments.append("updated_at = now()")
     row = await conn.fetchrow(
         f"UPDATE np_anomaly_detectors SET {', '.join(assignments)} "  # noqa: S608 - fixed names
-        "WHERE source_account_id = $1 AND id = $2 RETURNING *",
+        f"WHERE source_account_id = $1 AND id = $2 RETURNING {DETECTOR_COLUMNS}",
         *args,
     )
     if row is None:

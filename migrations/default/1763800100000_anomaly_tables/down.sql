@@ -3,3 +3,4 @@
 DROP TABLE IF EXISTS public.np_anomaly_page_outbox;
 DROP TABLE IF EXISTS public.np_anomaly_data_points;
 DROP TABLE IF EXISTS public.np_anomaly_detectors;
+DROP SEQUENCE IF EXISTS public.np_anomaly_checkpoint_seq;

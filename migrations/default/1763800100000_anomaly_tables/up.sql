@@ -6,6 +6,10 @@
 -- nsentry_worker; Hasura connects with its own role and applies its own
 -- permissions.
 
+-- Identities of model checkpoints (np_anomaly_detectors.checkpoint_id): never reused, so a
+-- model a replica keeps in memory can be matched to the checkpoint it was built from.
+CREATE SEQUENCE public.np_anomaly_checkpoint_seq;
+
 CREATE TABLE public.np_anomaly_detectors (
     source_account_id    text        NOT NULL DEFAULT 'primary',
     id                   text        NOT NULL
@@ -18,9 +22,17 @@ CREATE TABLE public.np_anomaly_detectors (
     thresholds           jsonb       NOT NULL DEFAULT '{}'::jsonb,
     escalation_policy_id text,
     enabled              boolean     NOT NULL DEFAULT true,
-    -- streaming state: {"model": <detector get_state()>, "policy": <threshold run/episode>}
-    -- (never exposed to the user role; NULL = fresh model)
+    -- Streaming state (never exposed to the user role). The model is a checkpoint plus a
+    -- journal: `state` = {"model": <detector get_state(), packed>} as of the checkpoint
+    -- (NULL = a fresh model), `journal` = the points learned since, one chunk per scoring
+    -- call (services/anomaly/statecodec.py); checkpoint + replayed journal = the live model.
+    -- `checkpoint_id` changes with every checkpoint and every model reset.
     state                jsonb,
+    journal              bytea       NOT NULL DEFAULT ''::bytea,
+    checkpoint_id        bigint      NOT NULL
+        DEFAULT nextval('public.np_anomaly_checkpoint_seq'),
+    -- the threshold policy's run/episode state (small; written at every ingest)
+    policy_state         jsonb,
     -- points the model has learned and how many it needs before scoring (learning -> active)
     n_seen               bigint      NOT NULL DEFAULT 0,
     warmup               integer     NOT NULL DEFAULT 0,
@@ -119,8 +131,9 @@ CREATE INDEX np_anomaly_page_outbox_due
     ON public.np_anomaly_page_outbox (next_attempt_at, id)
     WHERE status = 'pending';
 
--- states are large and barely compressible: store them out of line, uncompressed
+-- states and journals are barely compressible: out of line when large, uncompressed
 ALTER TABLE public.np_anomaly_detectors ALTER COLUMN state SET STORAGE EXTERNAL;
+ALTER TABLE public.np_anomaly_detectors ALTER COLUMN journal SET STORAGE EXTERNAL;
 
 SELECT public.nsentry_enable_tenant_rls('public.np_anomaly_detectors');
 SELECT public.nsentry_enable_tenant_rls('public.np_anomaly_data_points');
