@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
-from services.anomaly import hasura, views
+from services.anomaly import hasura, modelcache, views
+from services.anomaly.coalesce import SingleIngest
 from services.anomaly.paging import paging_hook
 from services.anomaly.retention import retention_hook
 from services.common.app import build_app
@@ -18,10 +22,22 @@ DESCRIPTION = (
 )
 
 
+@asynccontextmanager
+async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
+    """Group commit of single-point ingests and the model cache, for the app's lifetime."""
+    pool = app.state.pool
+    app.state.single_ingest = SingleIngest(pool, on_pages=lambda: views.wake(app))
+    try:
+        yield
+    finally:
+        await app.state.single_ingest.drain()
+        modelcache.forget(pool)
+
+
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
     """The service; `background=False` leaves out the paging sender and the pruner."""
     settings = settings or load_settings()
-    hooks = [paging_hook(), retention_hook()] if background else []
+    hooks = [ingest_hook] + ([paging_hook(), retention_hook()] if background else [])
     return build_app(
         plugin=PLUGIN,
         settings=settings,

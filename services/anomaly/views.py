@@ -55,13 +55,15 @@ def pool_of(request: Request) -> Any:
     return request.app.state.pool
 
 
-def wake_pager(request: Request) -> Any:
-    def wake() -> None:
-        event = getattr(request.app.state, "page_wakeup", None)
-        if event is not None:
-            event.set()
+def wake(app: Any) -> None:
+    """Tell the paging sender (if it runs) that pages are queued."""
+    event = getattr(app.state, "page_wakeup", None)
+    if event is not None:
+        event.set()
 
-    return wake
+
+def wake_pager(request: Request) -> Any:
+    return lambda: wake(request.app)
 
 
 _point_schema = PointIn.model_json_schema()
@@ -139,9 +141,13 @@ _INGEST_BODY = {
 )
 async def ingest(request: Request, caller: Caller) -> dict[str, Any]:
     points, batch = service.parse_ingest(await request.body())
-    outcome = await scoring.ingest(
-        pool_of(request), caller.account_id, points, batch=batch, on_pages=wake_pager(request)
-    )
+    single = getattr(request.app.state, "single_ingest", None)
+    if not batch and single is not None:  # group commit with concurrent single points
+        outcome = await single.submit(caller.account_id, points[0])
+    else:
+        outcome = await scoring.ingest(
+            pool_of(request), caller.account_id, points, batch=batch, on_pages=wake_pager(request)
+        )
     return outcome.as_dict()
 
 
