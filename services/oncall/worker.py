@@ -36,9 +36,11 @@ from services.oncall.delivery.channels import (
     WebhookChannel,
 )
 from services.oncall.delivery.destinations import DestinationPolicy
+from services.oncall.delivery.http import ClientPool
 from services.oncall.escalation import runner
 
 log = logging.getLogger("nsentry.oncall.worker")
+DEFAULT_CONCURRENCY = 32
 
 
 @dataclass
@@ -51,7 +53,9 @@ class DeliveryReport:
         self.by_status[key] = self.by_status.get(key, 0) + 1
 
 
-def default_channels(settings: Settings, client: httpx.AsyncClient) -> dict[str, Channel]:
+def default_channels(
+    settings: Settings, client: httpx.AsyncClient | ClientPool
+) -> dict[str, Channel]:
     destinations = DestinationPolicy.from_settings(
         settings.allowed_destinations, local_mode=settings.nsentry_local_mode
     )
@@ -87,7 +91,7 @@ class Worker:
         retry: outbox.RetryPolicy | None = None,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 100,
-        concurrency: int = 32,
+        concurrency: int = DEFAULT_CONCURRENCY,
         worker_id: str | None = None,
     ) -> None:
         self.pool = pool
@@ -108,10 +112,10 @@ class Worker:
         pool = await db.create_pool(
             settings.database_url, role=db.WORKER_ROLE, min_size=1, max_size=4
         )
-        client = httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False)
-        channels = options.pop("channels", None) or default_channels(settings, client)
+        clients = ClientPool(options.get("concurrency", DEFAULT_CONCURRENCY))
+        channels = options.pop("channels", None) or default_channels(settings, clients)
         worker = cls(pool, channels=channels, **options)
-        worker._owned = [client, pool]
+        worker._owned = [clients, pool]
         if not settings.webhook_signing_secret:
             log.warning("WEBHOOK_SIGNING_SECRET is not set: webhooks go out without X-Signature")
         return worker
@@ -119,7 +123,7 @@ class Worker:
     async def close(self) -> None:
         for resource in self._owned:
             with contextlib.suppress(Exception):
-                if isinstance(resource, httpx.AsyncClient):
+                if isinstance(resource, httpx.AsyncClient | ClientPool):
                     await resource.aclose()
                 else:
                     await resource.close()
@@ -155,33 +159,59 @@ class Worker:
     async def deliver(self, now: datetime | Callable[[], datetime]) -> DeliveryReport:
         """Send every notification due at `now` (a fixed instant, or a clock).
 
-        Claims a batch, sends it concurrently, records the batch's outcomes in
-        one transaction, and goes on while due rows remain.
+        A pipeline: claims a batch and starts sending it (at most `concurrency`
+        sends at once); claims the next batch as soon as a send slot is free
+        rather than when the whole batch is done, so one slow destination does
+        not hold up the others; records outcomes as they come, every outcome
+        that arrived meanwhile in one statement. Goes on while due rows remain.
         """
         clock = now if callable(now) else (lambda: now)
         report = DeliveryReport()
         gate = asyncio.Semaphore(self.concurrency)
+        sending: set[asyncio.Task[None]] = set()
+        outcomes: list[tuple[outbox.Claimed, Result]] = []
+        arrived = asyncio.Event()
+        claiming = True
 
-        async def one(item: outbox.Claimed) -> Result:
+        async def send(item: outbox.Claimed) -> None:
             async with gate:
-                return await self.send(item)
+                result = await self.send(item)
+            outcomes.append((item, result))
+            arrived.set()
 
-        while True:
-            items, examined = await self._claim(clock(), self.batch)
-            report.claimed += len(items)
-            if items:
-                results = await asyncio.gather(*(one(item) for item in items))
-                statuses = await outbox.finish_many(
-                    self.pool,
-                    list(zip(items, results, strict=True)),
-                    now=clock(),
-                    retry=self.retry,
-                    rng=self.rng,
-                )
-                for status in statuses:
-                    report.add(status)
-            if examined < self.batch:
-                return report
+        async def record() -> None:
+            while claiming or sending or outcomes:
+                await arrived.wait()
+                arrived.clear()
+                while outcomes:
+                    batch = outcomes[:]
+                    outcomes.clear()
+                    statuses = await outbox.finish_many(
+                        self.pool, batch, now=clock(), retry=self.retry, rng=self.rng
+                    )
+                    for status in statuses:
+                        report.add(status)
+
+        recorder = asyncio.create_task(record())
+        try:
+            while not recorder.done():
+                items, examined = await self._claim(clock(), self.batch)
+                report.claimed += len(items)
+                for item in items:
+                    task = asyncio.create_task(send(item))
+                    sending.add(task)
+                    task.add_done_callback(sending.discard)
+                if examined < self.batch:
+                    break
+                while len(sending) >= self.concurrency:
+                    await asyncio.wait(set(sending), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if sending:  # sends do not raise: a channel's failure is an outcome
+                await asyncio.gather(*sending)
+            claiming = False
+            arrived.set()
+            await recorder
+        return report
 
 
 def _utcnow() -> datetime:

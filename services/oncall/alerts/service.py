@@ -19,7 +19,7 @@ from services.oncall.alerts.models import (
     TimelineEntry,
 )
 from services.oncall.escalation import engine, runner
-from services.oncall.policies import service as policies
+from services.oncall.policies.models import Step
 from services.oncall.timeline import record
 from services.oncall.validation import field_error, not_found, parse_uuid, raise_field_errors
 
@@ -33,63 +33,80 @@ def _alert(row: asyncpg.Record) -> Alert:
     return Alert.model_validate(dict(row))
 
 
+# One round trip: the policy, the alert (a still-open dedup_key counts one more
+# instead), its timeline entry, and the people step 0 targets directly. No row
+# when the policy does not exist (then nothing is written).
+_TRIGGER = f"""
+WITH policy AS (
+    SELECT steps, repeat FROM np_oncall.policies WHERE id = $1
+), alert AS (
+    INSERT INTO np_oncall.alerts
+        (source_account_id, policy_id, summary, details, severity, dedup_key, source, created_at)
+    SELECT $2, $1, $3, $4, $5, $6, $7, $8 FROM policy
+    ON CONFLICT (source_account_id, dedup_key) WHERE dedup_key IS NOT NULL AND status <> 'resolved'
+    DO UPDATE SET dedup_count = np_oncall.alerts.dedup_count + 1
+    RETURNING {COLUMNS}, id AS uid, (xmax = 0) AS inserted
+), event AS (
+    INSERT INTO np_oncall.alert_events (source_account_id, alert_id, at, kind, details)
+    SELECT $2, a.uid, $8,
+           CASE WHEN a.inserted THEN 'triggered' ELSE 'deduplicated' END,
+           CASE WHEN a.inserted THEN $9::jsonb
+                ELSE jsonb_build_object('dedup_key', a.dedup_key, 'count', a.dedup_count) END
+    FROM alert a
+)
+SELECT a.*, p.steps AS policy_steps, p.repeat AS policy_repeat,
+       CASE WHEN a.inserted THEN (
+           SELECT jsonb_object_agg(
+                      pp.id, jsonb_build_array(pp.name, pp.contact_methods))
+           FROM np_oncall.people pp
+           WHERE pp.id IN (SELECT t ->> 'id'
+                           FROM jsonb_array_elements(p.steps -> 0 -> 'targets') AS t
+                           WHERE t ->> 'type' = 'person'))
+       END AS people
+FROM policy p LEFT JOIN alert a ON true
+"""  # noqa: S608 - constant column list
+
+
 async def trigger(
     conn: asyncpg.Connection, *, account: str, body: AlertCreate, now: datetime
 ) -> tuple[Alert, bool]:
     """The new alert (True) or the open one with the same dedup key (False)."""
-    policy = await policies.find(conn, policy_id=body.policy_id)
-    if policy is None:
-        raise_field_errors([field_error(("body", "policy_id"), f"no policy {body.policy_id!r}")])
-    assert policy is not None
     row = await conn.fetchrow(
-        f"""
-        INSERT INTO np_oncall.alerts
-            (source_account_id, policy_id, summary, details, severity, dedup_key, source,
-             created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-        ON CONFLICT (source_account_id, dedup_key)
-            WHERE dedup_key IS NOT NULL AND status <> 'resolved'
-        DO UPDATE SET dedup_count = np_oncall.alerts.dedup_count + 1
-        RETURNING {COLUMNS}, (xmax = 0) AS inserted
-        """,  # noqa: S608 - constant column list
-        account,
+        _TRIGGER,
         body.policy_id,
+        account,
         body.summary,
         body.details,
         body.severity,
         body.dedup_key,
         body.source,
         now,
+        {"policy_id": body.policy_id, "severity": body.severity, "source": body.source},
     )
+    if row is None:
+        raise_field_errors([field_error(("body", "policy_id"), f"no policy {body.policy_id!r}")])
+    assert row is not None
     alert = _alert(row)
     if not row["inserted"]:
-        await record(
-            conn,
-            account=account,
-            alert_id=alert.id,
-            at=now,
-            kind="deduplicated",
-            details={"dedup_key": body.dedup_key, "count": alert.dedup_count},
-        )
         ALERTS.labels("deduplicated").inc()
         return alert, False
     ALERTS.labels("triggered").inc()
-    await record(
-        conn,
-        account=account,
-        alert_id=alert.id,
-        at=now,
-        kind="triggered",
-        details={"policy_id": body.policy_id, "severity": body.severity, "source": body.source},
-    )
-    snapshot = {"steps": [s.model_dump(mode="json") for s in policy.steps], "repeat": policy.repeat}
+    steps = [Step.model_validate(s).model_dump(mode="json") for s in row["policy_steps"]]
+    snapshot = {"steps": steps, "repeat": row["policy_repeat"]}
+    found = row["people"] or {}
+    people: dict[str, runner.PersonRow | None] = {
+        t["id"]: (found[t["id"]][0], found[t["id"]][1]) if t["id"] in found else None
+        for t in steps[0]["targets"]
+        if t["type"] == "person"
+    }
     await runner.escalate(
         conn,
         account=account,
-        alert={**dict(row), "id": parse_uuid(alert.id, "alert")},
+        alert={**dict(row), "id": row["uid"]},
         policy=snapshot,
         state=engine.start(now),
         now=now,
+        people=people,
     )
     return alert, True
 

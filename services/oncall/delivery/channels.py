@@ -22,6 +22,7 @@ import httpx
 
 from services import __version__
 from services.oncall.delivery.destinations import DestinationPolicy
+from services.oncall.delivery.http import ClientPool
 
 Outcome = Literal["sent", "retry", "permanent"]
 USER_AGENT = f"nsentry-oncall/{__version__}"
@@ -121,13 +122,16 @@ def classify(response: httpx.Response) -> Result:
 # Webhook and Slack
 # ---------------------------------------------------------------------------
 class WebhookChannel:
-    """POST the JSON payload, signed, with `Idempotency-Key`."""
+    """POST the JSON payload, signed, with `Idempotency-Key`.
+
+    `client` is one httpx client, or a :class:`ClientPool` lending one per request.
+    """
 
     name = "webhook"
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | ClientPool,
         *,
         destinations: DestinationPolicy,
         signing_secret: bytes | None,
@@ -153,9 +157,7 @@ class WebhookChannel:
         if self.signing_secret:
             headers["X-Signature"] = signature(self.signing_secret, body)
         try:
-            response = await self.client.post(
-                message.destination, content=body, headers=headers, follow_redirects=False
-            )
+            response = await self._post(message.destination, body, headers)
         except httpx.TimeoutException:
             return Result("retry", None, "timed out")
         except (httpx.TransportError, OSError) as exc:
@@ -163,6 +165,12 @@ class WebhookChannel:
         except httpx.HTTPError as exc:  # an unusable URL
             return Result("permanent", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
         return classify(response)
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        if isinstance(self.client, ClientPool):
+            async with self.client.lease() as client:
+                return await client.post(url, content=body, headers=headers, follow_redirects=False)
+        return await self.client.post(url, content=body, headers=headers, follow_redirects=False)
 
 
 class SlackChannel(WebhookChannel):

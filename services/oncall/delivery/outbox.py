@@ -25,7 +25,6 @@ import asyncpg
 from services.common.metrics import NOTIFICATIONS
 from services.oncall.delivery import ratelimit
 from services.oncall.delivery.channels import Message, Result
-from services.oncall.timeline import record_many
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ class Claimed:
 
 _CANDIDATES = """
 SELECT n.source_account_id, n.id, n.alert_id, n.channel, n.destination, n.rate_limit,
-       n.status, a.status AS alert_status
+       n.status, n.attempts, a.status AS alert_status
 FROM np_oncall.notifications n
 JOIN np_oncall.alerts a ON a.source_account_id = n.source_account_id AND a.id = n.alert_id
 WHERE (n.status IN ('pending', 'failed') AND n.not_before <= $1)
@@ -81,35 +80,50 @@ LIMIT $2
 FOR UPDATE OF n SKIP LOCKED
 """
 
+# Create the missing buckets and lock them all in one pass, in one order (so two
+# workers never deadlock): a no-op update locks an existing row like FOR UPDATE.
+_LOCK_BUCKETS = """
+INSERT INTO np_oncall.rate_limits AS r (source_account_id, bucket, tokens, updated_at)
+SELECT u.a, u.b, u.t, $4
+FROM unnest($1::text[], $2::text[], $3::float8[]) AS u(a, b, t)
+ORDER BY u.a, u.b
+ON CONFLICT (source_account_id, bucket) DO UPDATE SET tokens = r.tokens
+RETURNING r.source_account_id, r.bucket, r.tokens, r.updated_at
+"""
 
-async def _lock_buckets(
-    conn: asyncpg.Connection,
-    keys: list[tuple[str, str]],
-    limits: dict[tuple[str, str], Any],
-    now: datetime,
-) -> dict[tuple[str, str], tuple[float, datetime]]:
-    """Create missing buckets and lock them all, in one order (no deadlock between workers)."""
-    keys = sorted(set(keys))
-    accounts = [k[0] for k in keys]
-    buckets = [k[1] for k in keys]
-    await conn.execute(
-        "INSERT INTO np_oncall.rate_limits (source_account_id, bucket, tokens, updated_at) "
-        "SELECT a, b, t, $4 FROM unnest($1::text[], $2::text[], $3::float8[]) AS u(a, b, t) "
-        "ON CONFLICT DO NOTHING",
-        accounts,
-        buckets,
-        [float(limits[k].max) for k in keys],
-        now,
-    )
-    rows = await conn.fetch(
-        "SELECT r.source_account_id, r.bucket, r.tokens, r.updated_at "
-        "FROM np_oncall.rate_limits r "
-        "JOIN unnest($1::text[], $2::text[]) AS u(a, b) ON r.source_account_id = u.a "
-        "AND r.bucket = u.b ORDER BY r.source_account_id, r.bucket FOR UPDATE OF r",
-        accounts,
-        buckets,
-    )
-    return {(r["source_account_id"], r["bucket"]): (r["tokens"], r["updated_at"]) for r in rows}
+# The rest of a claim in one statement: rows of closed alerts cancelled, buckets
+# written back, rows over their rate limit deferred, the others leased, and the
+# timeline. The rows were locked by _CANDIDATES in this transaction.
+_CLAIM_WRITE = """
+WITH cancelled AS (
+    UPDATE np_oncall.notifications n
+    SET status = 'cancelled', updated_at = $1, lease_until = NULL
+    FROM unnest($2::text[], $3::uuid[]) AS u(a, i)
+    WHERE n.source_account_id = u.a AND n.id = u.i
+), buckets AS (
+    UPDATE np_oncall.rate_limits r SET tokens = u.t, updated_at = u.s
+    FROM unnest($4::text[], $5::text[], $6::float8[], $7::timestamptz[]) AS u(a, b, t, s)
+    WHERE r.source_account_id = u.a AND r.bucket = u.b
+), deferred AS (
+    UPDATE np_oncall.notifications n
+    SET status = 'pending', not_before = u.t, lease_until = NULL, updated_at = $1
+    FROM unnest($8::text[], $9::uuid[], $10::timestamptz[]) AS u(a, i, t)
+    WHERE n.source_account_id = u.a AND n.id = u.i
+), timeline AS (
+    INSERT INTO np_oncall.alert_events
+        (source_account_id, alert_id, at, kind, notification_id, details)
+    SELECT e.a, e.alert, $1, e.k, e.i, e.d
+    FROM unnest($11::text[], $12::uuid[], $13::text[], $14::uuid[], $15::jsonb[])
+         WITH ORDINALITY AS e(a, alert, k, i, d, ord)
+    ORDER BY e.ord
+)
+UPDATE np_oncall.notifications n
+SET status = 'sending', attempts = n.attempts + 1, lease_until = $16,
+    claim_token = u.t, claimed_by = $17, updated_at = $1
+FROM unnest($18::text[], $19::uuid[], $20::uuid[]) AS u(a, i, t)
+WHERE n.source_account_id = u.a AND n.id = u.i
+RETURNING n.source_account_id, n.id, n.idempotency_key, n.payload, n.attempts, n.claim_token
+"""
 
 
 async def claim(
@@ -119,7 +133,7 @@ async def claim(
 
     Rows whose alert was acknowledged or resolved meanwhile are cancelled, rows
     over their rate limit wait for their next token; neither is returned. One
-    transaction, a handful of statements whatever the batch size.
+    transaction of at most three statements whatever the batch size.
     """
     async with pool.acquire() as conn, conn.transaction():
         candidates = await conn.fetch(_CANDIDATES, now, limit)
@@ -128,28 +142,27 @@ async def claim(
         closed = [r for r in candidates if r["alert_status"] != "triggered"]
         live = [r for r in candidates if r["alert_status"] == "triggered"]
         events: list[tuple[Any, ...]] = []
-
-        if closed:
-            await conn.execute(
-                "UPDATE np_oncall.notifications n SET status = 'cancelled', updated_at = $3, "
-                "lease_until = NULL FROM unnest($1::text[], $2::uuid[]) AS u(a, i) "
-                "WHERE n.source_account_id = u.a AND n.id = u.i",
-                [r["source_account_id"] for r in closed],
-                [r["id"] for r in closed],
-                now,
-            )
-            for r in closed:
-                events.append(
-                    _event(r, now, "notification_cancelled", alert_status=r["alert_status"])
-                )
-                NOTIFICATIONS.labels(r["channel"], "cancelled").inc()
+        for r in closed:
+            events.append(_event(r, now, "notification_cancelled", alert_status=r["alert_status"]))
 
         keyed = {
             r["id"]: (r["source_account_id"], ratelimit.bucket_key(r["channel"], r["destination"]))
             for r in live
         }
         limits = {keyed[r["id"]]: ratelimit.Limit.of(r["channel"], r["rate_limit"]) for r in live}
-        state = await _lock_buckets(conn, list(keyed.values()), limits, now) if live else {}
+        state: dict[tuple[str, str], tuple[float, datetime]] = {}
+        if live:
+            keys = sorted(limits)
+            rows = await conn.fetch(
+                _LOCK_BUCKETS,
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                [float(limits[k].max) for k in keys],
+                now,
+            )
+            state = {
+                (r["source_account_id"], r["bucket"]): (r["tokens"], r["updated_at"]) for r in rows
+            }
         leased: list[Any] = []
         deferred: list[tuple[Any, datetime]] = []
         for r in live:
@@ -161,75 +174,60 @@ async def claim(
                 leased.append(r)
             else:
                 deferred.append((r, now + decision.wait))
-        if state:
-            keys = sorted(state)
-            await conn.execute(
-                "UPDATE np_oncall.rate_limits r SET tokens = u.t, updated_at = u.s "
-                "FROM unnest($1::text[], $2::text[], $3::float8[], $4::timestamptz[]) "
-                "AS u(a, b, t, s) WHERE r.source_account_id = u.a AND r.bucket = u.b",
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                [state[k][0] for k in keys],
-                [state[k][1] for k in keys],
+        for r, retry_at in deferred:
+            events.append(
+                _event(r, now, "notification_rate_limited", retry_at=retry_at.isoformat())
             )
+        for r in leased:
+            if r["status"] == "sending":
+                events.append(_event(r, now, "notification_reclaimed", attempt=r["attempts"] + 1))
 
-        if deferred:
-            await conn.execute(
-                "UPDATE np_oncall.notifications n SET status = 'pending', not_before = u.t, "
-                "lease_until = NULL, updated_at = $4 "
-                "FROM unnest($1::text[], $2::uuid[], $3::timestamptz[]) AS u(a, i, t) "
-                "WHERE n.source_account_id = u.a AND n.id = u.i",
-                [r["source_account_id"] for r, _ in deferred],
-                [r["id"] for r, _ in deferred],
-                [t for _, t in deferred],
-                now,
+        keys = sorted(state)
+        tokens = [uuid.uuid4() for _ in leased]
+        rows = await conn.fetch(
+            _CLAIM_WRITE,
+            now,
+            [r["source_account_id"] for r in closed],
+            [r["id"] for r in closed],
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [state[k][0] for k in keys],
+            [state[k][1] for k in keys],
+            [r["source_account_id"] for r, _ in deferred],
+            [r["id"] for r, _ in deferred],
+            [t for _, t in deferred],
+            [e[0] for e in events],
+            [e[1] for e in events],
+            [e[3] for e in events],
+            [e[4] for e in events],
+            [e[5] for e in events],
+            now + lease,
+            worker_id,
+            [r["source_account_id"] for r in leased],
+            [r["id"] for r in leased],
+            tokens,
+        )
+    for r in closed:
+        NOTIFICATIONS.labels(r["channel"], "cancelled").inc()
+    for r, _ in deferred:
+        NOTIFICATIONS.labels(r["channel"], "rate_limited").inc()
+    updated = {(u["source_account_id"], u["id"]): u for u in rows}
+    claimed: list[Claimed] = []
+    for r in leased:
+        u = updated[(r["source_account_id"], r["id"])]
+        claimed.append(
+            Claimed(
+                account=r["source_account_id"],
+                id=r["id"],
+                alert_id=r["alert_id"],
+                channel=r["channel"],
+                destination=r["destination"],
+                idempotency_key=u["idempotency_key"],
+                payload=u["payload"],
+                attempts=u["attempts"],
+                claim_token=u["claim_token"],
             )
-            for r, retry_at in deferred:
-                events.append(
-                    _event(r, now, "notification_rate_limited", retry_at=retry_at.isoformat())
-                )
-                NOTIFICATIONS.labels(r["channel"], "rate_limited").inc()
-
-        claimed: list[Claimed] = []
-        if leased:
-            tokens = [uuid.uuid4() for _ in leased]
-            rows = await conn.fetch(
-                """
-                UPDATE np_oncall.notifications n
-                SET status = 'sending', attempts = n.attempts + 1, lease_until = $4,
-                    claim_token = u.t, claimed_by = $5, updated_at = $6
-                FROM unnest($1::text[], $2::uuid[], $3::uuid[]) AS u(a, i, t)
-                WHERE n.source_account_id = u.a AND n.id = u.i
-                RETURNING n.source_account_id, n.id, n.idempotency_key, n.payload, n.attempts,
-                          n.claim_token
-                """,
-                [r["source_account_id"] for r in leased],
-                [r["id"] for r in leased],
-                tokens,
-                now + lease,
-                worker_id,
-                now,
-            )
-            updated = {(u["source_account_id"], u["id"]): u for u in rows}
-            for r in leased:
-                u = updated[(r["source_account_id"], r["id"])]
-                if r["status"] == "sending":
-                    events.append(_event(r, now, "notification_reclaimed", attempt=u["attempts"]))
-                claimed.append(
-                    Claimed(
-                        account=r["source_account_id"],
-                        id=r["id"],
-                        alert_id=r["alert_id"],
-                        channel=r["channel"],
-                        destination=r["destination"],
-                        idempotency_key=u["idempotency_key"],
-                        payload=u["payload"],
-                        attempts=u["attempts"],
-                        claim_token=u["claim_token"],
-                    )
-                )
-        if events:
-            await record_many(conn, events)
+        )
     return claimed, len(candidates)
 
 
@@ -251,6 +249,33 @@ async def finish(
     return status
 
 
+# A batch's outcomes in one statement (atomic on its own, no transaction block):
+# only rows still leased with the caller's claim token change, and only those
+# get their timeline entry.
+_FINISH = """
+WITH done AS (
+    UPDATE np_oncall.notifications n
+    SET status = u.s, not_before = coalesce(u.nb, n.not_before), lease_until = NULL,
+        last_error = u.e, last_status_code = u.c, updated_at = $8,
+        sent_at = CASE WHEN u.s = 'sent' THEN $8 ELSE n.sent_at END
+    FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[],
+                $6::text[], $7::int[]) AS u(a, i, t, s, nb, e, c)
+    WHERE n.source_account_id = u.a AND n.id = u.i AND n.claim_token = u.t
+      AND n.status = 'sending'
+    RETURNING n.source_account_id, n.id
+), timeline AS (
+    INSERT INTO np_oncall.alert_events
+        (source_account_id, alert_id, at, kind, notification_id, details)
+    SELECT e.a, e.alert, $8, e.k, e.i, e.d
+    FROM unnest($1::text[], $2::uuid[], $9::uuid[], $10::text[], $11::jsonb[])
+         WITH ORDINALITY AS e(a, i, alert, k, d, ord)
+    WHERE (e.a, e.i) IN (SELECT source_account_id, id FROM done)
+    ORDER BY e.ord
+)
+SELECT source_account_id, id FROM done
+"""
+
+
 async def finish_many(
     pool: asyncpg.Pool,
     outcomes: list[tuple[Claimed, Result]],
@@ -259,7 +284,7 @@ async def finish_many(
     retry: RetryPolicy,
     rng: random.Random,
 ) -> list[str | None]:
-    """Record the outcomes of a batch in one transaction; per item its new status, or None
+    """Record the outcomes of a batch in one statement; per item its new status, or None
     when its lease was lost to another worker (whose report then counts)."""
     planned: list[tuple[Claimed, str, datetime | None, dict[str, Any], Result]] = []
     for item, result in outcomes:
@@ -282,37 +307,21 @@ async def finish_many(
         planned.append((item, status, not_before, details, result))
     if not planned:
         return []
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            """
-            UPDATE np_oncall.notifications n
-            SET status = u.s, not_before = coalesce(u.nb, n.not_before), lease_until = NULL,
-                last_error = u.e, last_status_code = u.c, updated_at = $8,
-                sent_at = CASE WHEN u.s = 'sent' THEN $8 ELSE n.sent_at END
-            FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[],
-                        $6::text[], $7::int[]) AS u(a, i, t, s, nb, e, c)
-            WHERE n.source_account_id = u.a AND n.id = u.i AND n.claim_token = u.t
-              AND n.status = 'sending'
-            RETURNING n.source_account_id, n.id
-            """,
-            [p[0].account for p in planned],
-            [p[0].id for p in planned],
-            [p[0].claim_token for p in planned],
-            [p[1] for p in planned],
-            [p[2] for p in planned],
-            [p[4].error for p in planned],
-            [p[4].status_code for p in planned],
-            now,
-        )
-        done = {(r["source_account_id"], r["id"]) for r in rows}
-        await record_many(
-            conn,
-            [
-                (item.account, item.alert_id, now, f"notification_{status}", item.id, details)
-                for item, status, _, details, _ in planned
-                if (item.account, item.id) in done
-            ],
-        )
+    done_rows = await pool.fetch(
+        _FINISH,
+        [p[0].account for p in planned],
+        [p[0].id for p in planned],
+        [p[0].claim_token for p in planned],
+        [p[1] for p in planned],
+        [p[2] for p in planned],
+        [p[4].error for p in planned],
+        [p[4].status_code for p in planned],
+        now,
+        [p[0].alert_id for p in planned],
+        [f"notification_{p[1]}" for p in planned],
+        [p[3] for p in planned],
+    )
+    done = {(r["source_account_id"], r["id"]) for r in done_rows}
     statuses: list[str | None] = []
     for item, status, *_ in planned:
         if (item.account, item.id) in done:

@@ -9,6 +9,8 @@ LOCKED, one transaction each, so any number of workers can run.
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,9 +21,7 @@ from services.common.errors import NotFound
 from services.common.metrics import ALERTS
 from services.oncall import schedule as resolver
 from services.oncall.escalation import engine
-from services.oncall.people import service as people
 from services.oncall.schedules import service as schedules
-from services.oncall.timeline import record_many
 
 log = logging.getLogger("nsentry.oncall.escalation")
 WAKE_CHANNEL = "np_oncall_wake"
@@ -57,25 +57,59 @@ async def _oncall_lookup(
     return found
 
 
-async def _fire(
-    conn: asyncpg.Connection, *, account: str, alert: Any, fire: engine.FireStep
-) -> int:
+PersonRow = tuple[str, list[dict[str, Any]]]
+"""A person as planning needs it: the name and the stored contact methods."""
+
+
+async def _people(
+    conn: asyncpg.Connection, ids: set[str], known: dict[str, PersonRow | None]
+) -> None:
+    """Look up the people of `ids` not yet in `known` (absent ones become None)."""
+    wanted = ids - known.keys()
+    if not wanted:
+        return
+    rows = await conn.fetch(
+        "SELECT id, name, contact_methods FROM np_oncall.people WHERE id = ANY($1::text[])",
+        list(wanted),
+    )
+    found = {r["id"]: (r["name"], r["contact_methods"]) for r in rows}
+    for person_id in wanted:
+        known[person_id] = found.get(person_id)
+
+
+@dataclass
+class _Writes:
+    """Everything one `escalate` call writes, sent to the database in one statement."""
+
+    notifications: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[datetime, str, uuid.UUID | None, dict[str, Any]]] = field(
+        default_factory=list
+    )
+
+
+async def _plan_fire(
+    conn: asyncpg.Connection,
+    *,
+    account: str,
+    alert: Any,
+    fire: engine.FireStep,
+    known: dict[str, PersonRow | None],
+    writes: _Writes,
+) -> None:
     lookup = await _oncall_lookup(conn, fire.targets, fire.at)
     candidates = {t.id for t in fire.targets if t.type == "person"}
     candidates |= {p for p in lookup.values() if isinstance(p, str)}
-    rows = await people.get_many(conn, ids=candidates)
-    persons = {
-        pid: engine.Person.from_json(pid, [m.model_dump(mode="json") for m in p.contact_methods])
-        for pid, p in rows.items()
-    }
+    await _people(conn, candidates, known)
+    persons: dict[str, engine.Person] = {}
+    for pid in candidates:
+        row = known.get(pid)
+        if row is not None:
+            persons[pid] = engine.Person.from_json(pid, row[1])
     planned, notes = engine.plan(
         str(alert["id"]), fire, oncall=lambda sid, _at: lookup.get(sid, False), people=persons
     )
-    uid = alert["id"]
-    events: list[tuple[Any, ...]] = [
+    writes.events.append(
         (
-            account,
-            uid,
             fire.at,
             "escalated",
             None,
@@ -86,83 +120,92 @@ async def _fire(
                 "people": sorted({n.person_id for n in planned}),
             },
         )
-    ]
-    events += [
-        (
-            account,
-            uid,
-            fire.at,
-            note.kind,
-            None,
-            {"step": fire.step, "loop": fire.loop, **note.details},
-        )
+    )
+    writes.events += [
+        (fire.at, note.kind, None, {"step": fire.step, "loop": fire.loop, **note.details})
         for note in notes
     ]
     payload_alert = alert_payload(alert)
-    queued = []
-    if planned:
-        queued = await conn.fetch(
-            """
-            INSERT INTO np_oncall.notifications
-                (source_account_id, alert_id, idempotency_key, person_id, channel, destination,
-                 rate_limit, step, loop, payload, not_before, created_at, updated_at)
-            SELECT $1, $2, u.k, u.p, u.c, u.d, u.r, $3, $4, u.b, u.t, $5, $5
-            FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
-                        $11::jsonb[], $12::timestamptz[]) AS u(k, p, c, d, r, b, t)
-            ON CONFLICT (source_account_id, idempotency_key) DO NOTHING
-            RETURNING id, person_id, channel, not_before
-            """,
-            account,
-            uid,
-            fire.step,
-            fire.loop,
-            fire.at,
-            [n.key for n in planned],
-            [n.person_id for n in planned],
-            [n.channel for n in planned],
-            [n.destination for n in planned],
-            [None if n.rate_limit is None else dict(n.rate_limit) for n in planned],
-            [
+    for n in planned:
+        nid = uuid.uuid4()
+        person = known[n.person_id]
+        assert person is not None
+        writes.notifications.append(
+            (
+                nid,
+                n.key,
+                n.person_id,
+                n.channel,
+                n.destination,
+                None if n.rate_limit is None else dict(n.rate_limit),
+                n.step,
+                n.loop,
                 {
                     "event": "alert.notification",
                     "idempotency_key": n.key,
                     "source_account_id": account,
                     "alert": payload_alert,
-                    "person": {"id": n.person_id, "name": rows[n.person_id].name},
+                    "person": {"id": n.person_id, "name": person[0]},
                     "escalation": {"step": n.step, "loop": n.loop},
-                }
-                for n in planned
-            ],
-            [n.not_before for n in planned],
-        )
-    events += [
-        (
-            account,
-            uid,
-            fire.at,
-            "notification_queued",
-            q["id"],
-            {
-                "person_id": q["person_id"],
-                "channel": q["channel"],
-                "not_before": q["not_before"].isoformat(),
-            },
-        )
-        for q in queued
-    ]
-    if fire.last:
-        events.append(
-            (
-                account,
-                uid,
+                },
+                n.not_before,
                 fire.at,
-                "escalation_exhausted",
-                None,
-                {"step": fire.step, "loop": fire.loop},
             )
         )
-    await record_many(conn, events)
-    return len(queued)
+        # recorded only if the row is new (a step is never queued twice)
+        writes.events.append(
+            (
+                fire.at,
+                "notification_queued",
+                nid,
+                {
+                    "person_id": n.person_id,
+                    "channel": n.channel,
+                    "not_before": n.not_before.isoformat(),
+                },
+            )
+        )
+    if fire.last:
+        writes.events.append(
+            (fire.at, "escalation_exhausted", None, {"step": fire.step, "loop": fire.loop})
+        )
+
+
+# One round trip for every write of an escalation: the outbox rows (a key already
+# queued is skipped, and so is its timeline entry), the timeline in order, the
+# next state (or its removal) and the worker's wake-up when something was queued.
+_WRITE = """
+WITH queued AS (
+    INSERT INTO np_oncall.notifications
+        (source_account_id, id, alert_id, idempotency_key, person_id, channel, destination,
+         rate_limit, step, loop, payload, not_before, created_at, updated_at)
+    SELECT $1, u.i, $2, u.k, u.p, u.c, u.d, u.r, u.s, u.l, u.b, u.t, u.a, u.a
+    FROM unnest($7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[],
+                $13::int[], $14::int[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[])
+         AS u(i, k, p, c, d, r, s, l, b, t, a)
+    ON CONFLICT (source_account_id, idempotency_key) DO NOTHING
+    RETURNING id
+), timeline AS (
+    INSERT INTO np_oncall.alert_events
+        (source_account_id, alert_id, at, kind, notification_id, details)
+    SELECT $1, $2, e.at, e.kind, e.n, e.d
+    FROM unnest($18::timestamptz[], $19::text[], $20::uuid[], $21::jsonb[])
+         WITH ORDINALITY AS e(at, kind, n, d, ord)
+    WHERE e.n IS NULL OR e.n IN (SELECT id FROM queued)
+    ORDER BY e.ord
+), kept AS (
+    INSERT INTO np_oncall.escalations
+        (source_account_id, alert_id, policy, next_step, loop, next_at)
+    SELECT $1, $2, $3, $4, $5, $6 WHERE $4::int IS NOT NULL
+    ON CONFLICT (source_account_id, alert_id) DO UPDATE
+    SET next_step = EXCLUDED.next_step, loop = EXCLUDED.loop, next_at = EXCLUDED.next_at
+), dropped AS (
+    DELETE FROM np_oncall.escalations
+    WHERE $4::int IS NULL AND source_account_id = $1 AND alert_id = $2
+)
+SELECT count(*) AS queued, CASE WHEN count(*) > 0 THEN pg_notify($22, '') END AS woke
+FROM queued
+"""
 
 
 async def escalate(
@@ -173,37 +216,36 @@ async def escalate(
     policy: dict[str, Any],
     state: engine.State,
     now: datetime,
+    people: dict[str, PersonRow | None] | None = None,
 ) -> engine.State | None:
-    """Fire what is due at `now` and store the next state (deleted when exhausted)."""
+    """Fire what is due at `now` and store the next state (deleted when exhausted).
+
+    `people` may carry people already looked up (None for an id that does not
+    exist); the others are read here. The writes take one round trip.
+    """
     new_state, fired = engine.advance(engine.Policy.from_json(policy), state, now)
-    queued = 0
+    known: dict[str, PersonRow | None] = dict(people or {})
+    writes = _Writes()
     for fire in fired:
-        queued += await _fire(conn, account=account, alert=alert, fire=fire)
+        await _plan_fire(conn, account=account, alert=alert, fire=fire, known=known, writes=writes)
         ALERTS.labels("escalated").inc()
-    if new_state is None:
-        await conn.execute(
-            "DELETE FROM np_oncall.escalations WHERE source_account_id = $1 AND alert_id = $2",
-            account,
-            alert["id"],
-        )
-    else:
-        await conn.execute(
-            """
-            INSERT INTO np_oncall.escalations
-                (source_account_id, alert_id, policy, next_step, loop, next_at)
-            VALUES ($1, $2, $3, $4, $5, $6)
-            ON CONFLICT (source_account_id, alert_id) DO UPDATE
-            SET next_step = EXCLUDED.next_step, loop = EXCLUDED.loop, next_at = EXCLUDED.next_at
-            """,
-            account,
-            alert["id"],
-            policy,
-            new_state.step,
-            new_state.loop,
-            new_state.at,
-        )
-    if queued:
-        await conn.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+    rows = writes.notifications
+    events = writes.events
+    await conn.fetchrow(
+        _WRITE,
+        account,
+        alert["id"],
+        policy,
+        None if new_state is None else new_state.step,
+        None if new_state is None else new_state.loop,
+        None if new_state is None else new_state.at,
+        *([r[i] for r in rows] for i in range(11)),
+        [e[0] for e in events],
+        [e[1] for e in events],
+        [e[2] for e in events],
+        [e[3] for e in events],
+        WAKE_CHANNEL,
+    )
     return new_state
 
 
