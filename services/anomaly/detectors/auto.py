@@ -47,11 +47,27 @@ reached when a channel breaks its range by 0.5 noise units. Band
 (``lower``/``upper``): the level channel's range widened by those 0.5 noise
 units; ``expected``: the mean of the previous ``mean_window`` points.
 
-Everything is causal and vectorised (running maxima shifted by the cumulative
-fade, block maxima for the recent ranges, a running mean then a closed-form
-EWMA for the noise units, slot indexing or a stable sort of the batch's time
-slots for the seasonal table):
-``score`` on a batch gives the same numbers as ``score_one`` point by point.
+Seasonal slots
+--------------
+The cadence (median of the first 16 intervals) sets the number of time slots
+per season, one per expected point and at most ``_MAX_SLOTS`` (finer cadences
+share a slot). Slots are counted from the first seasonal point, each centred
+on a multiple of the slot width, so a regular series lands one slot further
+at each point even with some jitter. The table holds, per slot, the last value
+seen in that slot during the latest season (older ones are dropped), so a
+point's reference is the value of its slot exactly one season (slot count)
+before, or none.
+
+Everything is causal and vectorised, and ``score`` on a batch gives the same
+numbers as ``score_one`` point by point. A batch is a handful of passes: the
+value and the seasonal change go through the same 2-row kernel (closed-form
+EWMA of the noise units, cumulative fade, one running maximum of the four
+faded series), the mean is one convolution, the recent ranges are block
+maxima (only the few points above the previous blocks' extremes are resolved
+exactly), and the final score is computed only where some channel has an
+excess. The state is bounded: a few numbers per channel, the latest
+``mean_window`` values, 10 block extremes per row, the recent alerts, and the
+slot table (at most ``_MAX_SLOTS`` floats).
 """
 
 from __future__ import annotations
@@ -70,14 +86,10 @@ __all__ = ["CHANNELS", "EXCESS_AT_ALERT", "AutoDetector", "AutoParams"]
 #: Excess (in noise units) at which the score reaches 0.99, the default alert level.
 EXCESS_AT_ALERT = 0.5
 _SCORE_RATE = -math.log(0.01) / EXCESS_AT_ALERT
-#: A seasonal reference older than this many seasons is stale (the slot missed a season).
-_STALE_SEASONS = 1.5
-#: ... and one younger than this many seasons is from the same season (a shared slot).
-_FRESH_SEASONS = 0.5
 #: Intervals between the first points whose median sets the cadence (and the slot count).
 _CADENCE_INTERVALS = 16
-#: Most time slots per season (beyond, several points share a slot).
-_MAX_SLOTS = 4096
+#: Most time slots per season (beyond, several points share a slot): bounds the state.
+_MAX_SLOTS = 1440
 #: The seasonal weight is full when the range of seasonal changes is at most this
 #: share of the range of the values, and falls linearly to 0 when they are equal.
 _SEASONAL_FULL_RATIO = 0.5
@@ -87,6 +99,10 @@ _RECENT_BLOCKS = 10
 _RELATIVE_FLOOR = 1e-9
 #: Longest accumulated decay (e-folds) of one closed-form EWMA block.
 _BLOCK_LOG_SPAN = 30.0
+#: Longest mean window summed by a direct convolution (longer: prefix sums).
+_CONVOLVE_MAX = 64
+#: Hot points times recent alerts up to which the refractory damping is taken pairwise.
+_PAIRWISE_MAX = 1 << 16
 
 #: Channel names by the code stored in ``Scores.detail``.
 CHANNELS = ("none", "level", "mean", "seasonal", "recent")
@@ -188,13 +204,15 @@ class AutoDetector(Detector):
         self._block = np.full(_RECENT_ROWS, -math.inf)
         self._first_times = np.empty(0)
         self._slot_value = np.empty(0)
-        self._slot_time = np.empty(0)
+        self._anchor = math.nan  # time stamp of slot 0 (the first seasonal point)
+        self._last_slot = math.nan  # slot number (from the anchor) of the latest point
         self._resid_count = 0
         self._resid_last = math.nan
         self._resid_noise = 0.0
         self._resid_noise_count = 0
         self._resid_lo, self._resid_hi = math.inf, -math.inf
-        self._recent_excess = np.empty(0)
+        self._alert_at = np.empty(0, dtype=np.int64)  # point numbers of the recent alerts
+        self._alert_excess = np.empty(0)
 
     def get_state(self) -> dict[str, Any]:
         return {
@@ -202,16 +220,20 @@ class AutoDetector(Detector):
             "last_value": _to_json(self._last_value),
             "noise": [self._noise, self._noise_count],
             "level": [_to_json(self._level_lo), _to_json(self._level_hi)],
-            "tail": _list_to_json(self._tail),
-            "blocks": [_list_to_json(row) for row in self._blocks],
+            "tail": self._tail.tolist(),
+            "blocks": self._blocks.tolist(),
             "block": _list_to_json(self._block),
-            "first_times": _list_to_json(self._first_times),
-            "slots": [_list_to_json(self._slot_value), _list_to_json(self._slot_time)],
+            "first_times": self._first_times.tolist(),
+            "slots": [
+                _list_to_json(self._slot_value),
+                _to_json(self._anchor),
+                None if math.isnan(self._last_slot) else int(self._last_slot),
+            ],
             "resid_count": self._resid_count,
             "resid_last": _to_json(self._resid_last),
             "resid_noise": [self._resid_noise, self._resid_noise_count],
             "resid": [_to_json(self._resid_lo), _to_json(self._resid_hi)],
-            "recent_excess": _list_to_json(self._recent_excess),
+            "alerts": [(self._count - self._alert_at).tolist(), self._alert_excess.tolist()],
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -220,21 +242,23 @@ class AutoDetector(Detector):
         self._noise, self._noise_count = float(state["noise"][0]), int(state["noise"][1])
         self._level_lo = _from_json(state["level"][0], math.inf)
         self._level_hi = _from_json(state["level"][1], -math.inf)
-        self._tail = _list_from_json(state["tail"])
-        self._blocks = np.array(
-            [_list_from_json(row, -math.inf) for row in state["blocks"]], dtype=np.float64
-        ).reshape(_RECENT_ROWS, -1)
+        self._tail = np.array(state["tail"], dtype=np.float64).reshape(-1)
+        self._blocks = np.array(state["blocks"], dtype=np.float64).reshape(_RECENT_ROWS, -1)
         self._block = _list_from_json(state["block"], -math.inf)
-        self._first_times = _list_from_json(state["first_times"])
-        self._slot_value = _list_from_json(state["slots"][0])
-        self._slot_time = _list_from_json(state["slots"][1])
+        self._first_times = np.array(state["first_times"], dtype=np.float64).reshape(-1)
+        values, anchor, last = state["slots"]
+        self._slot_value = np.array(values, dtype=np.float64).reshape(-1)  # None: NaN
+        self._anchor = _from_json(anchor, math.nan)
+        self._last_slot = math.nan if last is None else float(last)
         self._resid_count = int(state["resid_count"])
         self._resid_last = _from_json(state["resid_last"], math.nan)
         self._resid_noise = float(state["resid_noise"][0])
         self._resid_noise_count = int(state["resid_noise"][1])
         self._resid_lo = _from_json(state["resid"][0], math.inf)
         self._resid_hi = _from_json(state["resid"][1], -math.inf)
-        self._recent_excess = _list_from_json(state["recent_excess"])
+        ages, excess = state["alerts"]
+        self._alert_at = self._count - np.array(ages, dtype=np.int64).reshape(-1)
+        self._alert_excess = np.array(excess, dtype=np.float64).reshape(-1)
 
     @property
     def n_seen(self) -> int:
@@ -245,6 +269,14 @@ class AutoDetector(Detector):
         return self.params.warmup
 
     # -- scoring ---------------------------------------------------------
+    def score(self, timestamps: Any, values: Any, *, learn: bool = True) -> Scores:
+        ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+        vs = np.asarray(values, dtype=np.float64).reshape(-1)
+        if ts.shape == vs.shape and vs.shape[0] and _plainly_valid(ts, vs, learn):
+            return self._score(ts, vs, learn)
+        # empty, or something to refuse (or a sum that overflowed): the full checks
+        return super().score(ts, vs, learn=learn)
+
     def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
         if values.shape[0] == 0:
             empty = np.empty(0)
@@ -257,44 +289,237 @@ class AutoDetector(Detector):
     def _learn(self, ts: np.ndarray, vs: np.ndarray) -> Scores:
         p = self.params
         n = vs.shape[0]
-        warm = np.arange(self._count, self._count + n) >= p.warmup
+        count0 = self._count
+        cold = min(n, max(0, p.warmup - count0))  # leading points still warming up
 
-        # noise unit: EW mean |change| before each point
-        prev = np.concatenate(([self._last_value], vs[:-1]))
-        noise, self._noise, self._noise_count = _ew_mean_before(
-            np.abs(vs - prev), self._noise, self._noise_count, p.memory, first_ever=self._count == 0
-        )
-        fade = noise / p.forget
+        # the value (row 0) and its change from one season ago (row 1: k points,
+        # the points `spos` of the batch, padded) go through one kernel
+        resid, spos = self._seasonal_changes(ts, vs)
+        k = 0 if resid is None else resid.shape[0]
+        rows = 2 if k else 1
+        x = np.empty((rows, n))
+        x[0] = vs
+        if k:
+            x[1, :k] = resid
+            x[1, k:] = resid[-1]
+        dx = np.empty((rows, n))
+        np.subtract(x[:, 1:], x[:, :-1], out=dx[:, 1:])
+        dx[0, 0] = vs[0] - self._last_value if count0 else 0.0
+        if k:
+            dx[1, 0] = resid[0] - self._resid_last if self._resid_count else 0.0
+        np.abs(dx, out=dx)
+        noise, after = self._noise_units(dx, k)
+        # fading ranges: hi[t] = max(hi0, max_{j<t} x[j] + S[j]) - S[t-1], S the cumulative fade
+        fade = np.empty((rows, n + 1))
+        fade[:, 0] = 0.0
+        np.divide(noise, p.forget, out=fade[:, 1:])
+        np.cumsum(fade[:, 1:], axis=1, out=fade[:, 1:])
+        top = np.empty((2 * rows, n + 1))
+        top[0, 0] = self._level_hi
+        top[rows, 0] = -self._level_lo
+        if k:
+            top[1, 0] = self._resid_hi
+            top[3, 0] = -self._resid_lo
+        np.add(x, fade[:, 1:], out=top[:rows, 1:])
+        np.subtract(fade[:, 1:], x, out=top[rows:, 1:])
+        np.maximum.accumulate(top, axis=1, out=top)
+        hi = top[:rows, :n] - fade[:, :n]
+        lo = fade[:, :n] - top[rows:, :n]
+        excess = np.maximum(x - hi, lo - x)  # positive outside the range
+        noise0, lo0, hi0 = noise[0], lo[0], hi[0]
+        size = max(abs(self._level_lo), abs(self._level_hi), abs(top[0, n]), abs(top[rows, n]))
+        if size < math.inf and float(noise0.min()) >= _RELATIVE_FLOOR * max(size, 1.0):
+            unit0 = noise0  # the floor cannot bind (|lo|, |hi| <= size)
+        else:
+            unit0 = _unit(noise0, lo0, hi0)
 
-        # level: the value against the fading range of all past values
-        lo, hi, self._level_lo, self._level_hi = _fading_range(
-            vs, fade, self._level_lo, self._level_hi
-        )
-        unit = _unit(noise, lo, hi)
-        level_x = _excess(vs, lo, hi) / unit
-
-        # mean: the latest mean_window points against the recent range of that mean
+        # mean of the latest mean_window points; recent ranges of the mean and the value
+        w = p.mean_window
         seq = np.concatenate((self._tail, vs))
-        means, expected = _rolling_means(seq, self._tail.shape[0], p.mean_window)
-        self._tail = seq[-p.mean_window :]
-        ranges = self._recent_range(np.stack((means, -means, vs, -vs)))
-        mlo, mhi = -ranges[1], ranges[0]
-        mean_x = _excess(means, mlo, mhi) / _unit(noise, mlo, mhi)
-        rlo, rhi = -ranges[3], ranges[2]
-        recent_x = _excess(vs, rlo, rhi) / _unit(noise, rlo, rhi)
+        means, expected = _rolling_means(seq, self._tail.shape[0], w)
+        recent = np.empty((_RECENT_ROWS, n))
+        recent[0] = means
+        recent[2] = vs
+        np.negative(recent[0::2], out=recent[1::2])
+        (mean_at, mean_x), (recent_at, recent_x) = self._recent_channels(recent, noise0, cold)
 
-        seasonal_x = np.zeros(n)
-        if p.season_seconds > 0.0 and p.seasonal_weight > 0.0:
-            start = self._learn_cadence(ts)
-            if self._slot_value.shape[0] and start < n:
-                seasonal_x[start:] = self._learn_seasonal(
-                    ts[start:], vs[start:], hi[start:] - lo[start:]
-                )
+        # seasonal change against its range, gated by how much the season explains
+        season_at, season_x = _NO_POINTS, _NO_VALUES
+        if k:
+            ready = max(0, p.warmup - self._resid_count)
+            cand = np.flatnonzero(excess[1, ready:k] > 0.0)
+            if cand.size:
+                cand += ready
+                at = cand if spos is None else spos[cand]
+                keep = at >= cold
+                cand, at = cand[keep], at[keep]
+                lo1, hi1 = lo[1, cand], hi[1, cand]
+                sx = excess[1, cand] / _unit(noise[1, cand], lo1, hi1)
+                sx *= _seasonal_gate(hi1 - lo1, hi0[at] - lo0[at])
+                sx[~np.isfinite(sx)] = 0.0
+                season_at, season_x = at, sx
 
-        final, chan = self._combine(level_x, mean_x, seasonal_x, recent_x, warm, learn=True)
-        self._count += n
+        # the ensemble, only where some channel has an excess
+        hot_mask = excess[0] > 0.0
+        hot_mask[:cold] = False
+        for at in (mean_at, recent_at, season_at):
+            hot_mask[at] = True
+        hot = np.flatnonzero(hot_mask)
+        score = np.zeros(n)
+        detail = np.zeros(n)
+        if hot.size:
+            level_x = np.maximum(excess[0, hot], 0.0)
+            level_x /= unit0[hot]
+            raw, code = _strongest(
+                level_x,
+                _at_hot(hot, mean_at, mean_x, p.mean_weight),
+                _at_hot(hot, season_at, season_x, p.seasonal_weight),
+                _at_hot(hot, recent_at, recent_x, p.recent_weight),
+            )
+            raw[~np.isfinite(raw)] = 0.0
+            final = self._damp(raw, hot, n)
+            score[hot] = -np.expm1(-_SCORE_RATE * final)
+            detail[hot] = np.where(final > 0.0, code, 0.0)
+        elif self._alert_at.size:
+            self._damp(_NO_VALUES, hot, n)
+
+        margin = EXCESS_AT_ALERT * unit0
+        lower = lo0 - margin
+        upper = hi0 + margin
+        if cold:
+            expected[:cold] = np.nan
+            lower[:cold] = np.nan
+            upper[:cold] = np.nan
+
+        # the new state
+        self._count = count0 + n
         self._last_value = float(vs[-1])
-        return _result(final, chan, expected, lo, hi, unit, warm)
+        (self._noise, self._noise_count) = after[0]
+        self._level_hi = float(top[0, n] - fade[0, n])
+        self._level_lo = float(fade[0, n] - top[rows, n])
+        self._tail = seq[max(0, seq.shape[0] - w) :].copy()
+        if k:
+            (self._resid_noise, self._resid_noise_count) = after[1]
+            self._resid_hi = float(top[1, k] - fade[1, k])
+            self._resid_lo = float(fade[1, k] - top[3, k])
+            self._resid_count += k
+            self._resid_last = float(resid[-1])
+        return Scores(score, expected, lower, upper, detail)
+
+    def _noise_units(self, dx: np.ndarray, k: int) -> tuple[np.ndarray, list[tuple[float, int]]]:
+        """Noise unit before each point of each row, and (mean, sample count) after.
+
+        Row 0: the value's changes (all points); row 1, if any: the seasonal
+        changes' changes (the first ``k`` entries; the rest is padding).
+        """
+        memory = self.params.memory
+        rows, n = dx.shape
+        channels = [(self._noise, self._noise_count, self._count == 0, n)]
+        if k:
+            channels.append((self._resid_noise, self._resid_noise_count, self._resid_count == 0, k))
+        if n <= _ew_span(memory) and all(c[1] >= memory for c in channels):
+            # both in the EWMA regime: one closed-form block for both rows
+            gain, decay = _ew_vectors(memory, n)
+            acc = np.empty((rows, n + 1))
+            for r, c in enumerate(channels):
+                acc[r, 0] = c[0]
+            np.multiply(dx, gain[:n], out=acc[:, 1:])
+            np.cumsum(acc, axis=1, out=acc)
+            after = [
+                (float(acc[r, length] * decay[length]), count + length)
+                for r, (_, count, _, length) in enumerate(channels)
+            ]
+            noise = acc[:, :n]
+            noise *= decay[:n]
+            return noise, after
+        noise = np.empty((rows, n))
+        after = []
+        for r, (mean0, count0, first, length) in enumerate(channels):
+            before, mean, count = _ew_mean_before(
+                dx[r, :length], mean0, count0, memory, first_ever=first
+            )
+            noise[r, :length] = before
+            noise[r, length:] = mean
+            after.append((mean, count))
+        return noise, after
+
+    def _recent_channels(
+        self, rows: np.ndarray, noise: np.ndarray, cold: int
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Excess of the mean and of the value over their recent ranges, where positive.
+
+        ``rows``: the mean, -mean, value, -value of each point. Returns
+        ``((points, excess), (points, excess))`` for the mean and the value
+        channels, in noise units, for the warm points that break their range;
+        updates the recent blocks. Only the points above the extremes of the
+        previous blocks (few, in a stable series) are resolved exactly.
+        """
+        size = max(1, self.params.recent // _RECENT_BLOCKS)
+        n = rows.shape[1]
+        offset = self._count % size
+        first = min(n, size - offset)
+        starts = np.arange(first - size, n, size)
+        starts[0] = 0
+        nseg = starts.shape[0]
+        ends = np.maximum.reduceat(rows, starts, axis=1)  # maxima of the batch's block parts
+        if offset:
+            np.maximum(ends[:, 0], self._block, out=ends[:, 0])
+        kept = self._blocks.shape[1]
+        history = np.empty((_RECENT_ROWS, _RECENT_BLOCKS + nseg - 1))
+        history[:, : _RECENT_BLOCKS - kept] = -np.inf
+        history[:, _RECENT_BLOCKS - kept : _RECENT_BLOCKS] = self._blocks
+        history[:, _RECENT_BLOCKS:] = ends[:, : nseg - 1]
+        # before the points of part j: the 10 completed blocks before it (and the open one)
+        prior = _window_max(history, _RECENT_BLOCKS)
+        if offset:
+            np.maximum(prior[:, 0], self._block, out=prior[:, 0])
+        lengths = np.full(nseg, size)
+        lengths[0] = first
+        lengths[-1] = n - starts[-1]
+        flat = rows.reshape(-1)
+        cand = np.flatnonzero(rows > np.repeat(prior, lengths, axis=1))
+        t = cand % n
+        warm = t >= cold
+        cand, t = cand[warm], t[warm]
+        row = cand // n
+        part = np.searchsorted(starts, t, side="right") - 1
+        # exact range of the candidates: also the points of their block before them
+        low = cand - t + starts[part]
+        inside = np.full(cand.shape[0], -np.inf)
+        some = low < cand
+        if some.any():
+            bounds = np.empty(2 * int(some.sum()), dtype=np.intp)
+            bounds[0::2] = low[some]
+            bounds[1::2] = cand[some]
+            inside[some] = np.maximum.reduceat(flat, bounds)[0::2]
+        gap = flat[cand] - np.maximum(prior[row, part], inside)
+        gap[~np.isfinite(gap)] = 0.0
+        big = gap > 0.0
+        row, t, gap = row[big], t[big], gap[big]
+        magnitude = max(float(history.max()), float(ends[:, -1].max()), 1.0)
+        if t.size and float(noise[t].min()) < _RELATIVE_FLOOR * magnitude:
+            return self._recent_channels_dense(rows, noise, cold)  # a nearly flat series
+        complete = nseg if (offset + n) % size == 0 else nseg - 1
+        self._blocks = np.concatenate((self._blocks, ends[:, :complete]), axis=1)[
+            :, -_RECENT_BLOCKS:
+        ]
+        self._block = ends[:, -1].copy() if complete < nseg else np.full(_RECENT_ROWS, -np.inf)
+        gap /= noise[t]
+        of_mean = row < 2
+        return (t[of_mean], gap[of_mean]), (t[~of_mean], gap[~of_mean])
+
+    def _recent_channels_dense(
+        self, rows: np.ndarray, noise: np.ndarray, cold: int
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """:meth:`_recent_channels` over every point (exact noise-unit floor)."""
+        ranges = self._recent_range(rows)
+        out = []
+        for r in (0, 2):
+            lo, hi = -ranges[r + 1], ranges[r]
+            x = _excess(rows[r], lo, hi) / _unit(noise, lo, hi)
+            at = np.flatnonzero(x[cold:] > 0.0) + cold
+            out.append((at, x[at]))
+        return out[0], out[1]
 
     def _recent_range(self, rows: np.ndarray) -> np.ndarray:
         """Maximum of each row over the completed recent blocks and the open one, before each point.
@@ -326,8 +551,7 @@ class AutoDetector(Detector):
             (np.full((k, _RECENT_BLOCKS), -np.inf), self._blocks, ends[:, : nrows - 1]), axis=1
         )
         kept = self._blocks.shape[1]
-        windows = np.lib.stride_tricks.sliding_window_view(history, _RECENT_BLOCKS, axis=1)
-        prev = windows[:, kept : kept + nrows].max(axis=2)
+        prev = _window_max(history[:, kept:], _RECENT_BLOCKS)[:, :nrows]
         counts = np.full(nrows, size)
         counts[0] = min(size - offset, n)
         if nrows > 1:
@@ -341,6 +565,62 @@ class AutoDetector(Detector):
         self._block = ends[:, -1].copy() if (offset + n) % size else np.full(k, -np.inf)
         return out
 
+    def _damp(self, raw: np.ndarray, hot: np.ndarray, n: int) -> np.ndarray:
+        """Excess of the hot points after the refractory damping; learns the alerts.
+
+        A point's excess is reduced by ``refractory_factor`` times the largest
+        alert-level excess (at least ``EXCESS_AT_ALERT``, before damping) of
+        the previous ``refractory`` points. ``hot``: the batch positions of
+        ``raw``, of a batch of ``n`` points.
+        """
+        p = self.params
+        k = p.refractory
+        if k == 0:
+            return raw
+        count0 = self._count
+        alert = raw >= EXCESS_AT_ALERT
+        at = np.concatenate((self._alert_at, count0 + hot[alert]))
+        size = np.concatenate((self._alert_excess, raw[alert]))
+        final = raw
+        if at.size and hot.size:
+            points = count0 + hot
+            if points.size * at.size <= _PAIRWISE_MAX:
+                age = points[:, None] - at[None, :]
+                prior = np.where((age >= 1) & (age <= k), size[None, :], 0.0).max(axis=1)
+            else:
+                # many: the alert excess of every point of the window, then a sliding maximum
+                seq = np.zeros(k + n)
+                seq[at - (count0 - k)] = size
+                prior = _max_of_previous(seq, k)[hot]
+            final = np.maximum(raw - p.refractory_factor * prior, 0.0)
+        # alerts that can still damp a later point
+        keep = at >= count0 + n - k
+        self._alert_at, self._alert_excess = at[keep], size[keep]
+        return final
+
+    def _seasonal_changes(
+        self, ts: np.ndarray, vs: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Change of each point from its reference one season back, for those that have one.
+
+        Returns ``(changes, points)``: ``points`` are their positions in the
+        batch (None: every point), ``changes`` None when no point has one.
+        Learns the cadence first, then updates the slot table.
+        """
+        p = self.params
+        if p.season_seconds <= 0.0 or p.seasonal_weight <= 0.0:
+            return None, None
+        n = ts.shape[0]
+        start = self._learn_cadence(ts) if self._count <= _CADENCE_INTERVALS else 0
+        if not self._slot_value.shape[0] or start >= n:
+            return None, None
+        changes, points = self._references(ts[start:], vs[start:])
+        if changes.shape[0] == 0:
+            return None, None
+        if start:
+            points = np.arange(start, n) if points is None else points + start
+        return changes, points
+
     def _learn_cadence(self, ts: np.ndarray) -> int:
         """Learn the cadence from the first points; index of the first seasonal point.
 
@@ -349,146 +629,86 @@ class AutoDetector(Detector):
         ``_MAX_SLOTS``). The points used for it are not entered in the table.
         """
         missing = _CADENCE_INTERVALS + 1 - self._first_times.shape[0]
-        if missing <= 0 or self._slot_value.shape[0]:
-            return 0
         self._first_times = np.concatenate((self._first_times, ts[:missing]))
         if self._first_times.shape[0] <= _CADENCE_INTERVALS:
             return ts.shape[0]
         gaps = sorted(np.diff(self._first_times).tolist())
         half = len(gaps) // 2
         cadence = gaps[half] if len(gaps) % 2 else 0.5 * (gaps[half - 1] + gaps[half])
+        self._first_times = np.empty(0)
         slots = min(_MAX_SLOTS, int(round(self.params.season_seconds / cadence)))
         if slots >= 4:
             self._slot_value = np.full(slots, math.nan)
-            self._slot_time = np.full(slots, math.nan)
         return missing
 
-    def _learn_seasonal(self, ts: np.ndarray, vs: np.ndarray, width: np.ndarray) -> np.ndarray:
-        """Excess of the change from one season ago, gated by how seasonal the series is."""
-        p = self.params
-        n = vs.shape[0]
-        slots = self._slot_value.shape[0]
-        slot = _slot_of(ts, p.season_seconds, slots)
-        ref_value, ref_time = self._seasonal_references(ts, vs, slot)
-        age = ts - ref_time
-        idx = np.flatnonzero(
-            (age > _FRESH_SEASONS * p.season_seconds) & (age < _STALE_SEASONS * p.season_seconds)
-        )
-        out = np.zeros(n)
-        if idx.size == 0:
-            return out
-        resid = vs[idx] - ref_value[idx]
-        prev = np.concatenate(([self._resid_last], resid[:-1]))
-        noise, self._resid_noise, self._resid_noise_count = _ew_mean_before(
-            np.abs(resid - prev),
-            self._resid_noise,
-            self._resid_noise_count,
-            p.memory,
-            first_ever=self._resid_count == 0,
-        )
-        lo, hi, self._resid_lo, self._resid_hi = _fading_range(
-            resid, noise / p.forget, self._resid_lo, self._resid_hi
-        )
-        x = _excess(resid, lo, hi) / _unit(noise, lo, hi)
-        gate = _seasonal_gate(hi - lo, width[idx])
-        ready = np.arange(self._resid_count, self._resid_count + idx.size) >= p.warmup
-        out[idx] = np.where(ready, x * gate, 0.0)
-        self._resid_count += int(idx.size)
-        self._resid_last = float(resid[-1])
-        return out
+    def _slot_numbers(self, ts: np.ndarray) -> np.ndarray:
+        """Slot number of each time stamp, counted from the anchor (float, integral)."""
+        width = self.params.season_seconds / self._slot_value.shape[0]
+        g = np.subtract(ts, self._anchor)
+        np.divide(g, width, out=g)
+        return np.rint(g, out=g)
 
-    def _seasonal_references(
-        self, ts: np.ndarray, vs: np.ndarray, slot: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Value and time last seen in each point's slot (earlier batch point or table).
+    def _references(self, ts: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Changes from one season back (see :meth:`_seasonal_changes`); updates the table.
 
-        Updates the table with the batch. A regular cadence (each point one
-        slot after the previous) needs no sort: the point ``slots`` places
-        back shares the slot.
+        A point's reference is the last value of its slot one season (``slots``
+        slot numbers) before it: from an earlier point of the batch, or from
+        the table, which holds each slot's last value of the latest season.
+        Only the first point of a slot in a season has one.
         """
-        n = vs.shape[0]
-        slots = self._slot_value.shape[0]
-        table_v, table_t = self._slot_value, self._slot_time
-        step = np.diff(slot)
-        if np.all((step == 1) | (step == 1 - slots)):
+        table = self._slot_value
+        slots = table.shape[0]
+        if math.isnan(self._anchor):
+            self._anchor = float(ts[0])
+        g = self._slot_numbers(ts)
+        n = g.shape[0]
+        g0, g_end, last = float(g[0]), float(g[-1]), self._last_slot
+        changes: np.ndarray
+        points: np.ndarray | None = None
+        regular = g_end - g0 == n - 1 and (n == 1 or bool((g[1:] != g[:-1]).all()))
+        if regular:
+            # one slot further at each point: the table for the first `slots`, the batch after
             m = min(n, slots)
-            ref_value = np.empty(n)
-            ref_time = np.empty(n)
-            ref_value[:m] = table_v[slot[:m]]
-            ref_time[:m] = table_t[slot[:m]]
-            ref_value[m:] = vs[: n - m]
-            ref_time[m:] = ts[: n - m]
-            table_v[slot[n - m :]] = vs[n - m :]
-            table_t[slot[n - m :]] = ts[n - m :]
-            return ref_value, ref_time
-        order = np.argsort(slot.astype(np.int16), kind="stable")
-        sorted_slot = slot[order]
-        same = np.empty(n, dtype=bool)
-        same[0] = False
-        np.equal(sorted_slot[1:], sorted_slot[:-1], out=same[1:])
-        # reference: the previous point of the same slot in the batch, else the table
-        before = np.empty(n, dtype=np.int64)
-        before[0] = 0
-        before[1:] = order[:-1]
-        ref_value = np.empty(n)
-        ref_time = np.empty(n)
-        ref_value[order] = np.where(same, vs[before], table_v[sorted_slot])
-        ref_time[order] = np.where(same, ts[before], table_t[sorted_slot])
-        last = np.empty(n, dtype=bool)
-        last[-1] = True
-        np.logical_not(same[1:], out=last[:-1])
-        table_v[sorted_slot[last]] = vs[order[last]]
-        table_t[sorted_slot[last]] = ts[order[last]]
-        return ref_value, ref_time
-
-    def _combine(
-        self,
-        level_x: np.ndarray,
-        mean_x: np.ndarray,
-        seasonal_x: np.ndarray,
-        recent_x: np.ndarray,
-        warm: np.ndarray,
-        *,
-        learn: bool,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted largest channel excess, damped by the recent excesses."""
-        p = self.params
-        weighted = (
-            level_x,
-            p.mean_weight * mean_x,
-            p.seasonal_weight * seasonal_x,
-            p.recent_weight * recent_x,
-        )
-        raw = np.maximum(np.maximum(weighted[0], weighted[1]), np.maximum(weighted[2], weighted[3]))
-        raw = np.where(warm & np.isfinite(raw), raw, 0.0)
-        hot = np.flatnonzero(raw > 0.0)
-        chan = np.zeros(raw.shape[0])
-        if hot.size:
-            top = raw[hot]
-            code = np.full(hot.size, _RECENT, dtype=np.float64)
-            for c, x in ((_SEASONAL, weighted[2]), (_MEAN, weighted[1]), (_LEVEL, weighted[0])):
-                code = np.where(x[hot] >= top, c, code)
-            chan[hot] = code
-        k = p.refractory
-        if k == 0:
-            return raw, chan
-        history = self._recent_excess
-        if history.shape[0] < k:
-            history = np.concatenate((np.zeros(k - history.shape[0]), history))
-        if learn:
-            # only alerts damp later points: a build-up below the alert level does not
-            seq = np.concatenate((history, np.where(raw >= EXCESS_AT_ALERT, raw, 0.0)))
-            self._recent_excess = seq[-k:]
-            if hot.size * k <= 4 * raw.shape[0]:
-                # records are rare: look back only from the points that have an excess
-                prior = np.zeros(raw.shape[0])
-                if hot.size:
-                    prior[hot] = seq[hot[:, None] + np.arange(k)].max(axis=1)
+            s0 = int(g0 % slots)
+            head = vs[:m] - _take_wrapped(table, s0, m)
+            lag = g0 - last  # slots since the table's latest point (NaN: none yet)
+            if 1.0 <= lag and lag + m - 1 <= slots and not np.isnan(head).any():
+                changes = np.empty(n)
+                changes[:m] = head
+                np.subtract(vs[m:], vs[: n - m], out=changes[m:])
             else:
-                prior = _max_of_previous(seq, k)
+                lags = lag + np.arange(m)
+                ok = (lags >= 1.0) & (lags <= slots) & ~np.isnan(head)
+                points = np.concatenate((np.flatnonzero(ok), np.arange(m, n)))
+                changes = np.concatenate((head[ok], vs[m:] - vs[: n - m]))
+            _fill_wrapped(table, (last + 1.0) % slots, g_end - last, math.nan)
+            _put_wrapped(table, int((g_end - m + 1.0) % slots), vs[n - m :])
         else:
-            prior = np.full(raw.shape[0], history.max())
-        return np.maximum(raw - p.refractory_factor * prior, 0.0), chan
+            first = np.empty(n, dtype=bool)
+            first[0] = True
+            np.not_equal(g[1:], g[:-1], out=first[1:])
+            target = g - slots
+            in_batch = target >= g0
+            j = np.searchsorted(g, target, side="right") - 1
+            slot = np.remainder(g, slots).astype(np.intp)
+            lag = g - last
+            from_table = ~in_batch & (lag >= 1.0) & (lag <= slots)
+            ref = np.where(in_batch, vs[j], table[slot])
+            ok = first & ((in_batch & (g[j] == target)) | from_table)
+            diff = vs - ref
+            ok &= ~np.isnan(diff)
+            points = np.flatnonzero(ok)
+            changes = diff[points]
+            if points.shape[0] == n:
+                points = None
+            _fill_wrapped(table, (last + 1.0) % slots, g_end - last, math.nan)
+            last_of_slot = np.empty(n, dtype=bool)
+            last_of_slot[-1] = True
+            last_of_slot[:-1] = first[1:]
+            keep = last_of_slot & (g > g_end - slots)
+            table[slot[keep]] = vs[keep]
+        self._last_slot = g_end
+        return changes, points
 
     def _peek(self, ts: np.ndarray, vs: np.ndarray) -> Scores:
         """Score each point alone against the current model, learning nothing."""
@@ -499,28 +719,52 @@ class AutoDetector(Detector):
         lo, hi = np.full(n, self._level_lo), np.full(n, self._level_hi)
         unit = _unit(noise, lo, hi)
         level_x = _excess(vs, lo, hi) / unit
-        tail = self._tail[self._tail.shape[0] - min(self._tail.shape[0], p.mean_window - 1) :]
-        means = (tail.sum() + vs) / (tail.shape[0] + 1)
-        expected = np.full(n, self._tail.mean() if self._tail.shape[0] else math.nan)
+        w = p.mean_window
+        tail = self._tail
+        if tail.shape[0]:
+            # the arithmetic of _rolling_means for one more point
+            ref = tail[0]
+            inner = tail[max(0, tail.shape[0] - (w - 1)) :] - ref
+            total = np.cumsum(inner)[-1] if inner.shape[0] else 0.0
+            if tail.shape[0] >= w and w <= _CONVOLVE_MAX:
+                means = (total + (vs - ref)) / w + ref
+                expected_value = float(np.sum(tail - ref) / w + ref)
+            else:
+                means = (total + (vs - ref)) / (inner.shape[0] + 1) + ref
+                expected_value = float(np.cumsum(tail - ref)[-1] / tail.shape[0] + ref)
+        else:
+            means = vs.copy()
+            expected_value = math.nan
+        expected = np.full(n, expected_value)
         top = np.maximum(self._blocks.max(axis=1, initial=-math.inf), self._block)
         mlo, mhi = np.full(n, -top[1]), np.full(n, top[0])
         mean_x = _excess(means, mlo, mhi) / _unit(noise, mlo, mhi)
         rlo, rhi = np.full(n, -top[3]), np.full(n, top[2])
         recent_x = _excess(vs, rlo, rhi) / _unit(noise, rlo, rhi)
         seasonal_x = np.zeros(n)
-        if self._slot_value.shape[0] and self._resid_count >= p.warmup:
-            slot = _slot_of(ts, p.season_seconds, self._slot_value.shape[0])
-            age = ts - self._slot_time[slot]
-            defined = (age > _FRESH_SEASONS * p.season_seconds) & (
-                age < _STALE_SEASONS * p.season_seconds
-            )
-            resid = vs - self._slot_value[slot]
+        slots = self._slot_value.shape[0]
+        if slots and self._resid_count >= p.warmup:
+            slot_number = self._slot_numbers(ts)
+            lag = slot_number - self._last_slot
+            ref = self._slot_value[np.remainder(slot_number, slots).astype(np.intp)]
+            resid = vs - ref
+            defined = (lag >= 1.0) & (lag <= slots) & ~np.isnan(resid)
             rlo, rhi = np.full(n, self._resid_lo), np.full(n, self._resid_hi)
             rx = _excess(resid, rlo, rhi) / _unit(np.full(n, self._resid_noise), rlo, rhi)
             gate = _seasonal_gate(rhi - rlo, hi - lo)
             seasonal_x = np.where(defined, rx * gate, 0.0)
-        final, chan = self._combine(level_x, mean_x, seasonal_x, recent_x, warm, learn=False)
-        return _result(final, chan, expected, lo, hi, unit, warm)
+            seasonal_x[~np.isfinite(seasonal_x)] = 0.0
+        raw, code = _strongest(
+            level_x,
+            p.mean_weight * mean_x,
+            p.seasonal_weight * seasonal_x,
+            p.recent_weight * recent_x,
+        )
+        raw = np.where(warm & np.isfinite(raw), raw, 0.0)
+        if p.refractory:
+            prior = float(self._alert_excess.max(initial=0.0))
+            raw = np.maximum(raw - p.refractory_factor * prior, 0.0)
+        return _result(raw, code, expected, lo, hi, unit, warm)
 
     # -- explanation -----------------------------------------------------
     def explain(self, value: float, point: PointScore) -> str:
@@ -551,6 +795,38 @@ class AutoDetector(Detector):
 
 
 # -- kernels ------------------------------------------------------------------
+_NO_POINTS = np.empty(0, dtype=np.intp)
+_NO_POINTS.setflags(write=False)
+_NO_VALUES = np.empty(0)
+_NO_VALUES.setflags(write=False)
+
+
+def _plainly_valid(ts: np.ndarray, vs: np.ndarray, learn: bool) -> bool:
+    """Cheap sufficient check of a batch (finite values, finite increasing time stamps)."""
+    if not math.isfinite(float(np.add.reduce(vs))):
+        return False  # a non-finite value (or a huge sum: the full checks decide)
+    if learn:
+        if not (math.isfinite(ts[0]) and math.isfinite(ts[-1])):
+            return False
+        # strictly increasing between finite ends: every stamp is finite
+        return ts.shape[0] == 1 or bool(np.greater(ts[1:], ts[:-1]).all())
+    return math.isfinite(float(np.add.reduce(ts)))
+
+
+def _strongest(
+    level: np.ndarray, mean: np.ndarray, seasonal: np.ndarray, recent: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Largest weighted channel excess and the code of the channel giving it.
+
+    Ties go to the level, then the mean, then the seasonal channel.
+    """
+    raw = np.maximum(np.maximum(level, mean), np.maximum(seasonal, recent))
+    code = np.full(raw.shape[0], float(_RECENT))
+    for c, x in ((_SEASONAL, seasonal), (_MEAN, mean), (_LEVEL, level)):
+        code[x >= raw] = c
+    return raw, code
+
+
 def _result(
     excess: np.ndarray,
     chan: np.ndarray,
@@ -577,13 +853,42 @@ def _result(
     )
 
 
+def _ew_span(memory: int) -> int:
+    """Points of one closed-form EWMA block (at most ``_BLOCK_LOG_SPAN`` e-folds)."""
+    return max(1, int(_BLOCK_LOG_SPAN / -math.log1p(-1.0 / memory)))
+
+
+_EW_VECTORS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _ew_vectors(memory: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``gain[t] = alpha * beta**-(t+1)`` and ``decay[t] = beta**t`` (at least ``n``, ``n + 1``).
+
+    With them ``y[t] = (1 - alpha) y[t-1] + alpha x[t]`` is one cumulative sum:
+    ``y[t] = (y0 + sum_{j<=t} gain[j] x[j]) * decay[t + 1]``.
+    """
+    cached = _EW_VECTORS.get(memory)
+    if cached is not None and cached[0].shape[0] >= n:
+        return cached
+    size = min(_ew_span(memory), max(n, 4096))
+    beta = 1.0 - 1.0 / memory
+    steps = np.arange(size + 1, dtype=np.float64)
+    decay = np.power(beta, steps)
+    gain = (1.0 / memory) * np.power(beta, -steps[1:])
+    gain.setflags(write=False)
+    decay.setflags(write=False)
+    _EW_VECTORS[memory] = (gain, decay)
+    return gain, decay
+
+
 def _ew_mean_before(
     x: np.ndarray, mean0: float, count0: int, memory: int, *, first_ever: bool
 ) -> tuple[np.ndarray, float, int]:
     """EW mean of the samples before each point (a running mean at first).
 
     The k-th sample is weighted ``max(1 / memory, 1 / k)``: the plain running
-    mean of the first ``memory`` samples (a cumulative sum), an EWMA after.
+    mean of the first ``memory`` samples (a cumulative sum), an EWMA after
+    (closed-form blocks, the arithmetic of the two-row kernel of ``_learn``).
     With ``first_ever``, ``x[0]`` is not a sample (the very first point has no
     change before it). Returns the mean before each point, the mean after the
     batch and the new sample count.
@@ -604,61 +909,30 @@ def _ew_mean_before(
         count += stop - start
         mean = float(after[stop - 1])
         start = stop
-    if start < n:
-        after[start:] = _ewma_constant(x[start:], 1.0 / memory, mean)
-        count += n - start
+    span = _ew_span(memory)
+    while start < n:
+        length = min(n - start, span)
+        gain, decay = _ew_vectors(memory, length)
+        acc = np.empty(length + 1)
+        acc[0] = mean
+        np.multiply(x[start : start + length], gain[:length], out=acc[1:])
+        np.cumsum(acc, out=acc)
+        np.multiply(acc[1:], decay[1 : length + 1], out=after[start : start + length])
+        mean = float(after[start + length - 1])
+        count += length
+        start += length
     before = np.empty(n)
     before[0] = mean0
     before[1:] = after[:-1]
-    return before, float(after[-1]), count
+    return before, mean, count
 
 
-_GROWTH: dict[float, np.ndarray] = {}
-
-
-def _ewma_constant(x: np.ndarray, alpha: float, y0: float) -> np.ndarray:
-    """``y[t] = (1 - alpha) y[t-1] + alpha x[t]``, by closed-form blocks."""
-    n = x.shape[0]
-    beta = 1.0 - alpha
-    span = max(1, int(_BLOCK_LOG_SPAN / -math.log(beta)))
-    out = np.empty(n)
-    growth = _GROWTH.get(alpha)
-    if growth is None or growth.shape[0] < min(n, span):
-        growth = np.power(beta, -np.arange(1, min(max(n, 4096), span) + 1, dtype=np.float64))
-        _GROWTH[alpha] = growth
-    y = y0
-    for start in range(0, n, span):
-        stop = min(n, start + span)
-        g = growth[: stop - start]
-        block = (y + np.cumsum(alpha * x[start:stop] * g)) / g
-        out[start:stop] = block
-        y = float(block[-1])
+def _at_hot(hot: np.ndarray, at: np.ndarray, x: np.ndarray, weight: float) -> np.ndarray:
+    """Weighted excess ``x`` of the points ``at`` (a subset of ``hot``), over ``hot``."""
+    out = np.zeros(hot.shape[0])
+    if at.shape[0]:
+        out[np.searchsorted(hot, at)] = weight * x
     return out
-
-
-def _fading_range(
-    y: np.ndarray, fade: np.ndarray, lo0: float, hi0: float
-) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Fading range ``hi[t] = max(y[t], hi[t-1] - fade[t])`` (``lo`` mirrored).
-
-    With ``S`` the cumulative fade, ``hi[t] = max(hi0, max_{j<=t} y[j] + S[j]) - S[t]``:
-    one running maximum. Returns the range before each point and after the batch.
-    """
-    n = y.shape[0]
-    shift = np.empty(n + 1)
-    shift[0] = 0.0
-    np.cumsum(fade, out=shift[1:])
-    buf = np.empty(n + 1)
-    buf[0] = hi0
-    np.add(y, shift[1:], out=buf[1:])
-    top = np.maximum.accumulate(buf)
-    buf[0] = -lo0
-    np.subtract(shift[1:], y, out=buf[1:])
-    bottom = np.maximum.accumulate(buf)
-    # before point t: the running extreme over j < t, faded by S[t-1]
-    hi = top[:n] - shift[:n]
-    lo = shift[:n] - bottom[:n]
-    return lo, hi, float(shift[n] - bottom[n]), float(top[n] - shift[n])
 
 
 def _excess(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -685,14 +959,26 @@ def _seasonal_gate(resid_width: np.ndarray, value_width: np.ndarray) -> np.ndarr
     return gate
 
 
+_ONES: dict[int, np.ndarray] = {}
+
+
 def _rolling_means(seq: np.ndarray, start: int, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the latest ``window`` values ending at each of ``seq[start:]``, and before it.
 
     ``seq`` is the kept tail followed by the batch; near the start of a series
     the windows are shorter. Sums are taken relative to the first value so
-    that long batches of large numbers keep their precision.
+    that long batches of large numbers keep their precision: by a direct
+    convolution for a full tail and a short window, else by prefix sums.
     """
     ref = seq[0]
+    if start == window and window <= _CONVOLVE_MAX:
+        ones = _ONES.get(window)
+        if ones is None:
+            ones = _ONES.setdefault(window, np.ones(window))
+        sums = np.convolve(seq - ref, ones, "valid")  # windows ending at start - 1, ...
+        sums /= window
+        sums += ref
+        return sums[1:], sums[:-1]
     total = seq.shape[0]
     n = total - start
     cs = np.empty(total + 1)
@@ -727,6 +1013,19 @@ def _window_means(cs: np.ndarray, first_end: int, n: int, window: int) -> np.nda
     return out
 
 
+def _window_max(h: np.ndarray, width: int) -> np.ndarray:
+    """Maximum of each run of ``width`` consecutive columns of ``h`` (by doubling)."""
+    span = 1
+    m = h
+    while 2 * span <= width:
+        m = np.maximum(m[:, :-span], m[:, span:])
+        span *= 2
+    count = h.shape[1] - width + 1
+    if span == width:
+        return m[:, :count]
+    return np.maximum(m[:, :count], m[:, width - span : width - span + count])
+
+
 def _max_of_previous(seq: np.ndarray, k: int) -> np.ndarray:
     """For each of the last ``len(seq) - k`` entries, the max of the ``k`` entries before it.
 
@@ -745,12 +1044,34 @@ def _max_of_previous(seq: np.ndarray, k: int) -> np.ndarray:
     return np.maximum(suffix[i], prefix[i + k - 1])
 
 
-def _slot_of(ts: np.ndarray, season: float, slots: int) -> np.ndarray:
-    """Time slot of each time stamp within its season (0 .. slots - 1)."""
-    phase = ts / season
-    phase -= np.floor(phase)
-    phase *= slots
-    return np.minimum(phase.astype(np.int64), slots - 1)
+def _take_wrapped(table: np.ndarray, start: int, count: int) -> np.ndarray:
+    """``count`` entries of a circular table from ``start``."""
+    stop = start + count
+    if stop <= table.shape[0]:
+        return table[start:stop]
+    return np.concatenate((table[start:], table[: stop - table.shape[0]]))
+
+
+def _put_wrapped(table: np.ndarray, start: int, values: np.ndarray) -> None:
+    """Write ``values`` into a circular table from ``start`` (at most its length)."""
+    size = table.shape[0]
+    first = min(values.shape[0], size - start)
+    table[start : start + first] = values[:first]
+    table[: values.shape[0] - first] = values[first:]
+
+
+def _fill_wrapped(table: np.ndarray, start: float, count: float, value: float) -> None:
+    """Set ``count`` entries of a circular table from ``start`` (NaN start: nothing)."""
+    if not count >= 1.0:  # also NaN
+        return
+    size = table.shape[0]
+    if count >= size:
+        table[:] = value
+        return
+    begin, stop = int(start), int(start) + int(count)
+    table[begin : min(stop, size)] = value
+    if stop > size:
+        table[: stop - size] = value
 
 
 def _to_json(x: float) -> float | None:
@@ -762,7 +1083,10 @@ def _from_json(x: float | None, default: float) -> float:
 
 
 def _list_to_json(a: np.ndarray) -> list[float | None]:
-    return [v if math.isfinite(v) else None for v in a.astype(np.float64).tolist()]
+    out = a.tolist()
+    if not np.isfinite(a).all():
+        out = [v if math.isfinite(v) else None for v in out]
+    return out
 
 
 def _list_from_json(a: list[float | None], missing: float = math.nan) -> np.ndarray:
