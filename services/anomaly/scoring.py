@@ -31,6 +31,7 @@ backtests use.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
@@ -296,6 +297,10 @@ _POINTS_SOURCE = """
              ON a.n = u.n
 """
 
+# A plain INSERT: the duplicates were looked up under the lock, so a conflict can only
+# be a row inserted without the lock (through Hasura); it aborts the transaction, which
+# is redone with every point looked up and ON CONFLICT DO NOTHING (speculative insertion
+# costs a sixth of a bulk insert, so only that rare retry pays for it).
 _INSERT_CTE = "".join(
     (
         """
@@ -308,8 +313,7 @@ ins AS (
       FROM (""",
         _POINTS_SOURCE.replace("{key}", "text"),
         """) AS s
-     ORDER BY s.n
-    ON CONFLICT (source_account_id, detector_id, ts) DO NOTHING
+     ORDER BY s.n{conflict}
     RETURNING id, detector_id, ts, is_anomaly, late, ingested_at
 )""",
     )
@@ -398,7 +402,17 @@ UNION ALL
 SELECT 3, NULL, NULL, NULL, NULL, (SELECT count(*) FROM ins), (SELECT count(*) FROM pages)
 """
 
-INSERT_SQL = "WITH" + _INSERT_CTE + _WRITE_TAIL
+INSERT_SQL = "WITH" + _INSERT_CTE.replace("{conflict}", "") + _WRITE_TAIL
+INSERT_CHECKED_SQL = (
+    "WITH"
+    + _INSERT_CTE.replace(
+        "{conflict}", "\n    ON CONFLICT (source_account_id, detector_id, ts) DO NOTHING"
+    )
+    + _WRITE_TAIL
+)
+# A large write goes out in parts of about this many points (by detector): Postgres
+# stores one part while the next one is scored.
+PART_POINTS = 2500
 UPDATE_SQL = "WITH" + _UPDATE_CTE + _WRITE_TAIL
 
 
@@ -508,8 +522,10 @@ class _Txn:
         self.account = account
         self.cache = cache
         self.live: dict[str, _Live] = {}
-        self.points: list[list[Any]] = [[] for _ in range(11)]
-        self.pages: list[list[Any]] = [[] for _ in range(8)]
+        self.points: list[list[Any]] = []
+        self.pages: list[list[Any]] = []
+        self.staged: list[str] = []  # the detectors of the part being staged
+        self.new_part()
         self.anomaly_rows: dict[tuple[str, datetime], tuple[_Call, dict[str, Any]]] = {}
         self.pages_written = 0
         self._taken: dict[str, modelcache.Entry] = {}
@@ -652,6 +668,9 @@ class _Txn:
             if live.last_anomaly_at is None or newest > live.last_anomaly_at:
                 live.last_anomaly_at = newest
         keys = [detector_id] * n if call.keys is None else [call.keys[i] for i in order]
+        if not self.staged or self.staged[-1] != detector_id:
+            if detector_id not in self.staged:
+                self.staged.append(detector_id)
         self._stage_points(call, live, keys, ts_list, values_list, epoch, late, s, anomalous)
 
     def _stage_points(
@@ -749,11 +768,28 @@ class _Txn:
         )
 
     # -- the write
+    def new_part(self) -> None:
+        self.points = [[] for _ in range(11)]
+        self.pages = [[] for _ in range(8)]
+        self.staged = []
+
+    def touched(self) -> list[str]:
+        """Detectors to write (sorted): the ones with points submitted by a call that
+        went through (stored, or duplicates to count)."""
+        return [
+            d
+            for d in sorted(self.live)
+            if self.live[d].submitted or self.live[d].duplicates or self.live[d].scored
+        ]
+
+    def write_args(self) -> list[Any]:
+        """The arguments of the write statement for what is staged."""
+        return [self.account, *self.points, *self._detector_columns(), *self.pages]
+
     def _detector_columns(self) -> list[list[Any]]:
         d: list[list[Any]] = [[] for _ in range(13)]
-        for detector_id, live in self.live.items():
-            if not live.submitted and not live.duplicates and not live.scored:
-                continue  # locked, not touched (its calls failed)
+        for detector_id in self.staged:
+            live = self.live[detector_id]
             model = live.model if live.scored else None  # None: the stored state stays
             d[0].append(detector_id)
             d[1].append(live.checkpoint is not None)
@@ -774,17 +810,20 @@ class _Txn:
     async def write(
         self, conn: asyncpg.Connection, sql: str
     ) -> tuple[int, dict[str, tuple[int, int]]]:
-        """Run the write; returns (points written, id -> (checkpoint id, journal bytes))."""
-        rows = await conn.fetch(
-            sql, self.account, *self.points, *self._detector_columns(), *self.pages
-        )
-        written = 0
+        """Write what is staged; returns (points written, id -> (checkpoint id, journal
+        bytes))."""
         returned: dict[str, tuple[int, int]] = {}
+        written = self.absorb(await conn.fetch(sql, *self.write_args()), returned)
+        return written, returned
+
+    def absorb(self, rows: list[asyncpg.Record], returned: dict[str, tuple[int, int]]) -> int:
+        """Take in what a write returned; returns the points it wrote."""
+        written = 0
         for r in rows:
             kind = r["kind"]
             if kind == 3:
                 written = int(r["a"])
-                self.pages_written = int(r["b"])
+                self.pages_written += int(r["b"])
             elif kind == 2:
                 returned[r["detector_id"]] = (int(r["a"]), int(r["b"]))
             else:
@@ -794,7 +833,7 @@ class _Txn:
                     call.outcome.anomalies.append(
                         {"id": r["id"], **anomaly, "ingested_at": r["ingested_at"]}
                     )
-        return written, returned
+        return written
 
 
 def _locate(points: Sequence[PointLike], detector_id: str) -> int:
@@ -889,6 +928,56 @@ async def _find_duplicates(
             txn.live[r["detector_id"]].existing.add(r["ts"])
 
 
+def _parts(txn: _Txn) -> list[list[str]]:
+    """The touched detectors in parts of about ``PART_POINTS`` points (sorted by id)."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for detector_id in txn.touched():
+        if size >= PART_POINTS:
+            parts.append([])
+            size = 0
+        parts[-1].append(detector_id)
+        size += txn.live[detector_id].submitted
+    return parts
+
+
+async def _score_and_write(
+    conn: asyncpg.Connection,
+    txn: _Txn,
+    plans: list[tuple[_Call, dict[str, tuple[list[int], np.ndarray]]]],
+    sql: str,
+) -> tuple[int, dict[str, tuple[int, int]]]:
+    """Score the calls and write them, a part at a time: while Postgres stores one
+    part, the next is scored (a detector's calls stay in order within its part)."""
+    written = 0
+    returned: dict[str, tuple[int, int]] = {}
+    inflight: asyncio.Future[list[asyncpg.Record]] | None = None
+    try:
+        for part in _parts(txn):
+            txn.new_part()
+            members = set(part)
+            for call, selected in plans:
+                for detector_id, (order, late) in selected.items():
+                    if detector_id in members:
+                        txn.score(call, detector_id, order, late)
+            txn.staged = part  # every detector of the part, scored or only counted
+            args = txn.write_args()
+            if inflight is not None:
+                written += txn.absorb(await inflight, returned)
+            inflight = asyncio.ensure_future(conn.fetch(sql, *args))
+            await asyncio.sleep(0)  # let the statement go out before scoring the next part
+        assert inflight is not None
+        written += txn.absorb(await inflight, returned)
+        inflight = None
+    finally:
+        if inflight is not None and not inflight.done():
+            # a part failed to score: let the running statement end before the rollback
+            await asyncio.wait([inflight])
+            if not inflight.cancelled():
+                inflight.exception()
+    return written, returned
+
+
 async def _run(
     pool: asyncpg.Pool,
     account: str,
@@ -925,10 +1014,14 @@ async def _run(
             await _find_duplicates(conn, txn, live_calls, check_all)
             plans = [(call, _select_points(txn, call)) for call in live_calls]
             await txn.load_models(conn)
-            for call, selected in plans:
-                for detector_id, (order, late) in selected.items():
-                    txn.score(call, detector_id, order, late)
-            written, committed = await txn.write(conn, INSERT_SQL)
+            try:
+                written, committed = await _score_and_write(
+                    conn, txn, plans, INSERT_CHECKED_SQL if check_all else INSERT_SQL
+                )
+            except asyncpg.UniqueViolationError:
+                if check_all:
+                    raise
+                raise _Raced from None
             if written < sum(call.expected for call in live_calls) and not check_all:
                 raise _Raced
         returned = committed  # only once COMMIT went through

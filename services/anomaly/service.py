@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from services.anomaly import scoring
 from services.anomaly.detectors.base import InvalidParams
-from services.anomaly.models import MAX_BATCH, PointIn
+from services.anomaly.models import MAX_BATCH, BatchIn, IngestResult, PointIn
 from services.anomaly.thresholds import parse_thresholds
 from services.common.errors import BadRequest, PayloadTooLarge, ValidationFailed
 
@@ -157,7 +157,25 @@ def counts_of(rows: Sequence[asyncpg.Record]) -> dict[str, Any]:
 
 # -- ingest bodies ------------------------------------------------------------
 def parse_ingest(body: bytes) -> tuple[list[PointIn], bool]:
-    """One point or ``{"points": [...]}``: (points, is_batch). 413 over the batch limit."""
+    """One point or ``{"points": [...]}``: (points, is_batch). 413 over the batch limit.
+
+    A valid body is validated straight from the JSON bytes; anything else takes the
+    step-by-step path below, which words every error (and the 413 comes before
+    any point is looked at).
+    """
+    try:
+        if b'"points"' in body:
+            points = BatchIn.model_validate_json(body).points
+            if len(points) <= MAX_BATCH:
+                return points, True
+        else:
+            return [PointIn.model_validate_json(body)], False
+    except ValueError:  # ValidationError included
+        pass
+    return _parse_ingest_checked(body)
+
+
+def _parse_ingest_checked(body: bytes) -> tuple[list[PointIn], bool]:
     try:
         document = pydantic_core.from_json(body or b"null")
     except ValueError as exc:
@@ -186,6 +204,17 @@ def parse_ingest(body: bytes) -> tuple[list[PointIn], bool]:
         return [PointIn.model_validate(document)], False
     except ValidationError as exc:
         raise _point_error(exc, prefix=[]) from None
+
+
+def ingest_result_json(outcome: scoring.IngestOutcome) -> bytes:
+    """The JSON of an ``IngestResult``."""
+    if not outcome.anomalies:
+        return b'{"accepted":%d,"duplicates":%d,"late":%d,"anomalies":[]}' % (
+            outcome.accepted,
+            outcome.duplicates,
+            outcome.late,
+        )
+    return IngestResult.model_validate(outcome.as_dict()).model_dump_json().encode()
 
 
 def _point_error(exc: ValidationError, *, prefix: list[str]) -> ValidationFailed:
