@@ -48,11 +48,15 @@ class ModelCache:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[tuple[str, str], Entry] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # models reused
+        self.caught_up = 0  # ... after replaying journal chunks another replica wrote
+        self.misses = 0  # models rebuilt from the checkpoint and the journal
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
 
     def take(self, account: str, detector_id: str) -> Entry | None:
         """Remove and return the entry (the caller owns the model until ``put``)."""

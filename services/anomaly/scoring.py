@@ -575,6 +575,8 @@ class _Txn:
             if entry is not None:
                 self._taken.pop(detector_id, None)  # consumed: it changes from here on
                 self.cache.hits += 1
+                if row["journal"]:
+                    self.cache.caught_up += 1
                 live.model, live.chunks, live.points = entry.model, entry.chunks, entry.points
                 self._replay(live, row["journal"])
             else:
