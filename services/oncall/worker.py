@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import socket
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ from services.oncall.delivery.channels import (
     WebhookChannel,
 )
 from services.oncall.delivery.destinations import DestinationPolicy
-from services.oncall.delivery.http import ClientPool
+from services.oncall.delivery.http import Connections
 from services.oncall.escalation import runner
 
 log = logging.getLogger("nsentry.oncall.worker")
@@ -54,7 +56,7 @@ class DeliveryReport:
 
 
 def default_channels(
-    settings: Settings, client: httpx.AsyncClient | ClientPool
+    settings: Settings, client: httpx.AsyncClient | Connections
 ) -> dict[str, Channel]:
     destinations = DestinationPolicy.from_settings(
         settings.allowed_destinations, local_mode=settings.nsentry_local_mode
@@ -112,10 +114,10 @@ class Worker:
         pool = await db.create_pool(
             settings.database_url, role=db.WORKER_ROLE, min_size=1, max_size=4
         )
-        clients = ClientPool(options.get("concurrency", DEFAULT_CONCURRENCY))
-        channels = options.pop("channels", None) or default_channels(settings, clients)
+        connections = Connections()
+        channels = options.pop("channels", None) or default_channels(settings, connections)
         worker = cls(pool, channels=channels, **options)
-        worker._owned = [clients, pool]
+        worker._owned = [connections, pool]
         if not settings.webhook_signing_secret:
             log.warning("WEBHOOK_SIGNING_SECRET is not set: webhooks go out without X-Signature")
         return worker
@@ -123,7 +125,7 @@ class Worker:
     async def close(self) -> None:
         for resource in self._owned:
             with contextlib.suppress(Exception):
-                if isinstance(resource, httpx.AsyncClient | ClientPool):
+                if isinstance(resource, httpx.AsyncClient | Connections):
                     await resource.aclose()
                 else:
                     await resource.close()
@@ -232,6 +234,7 @@ async def run_worker(
     wake = asyncio.Event()
     listener: asyncpg.Connection | None = None
     failures = 0
+    last_tick = -math.inf
     log.info("on-call worker %s started", worker.worker_id)
     try:
         while not stop.is_set():
@@ -239,7 +242,11 @@ async def run_worker(
                 listener = await _listen(settings, wake)
             try:
                 wake.clear()
-                await worker.tick(clock())
+                # escalations are due by the clock: a tick per poll interval is enough,
+                # not one per wake-up (every alert that queues a page wakes the worker)
+                if time.monotonic() - last_tick >= poll_seconds:
+                    last_tick = time.monotonic()
+                    await worker.tick(clock())
                 await worker.deliver(clock)
                 failures = 0
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

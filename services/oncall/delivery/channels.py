@@ -18,11 +18,12 @@ from email.message import EmailMessage
 from typing import Any, Literal, Protocol
 
 import aiosmtplib
+import httpcore
 import httpx
 
 from services import __version__
 from services.oncall.delivery.destinations import DestinationPolicy
-from services.oncall.delivery.http import ClientPool
+from services.oncall.delivery.http import Answer, Connections, InvalidURL
 
 Outcome = Literal["sent", "retry", "permanent"]
 USER_AGENT = f"nsentry-oncall/{__version__}"
@@ -96,7 +97,7 @@ def signature(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx.Response | Answer) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
         return None
@@ -106,7 +107,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def classify(response: httpx.Response) -> Result:
+def classify(response: httpx.Response | Answer) -> Result:
     code = response.status_code
     if 200 <= code < 300:
         return Result("sent", code)
@@ -121,17 +122,22 @@ def classify(response: httpx.Response) -> Result:
 # ---------------------------------------------------------------------------
 # Webhook and Slack
 # ---------------------------------------------------------------------------
+# failures worth another attempt (timeouts are told apart; an unusable URL is not one)
+_TRANSIENT = (httpx.TransportError, httpcore.NetworkError, httpcore.ProtocolError, OSError)
+
+
 class WebhookChannel:
     """POST the JSON payload, signed, with `Idempotency-Key`.
 
-    `client` is one httpx client, or a :class:`ClientPool` lending one per request.
+    `client` is the worker's :class:`Connections` (keep-alive connections per
+    origin), or any httpx client.
     """
 
     name = "webhook"
 
     def __init__(
         self,
-        client: httpx.AsyncClient | ClientPool,
+        client: httpx.AsyncClient | Connections,
         *,
         destinations: DestinationPolicy,
         signing_secret: bytes | None,
@@ -157,20 +163,23 @@ class WebhookChannel:
         if self.signing_secret:
             headers["X-Signature"] = signature(self.signing_secret, body)
         try:
-            response = await self._post(message.destination, body, headers)
-        except httpx.TimeoutException:
+            if isinstance(self.client, Connections):
+                response: Answer | httpx.Response = await self.client.post(
+                    message.destination, body, headers
+                )
+            else:
+                response = await self.client.post(
+                    message.destination, content=body, headers=headers, follow_redirects=False
+                )
+        except (httpx.TimeoutException, httpcore.TimeoutException):
             return Result("retry", None, "timed out")
-        except (httpx.TransportError, OSError) as exc:
+        except (InvalidURL, httpcore.UnsupportedProtocol, httpcore.LocalProtocolError) as exc:
+            return Result("permanent", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
+        except _TRANSIENT as exc:
             return Result("retry", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
         except httpx.HTTPError as exc:  # an unusable URL
             return Result("permanent", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
         return classify(response)
-
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-        if isinstance(self.client, ClientPool):
-            async with self.client.lease() as client:
-                return await client.post(url, content=body, headers=headers, follow_redirects=False)
-        return await self.client.post(url, content=body, headers=headers, follow_redirects=False)
 
 
 class SlackChannel(WebhookChannel):
