@@ -483,7 +483,7 @@ class _Live:
     points: int = 0
     journal: bytearray = field(default_factory=bytearray)  # to append, or the whole one
     checkpoint: dict[str, Any] | None = None  # a new checkpoint to write
-    existing: set[datetime] = field(default_factory=set)  # stored timestamps (checked)
+    existing: set[float] = field(default_factory=set)  # stored (epoch s), looked up
     scored: bool = False
     submitted: int = 0
     duplicates: int = 0
@@ -513,6 +513,29 @@ class _Call:
     expected: int = 0  # points to store
     late: int = 0
     outcome: IngestOutcome = field(default_factory=IngestOutcome)
+    _epoch: np.ndarray | None = None
+
+    @property
+    def epoch(self) -> np.ndarray:
+        """The points' timestamps in epoch seconds (what the models see)."""
+        if self._epoch is None:
+            self._epoch = np.fromiter(
+                (p.timestamp.timestamp() for p in self.points),
+                dtype=np.float64,
+                count=len(self.points),
+            )
+        return self._epoch
+
+
+class _Stamps:
+    """The timestamps of the points at ``order`` (looked up only for the few needed)."""
+
+    def __init__(self, points: Sequence[PointLike], order: list[int]) -> None:
+        self.points = points
+        self.order = order
+
+    def __getitem__(self, i: int) -> datetime:
+        return self.points[self.order[i]].timestamp
 
 
 class _Txn:
@@ -641,7 +664,14 @@ class _Txn:
             )
 
     # -- scoring
-    def score(self, call: _Call, detector_id: str, order: list[int], late: np.ndarray) -> None:
+    def score(
+        self,
+        call: _Call,
+        detector_id: str,
+        order: list[int],
+        epoch: np.ndarray,
+        late: np.ndarray,
+    ) -> None:
         """Score a call's kept points of one detector (sorted by time) and stage them."""
         live = self.live[detector_id]
         assert live.model is not None
@@ -650,8 +680,7 @@ class _Txn:
         points = call.points
         n = len(order)
         values_list = [points[i].value for i in order]
-        ts_list = [points[i].timestamp for i in order]
-        epoch = np.fromiter((t.timestamp() for t in ts_list), dtype=np.float64, count=n)
+        ts_list = _Stamps(points, order)
         values = np.asarray(values_list, dtype=np.float64)
         s = score_points(live.model, live.policy, live.policy_state, epoch, values, late)
         live.policy_state = s.policy_state
@@ -680,7 +709,7 @@ class _Txn:
         call: _Call,
         live: _Live,
         keys: list[Any],
-        ts_list: list[datetime],
+        ts_list: _Stamps,
         values_list: list[float],
         epoch: np.ndarray,
         late: np.ndarray,
@@ -864,46 +893,53 @@ def _check_detectors(txn: _Txn, call: _Call, *, batch: bool, unknown_is_404: boo
     return True
 
 
-def _select_points(txn: _Txn, call: _Call) -> dict[str, tuple[list[int], np.ndarray]]:
-    """Per detector: the call's points to store, sorted by time (duplicates counted and
-    left out), and which of them are late. Moves the detectors' bookkeeping along."""
-    by_detector: dict[str, list[int]] = defaultdict(list)
+Selected = dict[str, tuple[list[int], np.ndarray, np.ndarray]]
+
+
+def _select_points(txn: _Txn, call: _Call) -> Selected:
+    """Per detector: the call's points to store (indices, epoch seconds), sorted by time
+    (duplicates counted and left out; of points repeated in the call the first is kept),
+    and which of them are late. Moves the detectors' bookkeeping along."""
     points = call.points
-    for i, p in enumerate(points):
-        by_detector[p.detector_id].append(i)
-    selected: dict[str, tuple[list[int], np.ndarray]] = {}
+    epoch_all = call.epoch
+    by_detector: dict[str, list[int]]
+    if len(points) == 1:
+        by_detector = {points[0].detector_id: [0]}
+    else:
+        by_detector = defaultdict(list)
+        for i, p in enumerate(points):
+            by_detector[p.detector_id].append(i)
+    selected: Selected = {}
     for detector_id in sorted(by_detector):
         live = txn.live[detector_id]
-        indices = by_detector[detector_id]
-        if len(indices) > 1:
-            indices.sort(key=lambda i: points[i].timestamp)
-        kept: list[int] = []
-        previous: datetime | None = None
-        duplicates = 0
-        for i in indices:
-            ts = points[i].timestamp
-            if ts in live.existing or ts == previous:
-                duplicates += 1
-                continue
-            previous = ts
-            kept.append(i)
-        live.duplicates += duplicates
-        live.submitted += len(kept)
-        call.outcome.duplicates += duplicates
-        if not kept:
-            continue
-        live.existing.update(points[i].timestamp for i in kept)
-        last_ts = live.last_ts
-        if last_ts is None:
-            late = np.zeros(len(kept), dtype=bool)
+        index = np.asarray(by_detector[detector_id], dtype=np.int64)
+        epoch = epoch_all[index]
+        if index.size > 1:
+            order = np.argsort(epoch, kind="stable")
+            index, epoch = index[order], epoch[order]
+            keep = np.ones(index.size, dtype=bool)
+            keep[1:] = epoch[1:] != epoch[:-1]
         else:
-            late = np.fromiter(
-                (points[i].timestamp <= last_ts for i in kept), dtype=bool, count=len(kept)
-            )
+            keep = np.ones(1, dtype=bool)
+        if live.existing:
+            keep &= ~np.isin(epoch, np.fromiter(live.existing, dtype=np.float64))
+        duplicates = int(index.size - keep.sum())
+        if duplicates:
+            index, epoch = index[keep], epoch[keep]
+        live.duplicates += duplicates
+        live.submitted += int(index.size)
+        call.outcome.duplicates += duplicates
+        if not index.size:
+            continue
+        live.existing.update(epoch.tolist())
+        if live.last_ts is None:
+            late = np.zeros(index.size, dtype=bool)
+        else:
+            late = epoch <= live.last_ts.timestamp()
         live.scored = True
-        call.expected += len(kept)
+        call.expected += int(index.size)
         call.late += int(late.sum())
-        selected[detector_id] = (kept, late)
+        selected[detector_id] = (index.tolist(), epoch, late)
     return selected
 
 
@@ -919,15 +955,23 @@ async def _find_duplicates(
     """
     ids: list[str] = []
     stamps: list[datetime] = []
+    latest = {
+        d: live.last_ts.timestamp() for d, live in txn.live.items() if live.last_ts is not None
+    }
     for call in calls:
-        for p in call.points:
-            last_ts = txn.live[p.detector_id].last_ts
-            if check_all or (last_ts is not None and p.timestamp <= last_ts):
-                ids.append(p.detector_id)
-                stamps.append(p.timestamp)
+        if check_all:
+            candidates: Any = range(len(call.points))
+        else:
+            if not latest:
+                continue
+            bound = np.array([latest.get(p.detector_id, -np.inf) for p in call.points])
+            candidates = np.flatnonzero(call.epoch <= bound).tolist()
+        for i in candidates:
+            ids.append(call.points[i].detector_id)
+            stamps.append(call.points[i].timestamp)
     if ids:
         for r in await conn.fetch(_DUPLICATES_SQL, txn.account, ids, stamps):
-            txn.live[r["detector_id"]].existing.add(r["ts"])
+            txn.live[r["detector_id"]].existing.add(r["ts"].timestamp())
 
 
 def _parts(txn: _Txn) -> list[list[str]]:
@@ -946,7 +990,7 @@ def _parts(txn: _Txn) -> list[list[str]]:
 async def _score_and_write(
     conn: asyncpg.Connection,
     txn: _Txn,
-    plans: list[tuple[_Call, dict[str, tuple[list[int], np.ndarray]]]],
+    plans: list[tuple[_Call, Selected]],
     sql: str,
 ) -> tuple[int, dict[str, tuple[int, int]]]:
     """Score the calls and write them, a part at a time: while Postgres stores one
@@ -959,9 +1003,9 @@ async def _score_and_write(
             txn.new_part()
             members = set(part)
             for call, selected in plans:
-                for detector_id, (order, late) in selected.items():
+                for detector_id, (order, epoch, late) in selected.items():
                     if detector_id in members:
-                        txn.score(call, detector_id, order, late)
+                        txn.score(call, detector_id, order, epoch, late)
             txn.staged = part  # every detector of the part, scored or only counted
             args = txn.write_args()
             if inflight is not None:
@@ -1181,12 +1225,10 @@ async def score_pending(
             if live.last_ts is None:
                 late = np.zeros(len(rows), dtype=bool)
             else:
-                late = np.fromiter(
-                    (r["ts"] <= live.last_ts for r in rows), dtype=bool, count=len(rows)
-                )
+                late = call.epoch <= live.last_ts.timestamp()
             live.scored = True
             await txn.load_models(conn)
-            txn.score(call, detector_id, list(range(len(rows))), late)
+            txn.score(call, detector_id, list(range(len(rows))), call.epoch, late)
             written, committed = await txn.write(conn, UPDATE_SQL)
         returned = committed  # only once COMMIT went through
     finally:
