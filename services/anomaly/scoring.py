@@ -47,6 +47,7 @@ import numpy as np
 
 from services.anomaly import detectors, modelcache, statecodec
 from services.anomaly.detectors import base as detector_base
+from services.anomaly.policy_one import apply_one
 from services.anomaly.thresholds import Thresholds, parse_thresholds
 from services.common.db import APP_ROLE, tenant_transaction
 from services.common.errors import ApiError, Conflict, NotFound, ValidationFailed
@@ -102,6 +103,8 @@ def score_points(
     state (runs, episodes), and a late anomaly never opens or joins an episode.
     """
     n = values.shape[0]
+    if n == 1:
+        return _score_one(model, policy, policy_state, epoch, values, bool(late[0]))
     score = np.zeros(n)
     expected = np.full(n, np.nan)
     lower = np.full(n, np.nan)
@@ -151,6 +154,40 @@ def score_points(
         explanation=explanation,
         details=details,
         policy_state=policy_state,
+        n_seen=int(model.n_seen),
+        warmup=int(model.warmup),
+    )
+
+
+def _score_one(
+    model: detector_base.Detector,
+    policy: Thresholds,
+    policy_state: dict[str, Any],
+    epoch: np.ndarray,
+    values: np.ndarray,
+    late: bool,
+) -> ScoredSeries:
+    """``score_points`` of one point (the threshold policy without arrays)."""
+    scores = model.score(epoch, values, learn=not late)
+    point = scores.point(0)
+    t, v = float(epoch[0]), float(values[0])
+    is_anomaly, severity, start, after = apply_one(
+        policy, t, v, point.score, point.expected, policy_state, learn=not late
+    )
+    anomalous = np.array([is_anomaly])
+    episode = None if math.isnan(start) else start
+    return ScoredSeries(
+        score=scores.score.astype(np.float64, copy=False),
+        expected=scores.expected.astype(np.float64, copy=False),
+        lower=scores.lower.astype(np.float64, copy=False),
+        upper=scores.upper.astype(np.float64, copy=False),
+        is_anomaly=anomalous,
+        severity=[severity],
+        episode_start=[episode],
+        opens_episode=np.array([is_anomaly and not late and start == t]),
+        explanation=[model.explain(v, point) if is_anomaly else None],
+        details=[point.detail if is_anomaly else None],
+        policy_state=after if not late else policy_state,
         n_seen=int(model.n_seen),
         warmup=int(model.warmup),
     )
