@@ -13,8 +13,9 @@ the end:
 2. **Single point**: ``--connections`` keep-alive connections sending one
    point per request for ``--seconds`` (each connection feeds its own
    detector, so no request waits on another's detector lock), against a bare
-   FastAPI endpoint with a pydantic body under the same uvicorn settings.
-   Target: ratio >= 0.5 and p99 < 50 ms.
+   FastAPI endpoint with a pydantic body under the same uvicorn settings (one
+   worker, uvloop, httptools; the service with its default pool size, as
+   deployed). Target: ratio >= 0.5 and p99 < 50 ms.
 
 The load generator is a minimal HTTP/1.1 keep-alive client on asyncio streams
 (httpx would be the bottleneck); request bodies are built before timing.
@@ -159,6 +160,8 @@ def free_port() -> int:
 @contextmanager
 def uvicorn_process(factory: str, env: dict[str, str]) -> Iterator[int]:
     port = free_port()
+    # both servers alike: one worker, uvloop and httptools (named, so that a missing one
+    # fails instead of silently measuring the slower fallback), no access log
     command = [
         sys.executable,
         "-m",
@@ -169,6 +172,12 @@ def uvicorn_process(factory: str, env: dict[str, str]) -> Iterator[int]:
         "127.0.0.1",
         "--port",
         str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--workers",
+        "1",
         "--log-level",
         "warning",
         "--no-access-log",
@@ -418,7 +427,6 @@ def run(args: argparse.Namespace) -> int:
             "DATABASE_URL": dsn,
             "PLUGIN_SECRET": secret,
             "NSELF_LICENSE_SKIP_VERIFY": "1",
-            "DB_POOL_MAX": "16",
             "LOG_LEVEL": "warning",
         }
         ids = [f"bulk-{k:03d}" for k in range(args.detectors)]
