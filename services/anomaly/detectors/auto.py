@@ -73,6 +73,7 @@ slot table (at most ``_MAX_SLOTS`` floats).
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, ClassVar
 
 import numpy as np
@@ -102,7 +103,7 @@ _BLOCK_LOG_SPAN = 30.0
 #: Longest mean window summed by a direct convolution (longer: prefix sums).
 _CONVOLVE_MAX = 64
 #: Hot points times recent alerts up to which the refractory damping is taken pairwise.
-_PAIRWISE_MAX = 1 << 16
+_PAIRWISE_MAX = 1 << 11
 
 #: Channel names by the code stored in ``Scores.detail``.
 CHANNELS = ("none", "level", "mean", "seasonal", "recent")
@@ -200,7 +201,8 @@ class AutoDetector(Detector):
         self._noise_count = 0
         self._level_lo, self._level_hi = math.inf, -math.inf
         self._tail = np.empty(0)
-        self._blocks = np.empty((_RECENT_ROWS, 0))
+        # maxima of the latest completed blocks, oldest first (-inf: none yet)
+        self._blocks = np.full((_RECENT_ROWS, _RECENT_BLOCKS), -math.inf)
         self._block = np.full(_RECENT_ROWS, -math.inf)
         self._first_times = np.empty(0)
         self._slot_value = np.empty(0)
@@ -221,7 +223,7 @@ class AutoDetector(Detector):
             "noise": [self._noise, self._noise_count],
             "level": [_to_json(self._level_lo), _to_json(self._level_hi)],
             "tail": self._tail.tolist(),
-            "blocks": self._blocks.tolist(),
+            "blocks": self._blocks[:, _RECENT_BLOCKS - self._kept_blocks() :].tolist(),
             "block": _list_to_json(self._block),
             "first_times": self._first_times.tolist(),
             "slots": [
@@ -243,7 +245,9 @@ class AutoDetector(Detector):
         self._level_lo = _from_json(state["level"][0], math.inf)
         self._level_hi = _from_json(state["level"][1], -math.inf)
         self._tail = np.array(state["tail"], dtype=np.float64).reshape(-1)
-        self._blocks = np.array(state["blocks"], dtype=np.float64).reshape(_RECENT_ROWS, -1)
+        blocks = np.array(state["blocks"], dtype=np.float64).reshape(_RECENT_ROWS, -1)
+        self._blocks = np.full((_RECENT_ROWS, _RECENT_BLOCKS), -math.inf)
+        self._blocks[:, _RECENT_BLOCKS - blocks.shape[1] :] = blocks
         self._block = _list_from_json(state["block"], -math.inf)
         self._first_times = np.array(state["first_times"], dtype=np.float64).reshape(-1)
         values, anchor, last = state["slots"]
@@ -259,6 +263,11 @@ class AutoDetector(Detector):
         ages, excess = state["alerts"]
         self._alert_at = self._count - np.array(ages, dtype=np.int64).reshape(-1)
         self._alert_excess = np.array(excess, dtype=np.float64).reshape(-1)
+
+    def _kept_blocks(self) -> int:
+        """Completed recent blocks kept (at most ``_RECENT_BLOCKS``)."""
+        size = max(1, self.params.recent // _RECENT_BLOCKS)
+        return min(_RECENT_BLOCKS, self._count // size)
 
     @property
     def n_seen(self) -> int:
@@ -294,27 +303,29 @@ class AutoDetector(Detector):
 
         # the value (row 0) and its change from one season ago (row 1: k points,
         # the points `spos` of the batch, padded) go through one kernel
-        resid, spos = self._seasonal_changes(ts, vs)
-        k = 0 if resid is None else resid.shape[0]
-        rows = 2 if k else 1
-        x = np.empty((rows, n))
+        x = _scratch("x", (2, n))
         x[0] = vs
+        k, spos = self._seasonal_changes(ts, vs, x[1])
+        rows = 2 if k else 1
+        if not k:
+            x = x[:1]
+        elif k < n:
+            x[1, k:] = x[1, k - 1]
+        # noise unit: EW mean absolute change before each point
+        acc = _scratch("acc", (rows, n + 1))
+        change = acc[:, 1:]
+        np.subtract(x[:, 1:], x[:, :-1], out=change[:, 1:])
+        change[0, 0] = vs[0] - self._last_value if count0 else 0.0
         if k:
-            x[1, :k] = resid
-            x[1, k:] = resid[-1]
-        dx = np.empty((rows, n))
-        np.subtract(x[:, 1:], x[:, :-1], out=dx[:, 1:])
-        dx[0, 0] = vs[0] - self._last_value if count0 else 0.0
-        if k:
-            dx[1, 0] = resid[0] - self._resid_last if self._resid_count else 0.0
-        np.abs(dx, out=dx)
-        noise, after = self._noise_units(dx, k)
+            change[1, 0] = x[1, 0] - self._resid_last if self._resid_count else 0.0
+        np.abs(change, out=change)
+        noise, after = self._noise_units(acc, k)
         # fading ranges: hi[t] = max(hi0, max_{j<t} x[j] + S[j]) - S[t-1], S the cumulative fade
-        fade = np.empty((rows, n + 1))
+        fade = _scratch("fade", (rows, n + 1))
         fade[:, 0] = 0.0
         np.divide(noise, p.forget, out=fade[:, 1:])
         np.cumsum(fade[:, 1:], axis=1, out=fade[:, 1:])
-        top = np.empty((2 * rows, n + 1))
+        top = _scratch("top", (2 * rows, n + 1))
         top[0, 0] = self._level_hi
         top[rows, 0] = -self._level_lo
         if k:
@@ -323,67 +334,100 @@ class AutoDetector(Detector):
         np.add(x, fade[:, 1:], out=top[:rows, 1:])
         np.subtract(fade[:, 1:], x, out=top[rows:, 1:])
         np.maximum.accumulate(top, axis=1, out=top)
-        hi = top[:rows, :n] - fade[:, :n]
-        lo = fade[:, :n] - top[rows:, :n]
-        excess = np.maximum(x - hi, lo - x)  # positive outside the range
+        hi = np.subtract(top[:rows, :n], fade[:, :n], out=_scratch("hi", (rows, n)))
+        lo = np.subtract(fade[:, :n], top[rows:, :n], out=_scratch("lo", (rows, n)))
+        excess = np.subtract(x, hi, out=_scratch("excess", (rows, n)))
+        below = np.subtract(lo, x, out=_scratch("below", (rows, n)))
+        np.maximum(excess, below, out=excess)  # positive outside the range
         noise0, lo0, hi0 = noise[0], lo[0], hi[0]
-        size = max(abs(self._level_lo), abs(self._level_hi), abs(top[0, n]), abs(top[rows, n]))
-        if size < math.inf and float(noise0.min()) >= _RELATIVE_FLOOR * max(size, 1.0):
-            unit0 = noise0  # the floor cannot bind (|lo|, |hi| <= size)
-        else:
-            unit0 = _unit(noise0, lo0, hi0)
 
         # mean of the latest mean_window points; recent ranges of the mean and the value
-        w = p.mean_window
-        seq = np.concatenate((self._tail, vs))
-        means, expected = _rolling_means(seq, self._tail.shape[0], w)
-        recent = np.empty((_RECENT_ROWS, n))
-        recent[0] = means
+        recent = _scratch("recent", (_RECENT_ROWS, n))
+        expected = self._means(vs, recent[0])
         recent[2] = vs
         np.negative(recent[0::2], out=recent[1::2])
-        (mean_at, mean_x), (recent_at, recent_x) = self._recent_channels(recent, noise0, cold)
+        ranges, bound = self._recent_ranges(recent)
+        # mean - hi, lo - mean, value - hi, lo - value
+        gaps = np.subtract(recent, ranges, out=_scratch("gaps", (_RECENT_ROWS, n)))
+        chan = _scratch("chan", (3, n))  # excess of the level, mean and recent channels
+        chan[0] = excess[0]
+        np.maximum(gaps[0::2], gaps[1::2], out=chan[1:])
+        # One noise unit for the three, unless a nearly flat history makes its floor
+        # bind: |lo| and |hi| of the ranges of warm points are at most `size`.
+        size = max(abs(top[0, n]), abs(top[rows, n]), bound, 1.0)
+        if count0:
+            size = max(size, abs(self._level_lo), abs(self._level_hi))
+        common = cold < n and float(noise0[cold:].min()) >= _RELATIVE_FLOOR * size
+        if common:
+            unit0 = noise0
+        else:
+            unit0 = _unit(noise0, lo0, hi0)
+            chan[0] /= unit0
+            for r in (1, 2):
+                chan[r] /= _unit(noise0, -ranges[2 * r - 1], ranges[2 * r - 2])
+            chan[~np.isfinite(chan)] = 0.0
+        hot_mask = np.greater(
+            np.max(chan, axis=0, out=_scratch("strongest", (n,))),
+            0.0,
+            out=_scratch("hot", (n,), np.bool_),
+        )
+        hot_mask[:cold] = False
 
         # seasonal change against its range, gated by how much the season explains
-        season_at, season_x = _NO_POINTS, _NO_VALUES
+        season_at = _NO_POINTS
         if k:
             ready = max(0, p.warmup - self._resid_count)
             cand = np.flatnonzero(excess[1, ready:k] > 0.0)
             if cand.size:
                 cand += ready
                 at = cand if spos is None else spos[cand]
-                keep = at >= cold
-                cand, at = cand[keep], at[keep]
+                if at[0] < cold:
+                    keep = at >= cold
+                    cand, at = cand[keep], at[keep]
                 lo1, hi1 = lo[1, cand], hi[1, cand]
-                sx = excess[1, cand] / _unit(noise[1, cand], lo1, hi1)
-                sx *= _seasonal_gate(hi1 - lo1, hi0[at] - lo0[at])
-                sx[~np.isfinite(sx)] = 0.0
-                season_at, season_x = at, sx
+                unit1 = noise[1, cand]
+                size1 = max(abs(top[1, k]), abs(top[3, k]), 1.0)
+                if self._resid_count:
+                    size1 = max(size1, abs(self._resid_lo), abs(self._resid_hi))
+                if cand.size and float(unit1.min()) < _RELATIVE_FLOOR * size1:
+                    unit1 = _unit(unit1, lo1, hi1)
+                season_x = excess[1, cand] / unit1
+                season_x *= _seasonal_gate(hi1 - lo1, hi0[at] - lo0[at])
+                season_x *= p.seasonal_weight
+                season_at = at
+                hot_mask[at] = True
 
-        # the ensemble, only where some channel has an excess
-        hot_mask = excess[0] > 0.0
-        hot_mask[:cold] = False
-        for at in (mean_at, recent_at, season_at):
-            hot_mask[at] = True
+        # the ensemble, where some channel has an excess
         hot = np.flatnonzero(hot_mask)
         score = np.zeros(n)
         detail = np.zeros(n)
         if hot.size:
-            level_x = np.maximum(excess[0, hot], 0.0)
-            level_x /= unit0[hot]
-            raw, code = _strongest(
-                level_x,
-                _at_hot(hot, mean_at, mean_x, p.mean_weight),
-                _at_hot(hot, season_at, season_x, p.seasonal_weight),
-                _at_hot(hot, recent_at, recent_x, p.recent_weight),
-            )
-            raw[~np.isfinite(raw)] = 0.0
+            each = chan[:, hot]  # level, mean, recent
+            if common:
+                each *= self._weights
+                each /= unit0[hot]
+            else:
+                each *= self._weights
+            if season_at.size:
+                # level, mean, seasonal, recent: the order ties are resolved in
+                each = np.insert(each, 2, 0.0, axis=0)
+                each[2, np.searchsorted(hot, season_at)] = season_x
+                codes = _CODES
+            else:
+                codes = _CODES_NO_SEASON
+            raw = each.max(axis=0)
+            if not math.isfinite(float(raw.sum())):
+                each[~np.isfinite(each)] = 0.0
+                raw = each.max(axis=0)
+            np.maximum(raw, 0.0, out=raw)
+            code = codes[np.argmax(each >= raw, axis=0)]
             final = self._damp(raw, hot, n)
             score[hot] = -np.expm1(-_SCORE_RATE * final)
             detail[hot] = np.where(final > 0.0, code, 0.0)
         elif self._alert_at.size:
             self._damp(_NO_VALUES, hot, n)
 
-        margin = EXCESS_AT_ALERT * unit0
+        margin = np.multiply(unit0, EXCESS_AT_ALERT, out=_scratch("margin", (n,)))
         lower = lo0 - margin
         upper = hi0 + margin
         if cold:
@@ -397,129 +441,87 @@ class AutoDetector(Detector):
         (self._noise, self._noise_count) = after[0]
         self._level_hi = float(top[0, n] - fade[0, n])
         self._level_lo = float(fade[0, n] - top[rows, n])
-        self._tail = seq[max(0, seq.shape[0] - w) :].copy()
         if k:
             (self._resid_noise, self._resid_noise_count) = after[1]
             self._resid_hi = float(top[1, k] - fade[1, k])
             self._resid_lo = float(fade[1, k] - top[3, k])
             self._resid_count += k
-            self._resid_last = float(resid[-1])
+            self._resid_last = float(x[1, k - 1])
         return Scores(score, expected, lower, upper, detail)
 
-    def _noise_units(self, dx: np.ndarray, k: int) -> tuple[np.ndarray, list[tuple[float, int]]]:
+    @property
+    def _weights(self) -> np.ndarray:
+        """Weights of the level, mean and recent channels (a column)."""
+        weights = self.__dict__.get("_weight_column")
+        if weights is None:
+            p = self.params
+            weights = np.array([[1.0], [p.mean_weight], [p.recent_weight]])
+            self.__dict__["_weight_column"] = weights
+        return weights
+
+    def _means(self, vs: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Mean of the latest ``mean_window`` points at each point (into ``out``); the one before.
+
+        Learns the tail. Near the start of a series the windows are shorter.
+        """
+        w = self.params.mean_window
+        tail = self._tail
+        n = vs.shape[0]
+        seq = _scratch("seq", (tail.shape[0] + n,))
+        seq[: tail.shape[0]] = tail
+        seq[tail.shape[0] :] = vs
+        out[:], expected = _rolling_means(seq, tail.shape[0], w)
+        self._tail = seq[max(0, seq.shape[0] - w) :].copy()
+        return expected
+
+    def _noise_units(self, acc: np.ndarray, k: int) -> tuple[np.ndarray, list[tuple[float, int]]]:
         """Noise unit before each point of each row, and (mean, sample count) after.
 
-        Row 0: the value's changes (all points); row 1, if any: the seasonal
-        changes' changes (the first ``k`` entries; the rest is padding).
+        ``acc[:, 1:]`` holds the absolute changes (used as scratch). Row 0: the
+        value's changes (all points); row 1, if any: those of the seasonal
+        change (the first ``k`` entries; the rest is padding). The k-th sample
+        of a row is weighted ``max(1 / memory, 1 / k)`` (a running mean at
+        first, an EWMA after), all rows by one cumulative sum: ``y[t] =
+        (y0 + sum_{j<t} gain[j] x[j]) * decay[t]``.
         """
         memory = self.params.memory
-        rows, n = dx.shape
+        rows, n = acc.shape[0], acc.shape[1] - 1
         channels = [(self._noise, self._noise_count, self._count == 0, n)]
         if k:
             channels.append((self._resid_noise, self._resid_noise_count, self._resid_count == 0, k))
-        if n <= _ew_span(memory) and all(c[1] >= memory for c in channels):
-            # both in the EWMA regime: one closed-form block for both rows
-            gain, decay = _ew_vectors(memory, n)
-            acc = np.empty((rows, n + 1))
-            for r, c in enumerate(channels):
-                acc[r, 0] = c[0]
-            np.multiply(dx, gain[:n], out=acc[:, 1:])
-            np.cumsum(acc, axis=1, out=acc)
-            after = [
-                (float(acc[r, length] * decay[length]), count + length)
-                for r, (_, count, _, length) in enumerate(channels)
-            ]
-            noise = acc[:, :n]
-            noise *= decay[:n]
+        if n > _ew_span(memory):
+            # longer than one closed-form block: row by row, block by block
+            noise = np.empty((rows, n))
+            after = []
+            for r, (mean0, count0, first, length) in enumerate(channels):
+                before, mean, count = _ew_mean_before(
+                    acc[r, 1 : length + 1], mean0, count0, memory, first_ever=first
+                )
+                noise[r, :length] = before
+                noise[r, length:] = mean
+                after.append((mean, count))
             return noise, after
-        noise = np.empty((rows, n))
+        gain, decay = _ew_vectors(memory, n)
+        for r, c in enumerate(channels):
+            acc[r, 0] = c[0]
+        if all(c[1] >= memory - 1 for c in channels):
+            gains, decays = gain[:n], decay[: n + 1]  # the EWMA regime (also at sample `memory`)
+        else:
+            gains, decays = _scratch("gains", (rows, n)), _scratch("decays", (rows, n + 1))
+            for r, (_, count0, first, _) in enumerate(channels):
+                if count0 >= memory - 1:
+                    gains[r], decays[r] = gain[:n], decay[: n + 1]
+                else:
+                    _ramp_vectors(count0, first, memory, gain, gains[r], decays[r])
+        np.multiply(acc[:, 1:], gains, out=acc[:, 1:])
+        np.cumsum(acc, axis=1, out=acc)
         after = []
-        for r, (mean0, count0, first, length) in enumerate(channels):
-            before, mean, count = _ew_mean_before(
-                dx[r, :length], mean0, count0, memory, first_ever=first
-            )
-            noise[r, :length] = before
-            noise[r, length:] = mean
-            after.append((mean, count))
+        for r, (_, count0, first, length) in enumerate(channels):
+            d = decays[length] if decays.ndim == 1 else decays[r, length]
+            after.append((float(acc[r, length] * d), count0 + length - first))
+        noise = acc[:, :n]
+        noise *= decays[..., :n]
         return noise, after
-
-    def _recent_channels(
-        self, rows: np.ndarray, noise: np.ndarray, cold: int
-    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """Excess of the mean and of the value over their recent ranges, where positive.
-
-        ``rows``: the mean, -mean, value, -value of each point. Returns
-        ``((points, excess), (points, excess))`` for the mean and the value
-        channels, in noise units, for the warm points that break their range;
-        updates the recent blocks. Only the points above the extremes of the
-        previous blocks (few, in a stable series) are resolved exactly.
-        """
-        size = max(1, self.params.recent // _RECENT_BLOCKS)
-        n = rows.shape[1]
-        offset = self._count % size
-        first = min(n, size - offset)
-        starts = np.arange(first - size, n, size)
-        starts[0] = 0
-        nseg = starts.shape[0]
-        ends = np.maximum.reduceat(rows, starts, axis=1)  # maxima of the batch's block parts
-        if offset:
-            np.maximum(ends[:, 0], self._block, out=ends[:, 0])
-        kept = self._blocks.shape[1]
-        history = np.empty((_RECENT_ROWS, _RECENT_BLOCKS + nseg - 1))
-        history[:, : _RECENT_BLOCKS - kept] = -np.inf
-        history[:, _RECENT_BLOCKS - kept : _RECENT_BLOCKS] = self._blocks
-        history[:, _RECENT_BLOCKS:] = ends[:, : nseg - 1]
-        # before the points of part j: the 10 completed blocks before it (and the open one)
-        prior = _window_max(history, _RECENT_BLOCKS)
-        if offset:
-            np.maximum(prior[:, 0], self._block, out=prior[:, 0])
-        lengths = np.full(nseg, size)
-        lengths[0] = first
-        lengths[-1] = n - starts[-1]
-        flat = rows.reshape(-1)
-        cand = np.flatnonzero(rows > np.repeat(prior, lengths, axis=1))
-        t = cand % n
-        warm = t >= cold
-        cand, t = cand[warm], t[warm]
-        row = cand // n
-        part = np.searchsorted(starts, t, side="right") - 1
-        # exact range of the candidates: also the points of their block before them
-        low = cand - t + starts[part]
-        inside = np.full(cand.shape[0], -np.inf)
-        some = low < cand
-        if some.any():
-            bounds = np.empty(2 * int(some.sum()), dtype=np.intp)
-            bounds[0::2] = low[some]
-            bounds[1::2] = cand[some]
-            inside[some] = np.maximum.reduceat(flat, bounds)[0::2]
-        gap = flat[cand] - np.maximum(prior[row, part], inside)
-        gap[~np.isfinite(gap)] = 0.0
-        big = gap > 0.0
-        row, t, gap = row[big], t[big], gap[big]
-        magnitude = max(float(history.max()), float(ends[:, -1].max()), 1.0)
-        if t.size and float(noise[t].min()) < _RELATIVE_FLOOR * magnitude:
-            return self._recent_channels_dense(rows, noise, cold)  # a nearly flat series
-        complete = nseg if (offset + n) % size == 0 else nseg - 1
-        self._blocks = np.concatenate((self._blocks, ends[:, :complete]), axis=1)[
-            :, -_RECENT_BLOCKS:
-        ]
-        self._block = ends[:, -1].copy() if complete < nseg else np.full(_RECENT_ROWS, -np.inf)
-        gap /= noise[t]
-        of_mean = row < 2
-        return (t[of_mean], gap[of_mean]), (t[~of_mean], gap[~of_mean])
-
-    def _recent_channels_dense(
-        self, rows: np.ndarray, noise: np.ndarray, cold: int
-    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-        """:meth:`_recent_channels` over every point (exact noise-unit floor)."""
-        ranges = self._recent_range(rows)
-        out = []
-        for r in (0, 2):
-            lo, hi = -ranges[r + 1], ranges[r]
-            x = _excess(rows[r], lo, hi) / _unit(noise, lo, hi)
-            at = np.flatnonzero(x[cold:] > 0.0) + cold
-            out.append((at, x[at]))
-        return out[0], out[1]
 
     def _recent_range(self, rows: np.ndarray) -> np.ndarray:
         """Maximum of each row over the completed recent blocks and the open one, before each point.
@@ -528,42 +530,46 @@ class AutoDetector(Detector):
         of ``recent / 10`` points plus those of the open block; a minimum is
         kept as the maximum of the negated series.
         """
+        return self._recent_ranges(rows)[0].copy()
+
+    def _recent_ranges(self, rows: np.ndarray) -> tuple[np.ndarray, float]:
+        """:meth:`_recent_range`, and a bound on the magnitude of every range.
+
+        One running maximum per block (a leading column holds what came before
+        the block's first point), then the maximum of the previous blocks.
+        """
         size = max(1, self.params.recent // _RECENT_BLOCKS)
-        offset = self._count % size
         k, n = rows.shape
-        nrows = -(-(offset + n) // size)
-        grid = np.full((k, nrows * size), -np.inf)
-        grid[:, offset : offset + n] = rows
-        if offset:
-            grid[:, offset - 1] = self._block
-        running = np.maximum.accumulate(grid.reshape(k, nrows, size), axis=2)
-        flat = running.reshape(k, nrows * size)
-        before = np.empty((k, n))
-        if offset:
-            before[:] = flat[:, offset - 1 : offset + n - 1]
+        offset = self._count % size
+        nb = -(-(offset + n) // size)
+        grid = _scratch("grid", (k, nb, size + 1))
+        grid[:, :, 0] = -np.inf
+        if offset == 0 and n == nb * size:
+            grid[:, :, 1:] = rows.reshape(k, nb, size)
         else:
-            before[:, 0] = -np.inf
-            before[:, 1:] = flat[:, : n - 1]
-        before[:, (size - offset) % size :: size] = -np.inf  # first point of a block
-        ends = running[:, :, -1]
-        # maxima of the (at most _RECENT_BLOCKS) completed blocks before each block row
-        history = np.concatenate(
-            (np.full((k, _RECENT_BLOCKS), -np.inf), self._blocks, ends[:, : nrows - 1]), axis=1
-        )
-        kept = self._blocks.shape[1]
-        prev = _window_max(history[:, kept:], _RECENT_BLOCKS)[:, :nrows]
-        counts = np.full(nrows, size)
-        counts[0] = min(size - offset, n)
-        if nrows > 1:
-            counts[-1] = offset + n - (nrows - 1) * size
-        out = np.maximum(before, np.repeat(prev, counts, axis=1))
-        # keep the completed blocks and the running maxima of the open one
-        complete = (offset + n) // size
-        self._blocks = np.concatenate((self._blocks, ends[:, :complete]), axis=1)[
-            :, -_RECENT_BLOCKS:
-        ]
-        self._block = ends[:, -1].copy() if (offset + n) % size else np.full(k, -np.inf)
-        return out
+            flat = _scratch("flat", (k, nb * size))
+            flat[:, :offset] = -np.inf
+            flat[:, offset + n :] = -np.inf
+            flat[:, offset : offset + n] = rows
+            grid[:, :, 1:] = flat.reshape(k, nb, size)
+            if offset:
+                grid[:, 0, 0] = self._block
+        np.maximum.accumulate(grid, axis=2, out=grid)
+        ends = grid[:, :, size]  # maxima of the blocks (the first with the open block's)
+        # the _RECENT_BLOCKS completed blocks before each block
+        history = np.concatenate((self._blocks, ends), axis=1)
+        prior = _window_max(history[:, :-1], _RECENT_BLOCKS)
+        out = _scratch("ranges", (k, nb, size))
+        np.maximum(grid[:, :, :size], prior[:, :, None], out=out)
+        out = out.reshape(k, nb * size)
+        bound = float(history.max())
+        if (offset + n) % size:
+            self._blocks = history[:, nb - 1 : nb - 1 + _RECENT_BLOCKS].copy()
+            self._block = ends[:, -1].copy()
+        else:
+            self._blocks = history[:, nb:].copy()
+            self._block = np.full(k, -np.inf)
+        return out[:, offset : offset + n], bound
 
     def _damp(self, raw: np.ndarray, hot: np.ndarray, n: int) -> np.ndarray:
         """Excess of the hot points after the refractory damping; learns the alerts.
@@ -577,21 +583,30 @@ class AutoDetector(Detector):
         k = p.refractory
         if k == 0:
             return raw
-        count0 = self._count
         alert = raw >= EXCESS_AT_ALERT
+        if not self._alert_at.shape[0] and not alert.any():
+            return raw
+        count0 = self._count
         at = np.concatenate((self._alert_at, count0 + hot[alert]))
         size = np.concatenate((self._alert_excess, raw[alert]))
         final = raw
-        if at.size and hot.size:
+        if hot.shape[0]:
             points = count0 + hot
-            if points.size * at.size <= _PAIRWISE_MAX:
-                age = points[:, None] - at[None, :]
-                prior = np.where((age >= 1) & (age <= k), size[None, :], 0.0).max(axis=1)
+            if points.shape[0] * at.shape[0] <= _PAIRWISE_MAX:
+                # age - 1 in [0, k) as one unsigned comparison
+                age = np.subtract.outer(points - 1, at).view(np.uint64)
+                prior = np.where(age < k, size, 0.0).max(axis=1)
             else:
-                # many: the alert excess of every point of the window, then a sliding maximum
-                seq = np.zeros(k + n)
-                seq[at - (count0 - k)] = size
-                prior = _max_of_previous(seq, k)[hot]
+                # many: the alerts [first, stop) of each point's window, by their times
+                first = np.searchsorted(at, points - k)
+                stop = np.searchsorted(at, points)
+                prior = np.zeros(points.shape[0])
+                some = np.flatnonzero(first < stop)
+                if some.size:
+                    bounds = np.empty(2 * some.shape[0], dtype=np.intp)
+                    bounds[0::2] = first[some]
+                    bounds[1::2] = stop[some]
+                    prior[some] = np.maximum.reduceat(np.append(size, 0.0), bounds)[0::2]
             final = np.maximum(raw - p.refractory_factor * prior, 0.0)
         # alerts that can still damp a later point
         keep = at >= count0 + n - k
@@ -599,27 +614,27 @@ class AutoDetector(Detector):
         return final
 
     def _seasonal_changes(
-        self, ts: np.ndarray, vs: np.ndarray
-    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        self, ts: np.ndarray, vs: np.ndarray, out: np.ndarray
+    ) -> tuple[int, np.ndarray | None]:
         """Change of each point from its reference one season back, for those that have one.
 
-        Returns ``(changes, points)``: ``points`` are their positions in the
-        batch (None: every point), ``changes`` None when no point has one.
+        Writes the changes into ``out`` and returns ``(count, points)``:
+        ``points`` are their positions in the batch (None: every point).
         Learns the cadence first, then updates the slot table.
         """
         p = self.params
         if p.season_seconds <= 0.0 or p.seasonal_weight <= 0.0:
-            return None, None
+            return 0, None
         n = ts.shape[0]
         start = self._learn_cadence(ts) if self._count <= _CADENCE_INTERVALS else 0
         if not self._slot_value.shape[0] or start >= n:
-            return None, None
-        changes, points = self._references(ts[start:], vs[start:])
-        if changes.shape[0] == 0:
-            return None, None
-        if start:
+            return 0, None
+        if not start:
+            return self._references(ts, vs, out)
+        count, points = self._references(ts[start:], vs[start:], out)
+        if count:
             points = np.arange(start, n) if points is None else points + start
-        return changes, points
+        return count, points
 
     def _learn_cadence(self, ts: np.ndarray) -> int:
         """Learn the cadence from the first points; index of the first seasonal point.
@@ -644,11 +659,13 @@ class AutoDetector(Detector):
     def _slot_numbers(self, ts: np.ndarray) -> np.ndarray:
         """Slot number of each time stamp, counted from the anchor (float, integral)."""
         width = self.params.season_seconds / self._slot_value.shape[0]
-        g = np.subtract(ts, self._anchor)
+        g = np.subtract(ts, self._anchor, out=_scratch("slot", ts.shape))
         np.divide(g, width, out=g)
         return np.rint(g, out=g)
 
-    def _references(self, ts: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _references(
+        self, ts: np.ndarray, vs: np.ndarray, out: np.ndarray
+    ) -> tuple[int, np.ndarray | None]:
         """Changes from one season back (see :meth:`_seasonal_changes`); updates the table.
 
         A point's reference is the last value of its slot one season (``slots``
@@ -663,52 +680,64 @@ class AutoDetector(Detector):
         g = self._slot_numbers(ts)
         n = g.shape[0]
         g0, g_end, last = float(g[0]), float(g[-1]), self._last_slot
-        changes: np.ndarray
         points: np.ndarray | None = None
-        regular = g_end - g0 == n - 1 and (n == 1 or bool((g[1:] != g[:-1]).all()))
-        if regular:
+        if g_end - g0 == n - 1 and (n == 1 or bool(np.not_equal(g[1:], g[:-1]).all())):
             # one slot further at each point: the table for the first `slots`, the batch after
             m = min(n, slots)
             s0 = int(g0 % slots)
-            head = vs[:m] - _take_wrapped(table, s0, m)
-            lag = g0 - last  # slots since the table's latest point (NaN: none yet)
-            if 1.0 <= lag and lag + m - 1 <= slots and not np.isnan(head).any():
-                changes = np.empty(n)
-                changes[:m] = head
-                np.subtract(vs[m:], vs[: n - m], out=changes[m:])
+            head = out[:m]
+            if s0 + m <= slots:
+                np.subtract(vs[:m], table[s0 : s0 + m], out=head)
             else:
+                np.subtract(vs[:m], np.concatenate((table[s0:], table[: s0 + m - slots])), out=head)
+            np.subtract(vs[m:], vs[: n - m], out=out[m:n])
+            lag = g0 - last  # slots since the table's latest point (NaN: none yet)
+            count = n
+            if not (1.0 <= lag and lag + m - 1 <= slots and math.isfinite(float(head.sum()))):
                 lags = lag + np.arange(m)
                 ok = (lags >= 1.0) & (lags <= slots) & ~np.isnan(head)
                 points = np.concatenate((np.flatnonzero(ok), np.arange(m, n)))
-                changes = np.concatenate((head[ok], vs[m:] - vs[: n - m]))
-            _fill_wrapped(table, (last + 1.0) % slots, g_end - last, math.nan)
+                count = points.shape[0]
+                out[:count] = out[points]
+            if lag != 1.0:  # (right after the table's latest point, the batch overwrites them)
+                _fill_wrapped(table, (last + 1.0) % slots, g_end - last, math.nan)
             _put_wrapped(table, int((g_end - m + 1.0) % slots), vs[n - m :])
         else:
-            first = np.empty(n, dtype=bool)
+            # several points in a slot, or slots skipped: each point's slot one season back
+            first = np.empty(n, dtype=bool)  # first point of its slot in the batch
             first[0] = True
             np.not_equal(g[1:], g[:-1], out=first[1:])
-            target = g - slots
-            in_batch = target >= g0
-            j = np.searchsorted(g, target, side="right") - 1
-            slot = np.remainder(g, slots).astype(np.intp)
+            ends = np.empty(n, dtype=bool)  # last point of its slot in the batch
+            ends[-1] = True
+            ends[:-1] = first[1:]
+            ends = np.flatnonzero(ends)
+            rel = g - g0  # slot numbers from the batch's first
+            back = rel - slots
+            in_batch = back >= 0.0
+            span = int(g_end - g0)
+            if span <= 8 * n + 2 * slots:
+                where = np.full(span + 1, -1, dtype=np.intp)  # last point of each slot number
+                where[rel[ends].astype(np.intp)] = ends
+                j = where[np.maximum(back, 0.0).astype(np.intp)]
+                found = in_batch & (j >= 0)
+            else:
+                j = np.searchsorted(g, g - slots, side="right") - 1
+                found = in_batch & (g[j] == g - slots)
+            slot = _slot_index(g, slots)
             lag = g - last
-            from_table = ~in_batch & (lag >= 1.0) & (lag <= slots)
-            ref = np.where(in_batch, vs[j], table[slot])
-            ok = first & ((in_batch & (g[j] == target)) | from_table)
-            diff = vs - ref
-            ok &= ~np.isnan(diff)
+            from_table = (lag >= 1.0) & (lag <= slots) & ~in_batch
+            diff = vs - np.where(in_batch, vs[j], table[slot])
+            ok = first & (found | from_table) & ~np.isnan(diff)
             points = np.flatnonzero(ok)
-            changes = diff[points]
-            if points.shape[0] == n:
-                points = None
+            count = points.shape[0]
+            out[:count] = diff[points]
             _fill_wrapped(table, (last + 1.0) % slots, g_end - last, math.nan)
-            last_of_slot = np.empty(n, dtype=bool)
-            last_of_slot[-1] = True
-            last_of_slot[:-1] = first[1:]
-            keep = last_of_slot & (g > g_end - slots)
+            keep = ends[g[ends] > g_end - slots]
             table[slot[keep]] = vs[keep]
         self._last_slot = g_end
-        return changes, points
+        if count == n:
+            points = None
+        return count, points
 
     def _peek(self, ts: np.ndarray, vs: np.ndarray) -> Scores:
         """Score each point alone against the current model, learning nothing."""
@@ -736,7 +765,7 @@ class AutoDetector(Detector):
             means = vs.copy()
             expected_value = math.nan
         expected = np.full(n, expected_value)
-        top = np.maximum(self._blocks.max(axis=1, initial=-math.inf), self._block)
+        top = np.maximum(self._blocks.max(axis=1), self._block)
         mlo, mhi = np.full(n, -top[1]), np.full(n, top[0])
         mean_x = _excess(means, mlo, mhi) / _unit(noise, mlo, mhi)
         rlo, rhi = np.full(n, -top[3]), np.full(n, top[2])
@@ -746,7 +775,7 @@ class AutoDetector(Detector):
         if slots and self._resid_count >= p.warmup:
             slot_number = self._slot_numbers(ts)
             lag = slot_number - self._last_slot
-            ref = self._slot_value[np.remainder(slot_number, slots).astype(np.intp)]
+            ref = self._slot_value[_slot_index(slot_number, slots)]
             resid = vs - ref
             defined = (lag >= 1.0) & (lag <= slots) & ~np.isnan(resid)
             rlo, rhi = np.full(n, self._resid_lo), np.full(n, self._resid_hi)
@@ -795,6 +824,31 @@ class AutoDetector(Detector):
 
 
 # -- kernels ------------------------------------------------------------------
+class _Scratch(threading.local):
+    """Work arrays reused from batch to batch, per thread (large fresh temporaries
+    cost page faults on every batch): by name, the array of the latest shape."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
+
+
+_SCRATCH = _Scratch()
+#: Largest work array kept for reuse (elements); larger ones are allocated each time.
+_SCRATCH_MAX = 1 << 17
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """An uninitialised work array (never returned to a caller, never kept in the state)."""
+    arrays = _SCRATCH.arrays
+    entry = arrays.get(name)
+    if entry is not None and entry[0] == shape:
+        return entry[1]
+    array = np.empty(shape, dtype=dtype)
+    if array.size <= _SCRATCH_MAX:
+        arrays[name] = (shape, array)
+    return array
+
+
 _NO_POINTS = np.empty(0, dtype=np.intp)
 _NO_POINTS.setflags(write=False)
 _NO_VALUES = np.empty(0)
@@ -811,6 +865,17 @@ def _plainly_valid(ts: np.ndarray, vs: np.ndarray, learn: bool) -> bool:
         # strictly increasing between finite ends: every stamp is finite
         return ts.shape[0] == 1 or bool(np.greater(ts[1:], ts[:-1]).all())
     return math.isfinite(float(np.add.reduce(ts)))
+
+
+_CODES = np.array([_LEVEL, _MEAN, _SEASONAL, _RECENT], dtype=np.float64)
+_CODES_NO_SEASON = np.array([_LEVEL, _MEAN, _RECENT], dtype=np.float64)
+
+
+def _ones(window: int) -> np.ndarray:
+    ones = _ONES.get(window)
+    if ones is None:
+        ones = _ONES.setdefault(window, np.ones(window))
+    return ones
 
 
 def _strongest(
@@ -881,6 +946,36 @@ def _ew_vectors(memory: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return gain, decay
 
 
+def _ramp_vectors(
+    count0: int, first: bool, memory: int, gain: np.ndarray, gains: np.ndarray, decays: np.ndarray
+) -> None:
+    """Gains and decays (see ``_noise_units``) of a row still in its running-mean phase.
+
+    Sample ``k`` (``k = count0 + 1 + t`` at position ``t``; ``k = t`` for the
+    very first points, whose position 0 is no sample) has weight ``1 / k``
+    up to ``memory``, then ``1 / memory``. With ``Q(k) = k`` up to ``memory``
+    and ``memory * beta**-(k - memory)`` after, ``y_k Q(k)`` is the running
+    sum of ``q(k) x_k`` (``q = 1``, then ``Q / memory``), relative to
+    ``Q(count0)``. ``gain`` is the steady ``alpha * beta**-(t+1)`` vector,
+    ``decay`` below its reciprocal up to ``alpha``.
+    """
+    n = gains.shape[0]
+    k0 = 0 if first else count0 + 1
+    ramp = min(n, max(0, memory - k0 + 1))  # positions with k <= memory
+    scale = float(max(count0, 1))
+    gains[:ramp] = 1.0 / scale
+    decays[0] = 1.0
+    np.divide(scale, np.arange(k0, k0 + ramp, dtype=np.float64), out=decays[1 : ramp + 1])
+    if ramp < n:
+        # k = memory + j + 1: Q = memory * beta**-(j+1) = memory**2 * gain[j]
+        np.multiply(gain[: n - ramp], memory / scale, out=gains[ramp:])
+        _, decay = _ew_vectors(memory, n - ramp)
+        np.multiply(decay[1 : n - ramp + 1], scale / memory, out=decays[ramp + 1 :])
+    if first:
+        gains[0] = 0.0
+        decays[1] = scale
+
+
 def _ew_mean_before(
     x: np.ndarray, mean0: float, count0: int, memory: int, *, first_ever: bool
 ) -> tuple[np.ndarray, float, int]:
@@ -901,9 +996,9 @@ def _ew_mean_before(
     if first_ever:
         after[0] = mean0
         start = 1
-    if count < memory and start < n:
-        # running mean while fewer than `memory` samples: mean_k = sum / k
-        stop = min(n, start + memory - count)
+    if count < memory - 1 and start < n:
+        # running mean of the first samples: mean_k = sum / k (k = memory is also the EWMA)
+        stop = min(n, start + memory - 1 - count)
         counts = np.arange(count + 1, count + 1 + stop - start, dtype=np.float64)
         after[start:stop] = (mean * count + np.cumsum(x[start:stop])) / counts
         count += stop - start
@@ -925,14 +1020,6 @@ def _ew_mean_before(
     before[0] = mean0
     before[1:] = after[:-1]
     return before, mean, count
-
-
-def _at_hot(hot: np.ndarray, at: np.ndarray, x: np.ndarray, weight: float) -> np.ndarray:
-    """Weighted excess ``x`` of the points ``at`` (a subset of ``hot``), over ``hot``."""
-    out = np.zeros(hot.shape[0])
-    if at.shape[0]:
-        out[np.searchsorted(hot, at)] = weight * x
-    return out
 
 
 def _excess(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -966,90 +1053,66 @@ def _rolling_means(seq: np.ndarray, start: int, window: int) -> tuple[np.ndarray
     """Mean of the latest ``window`` values ending at each of ``seq[start:]``, and before it.
 
     ``seq`` is the kept tail followed by the batch; near the start of a series
-    the windows are shorter. Sums are taken relative to the first value so
-    that long batches of large numbers keep their precision: by a direct
-    convolution for a full tail and a short window, else by prefix sums.
+    the windows are shorter (the one before the very first value is empty:
+    NaN). Sums are taken relative to the first value so that large numbers
+    keep their precision: full windows by a direct convolution (prefix sums
+    for long windows), the short ones by prefix sums.
     """
     ref = seq[0]
-    if start == window and window <= _CONVOLVE_MAX:
-        ones = _ONES.get(window)
-        if ones is None:
-            ones = _ONES.setdefault(window, np.ones(window))
-        sums = np.convolve(seq - ref, ones, "valid")  # windows ending at start - 1, ...
-        sums /= window
-        sums += ref
-        return sums[1:], sums[:-1]
     total = seq.shape[0]
     n = total - start
-    cs = np.empty(total + 1)
-    cs[0] = 0.0
-    np.cumsum(seq - ref, out=cs[1:])
-    means = _window_means(cs, start + 1, n, window) + ref
-    expected = _window_means(cs, start, n, window) + ref
-    return means, expected
+    rel = np.subtract(seq, ref, out=_scratch("means", (total,)))
+    out = np.empty(n + 1)  # windows ending before seq[start], ..., after seq[-1]
+    full = max(start, window)  # first end of a full window
+    if total >= full:
+        if window <= _CONVOLVE_MAX:
+            sums = np.convolve(rel[full - window :], _ones(window), "valid")
+        else:
+            cs = np.cumsum(rel[full - window :])
+            sums = np.empty(total - full + 1)
+            sums[0] = cs[window - 1]
+            np.subtract(cs[window:], cs[: total - full], out=sums[1:])
+        np.divide(sums, window, out=out[full - start :])
+    short = min(full, total + 1) - start  # windows ending at start .. full - 1
+    if short > 0:
+        ends = np.arange(start, start + short, dtype=np.float64)
+        cs = np.cumsum(rel[: start + short - 1]) if start + short > 1 else rel[:0]
+        head = out[:short]
+        if start == 0:
+            head[0] = np.nan
+            head[1:] = cs / ends[1:]
+        else:
+            head[:] = cs[start - 1 :] / ends
+    out += ref
+    return out[1:], out[:-1]
 
 
-def _window_means(cs: np.ndarray, first_end: int, n: int, window: int) -> np.ndarray:
-    """Means of the windows ending at ``first_end .. first_end + n - 1`` (``cs`` = prefix sums).
-
-    A window ending at ``end`` covers ``max(0, end - window) .. end - 1``;
-    one that ends at 0 is empty (NaN).
-    """
-    whole = min(n, max(0, window - first_end))  # leading windows cut by the series start
-    sums = np.empty(n)
-    counts = np.empty(n)
-    if whole:
-        ends = np.arange(first_end, first_end + whole)
-        sums[:whole] = cs[ends]
-        counts[:whole] = ends
-    sums[whole:] = (
-        cs[first_end + whole : first_end + n]
-        - cs[first_end + whole - window : first_end + n - window]
-    )
-    counts[whole:] = window
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = sums / counts
-    out[counts == 0] = np.nan
-    return out
+_WINDOW_BOUNDS: dict[tuple[int, int, int], np.ndarray] = {}
 
 
 def _window_max(h: np.ndarray, width: int) -> np.ndarray:
-    """Maximum of each run of ``width`` consecutive columns of ``h`` (by doubling)."""
-    span = 1
-    m = h
-    while 2 * span <= width:
-        m = np.maximum(m[:, :-span], m[:, span:])
-        span *= 2
-    count = h.shape[1] - width + 1
-    if span == width:
-        return m[:, :count]
-    return np.maximum(m[:, :count], m[:, width - span : width - span + count])
+    """Maximum of each run of ``width`` consecutive columns of ``h`` (one ``reduceat``)."""
+    rows, cols = h.shape
+    count = cols - width + 1
+    key = (rows, cols, width)
+    bounds = _WINDOW_BOUNDS.get(key)
+    if bounds is None:
+        # [start, stop) of each window of each row of h padded by one column
+        starts = (np.arange(rows)[:, None] * (cols + 1) + np.arange(count)[None, :]).reshape(-1)
+        bounds = np.empty(2 * starts.shape[0], dtype=np.intp)
+        bounds[0::2] = starts
+        bounds[1::2] = starts + width
+        bounds.setflags(write=False)
+        _WINDOW_BOUNDS[key] = bounds
+    padded = np.empty((rows, cols + 1))
+    padded[:, :cols] = h
+    padded[:, cols] = -np.inf
+    return np.maximum.reduceat(padded.reshape(-1), bounds)[0::2].reshape(rows, count)
 
 
-def _max_of_previous(seq: np.ndarray, k: int) -> np.ndarray:
-    """For each of the last ``len(seq) - k`` entries, the max of the ``k`` entries before it.
-
-    Van Herk / Gil-Werman: block prefix and suffix maxima, two passes.
-    """
-    m = seq.shape[0] - k
-    body = seq[:-1]
-    blocks = -(-body.shape[0] // k)
-    pad = np.full(blocks * k, -np.inf)
-    pad[: body.shape[0]] = body
-    table = pad.reshape(blocks, k)
-    prefix = np.maximum.accumulate(table, axis=1).reshape(-1)
-    suffix = np.maximum.accumulate(table[:, ::-1], axis=1)[:, ::-1].reshape(-1)
-    # window [i, i + k - 1] of body: suffix max from i, prefix max up to i + k - 1
-    i = np.arange(m)
-    return np.maximum(suffix[i], prefix[i + k - 1])
-
-
-def _take_wrapped(table: np.ndarray, start: int, count: int) -> np.ndarray:
-    """``count`` entries of a circular table from ``start``."""
-    stop = start + count
-    if stop <= table.shape[0]:
-        return table[start:stop]
-    return np.concatenate((table[start:], table[: stop - table.shape[0]]))
+def _slot_index(g: np.ndarray, slots: int) -> np.ndarray:
+    """Slot of each (integral) slot number: ``g mod slots``."""
+    return (g - slots * np.floor(g / slots)).astype(np.intp)
 
 
 def _put_wrapped(table: np.ndarray, start: int, values: np.ndarray) -> None:
