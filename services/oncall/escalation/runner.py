@@ -1,7 +1,9 @@
 """The I/O around the pure engine: load, call `advance`/`plan`, write.
 
 `escalate` runs inside the caller's transaction (the alert's creation, or the
-worker's claim of a due escalation) and queues notifications in the outbox.
+worker's claim of a due escalation) and queues notifications in the outbox:
+it reads what it lacks (people, schedules), plans in Python, then writes the
+outbox rows, the timeline, the next state and the wake-up in one statement.
 `tick` is the worker's part: claim due escalations with FOR UPDATE SKIP
 LOCKED, one transaction each, so any number of workers can run.
 """
