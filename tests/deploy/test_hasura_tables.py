@@ -28,7 +28,11 @@ ACCOUNT_VARIABLE = "x-hasura-source-account-id"
 OWN_ROWS = {"source_account_id": {"_eq": "X-Hasura-Source-Account-Id"}}
 OPERATIONS = ("select", "insert", "update", "delete")
 # internal columns no user column list may name
-HIDDEN = {"public.np_anomaly_detectors": {"state"}, "public.np_anomaly_data_points": set()}
+HIDDEN = {
+    # the model (checkpoint `state` + `journal`, its identity) and the threshold run state
+    "public.np_anomaly_detectors": {"state", "journal", "checkpoint_id", "policy_state"},
+    "public.np_anomaly_data_points": set(),
+}
 # what a user may write; everything else is the service's (scores, counters, model)
 WRITABLE = {
     "public.np_anomaly_detectors": {
