@@ -226,8 +226,9 @@ class AutoDetector(Detector):
             "blocks": self._blocks[:, _RECENT_BLOCKS - self._kept_blocks() :].tolist(),
             "block": _list_to_json(self._block),
             "first_times": self._first_times.tolist(),
+            # slot values (0 where empty), anchor, latest slot number, [start, stop) of empty slots
             "slots": [
-                _list_to_json(self._slot_value),
+                *_table_to_json(self._slot_value),
                 _to_json(self._anchor),
                 None if math.isnan(self._last_slot) else int(self._last_slot),
             ],
@@ -250,8 +251,8 @@ class AutoDetector(Detector):
         self._blocks[:, _RECENT_BLOCKS - blocks.shape[1] :] = blocks
         self._block = _list_from_json(state["block"], -math.inf)
         self._first_times = np.array(state["first_times"], dtype=np.float64).reshape(-1)
-        values, anchor, last = state["slots"]
-        self._slot_value = np.array(values, dtype=np.float64).reshape(-1)  # None: NaN
+        values, empty, anchor, last = state["slots"]
+        self._slot_value = _table_from_json(values, empty)
         self._anchor = _from_json(anchor, math.nan)
         self._last_slot = math.nan if last is None else float(last)
         self._resid_count = int(state["resid_count"])
@@ -1150,6 +1151,22 @@ def _list_to_json(a: np.ndarray) -> list[float | None]:
     if not np.isfinite(a).all():
         out = [v if math.isfinite(v) else None for v in out]
     return out
+
+
+def _table_to_json(table: np.ndarray) -> tuple[list[float], list[int]]:
+    """Slot values as plain floats (0 where empty) and the [start, stop) runs of empty slots."""
+    empty = np.isnan(table)
+    if not empty.any():
+        return table.tolist(), []
+    edges = np.flatnonzero(np.diff(empty, prepend=False, append=False))
+    return np.where(empty, 0.0, table).tolist(), edges.tolist()
+
+
+def _table_from_json(values: list[float], empty: list[int]) -> np.ndarray:
+    table = np.array(values, dtype=np.float64).reshape(-1)
+    for start, stop in zip(empty[0::2], empty[1::2], strict=True):
+        table[start:stop] = math.nan
+    return table
 
 
 def _list_from_json(a: list[float | None], missing: float = math.nan) -> np.ndarray:
