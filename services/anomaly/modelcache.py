@@ -25,7 +25,8 @@ import asyncpg
 
 from services.anomaly.detectors.base import Detector
 
-DEFAULT_CAPACITY = 4096
+# models per process and pool; an `auto` model takes some 100 KB in memory
+DEFAULT_CAPACITY = 1024
 
 
 @dataclass

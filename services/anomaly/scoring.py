@@ -262,6 +262,7 @@ SELECT d.id, d.name, d.algorithm, d.params, d.thresholds, d.enabled, d.escalatio
 _LOCK_FROM = """
   FROM unnest($2::text[], $3::int8[], $4::int4[]) AS c(id, checkpoint_id, position)
   JOIN np_anomaly_detectors d ON d.source_account_id = $1 AND d.id = c.id
+ WHERE d.id = ANY($2::text[])  -- an index condition whatever the join order
  ORDER BY d.id
    FOR UPDATE OF d
 """
@@ -413,7 +414,7 @@ upd AS (
            AS s(id, checkpoint, state, journal, policy_state, n_seen, warmup, submitted,
                 duplicates, last_ts, last_value, last_score, last_anomaly_at)
       LEFT JOIN counted c ON c.detector_id = s.id
-     WHERE d.source_account_id = $1 AND d.id = s.id
+     WHERE d.source_account_id = $1 AND d.id = s.id AND d.id = ANY($13::text[])
     RETURNING d.id, d.checkpoint_id, octet_length(d.journal) AS journal_bytes
 ),
 pages AS (
