@@ -411,8 +411,11 @@ class AutoDetector(Detector):
                 each *= self._weights
             if season_at.size:
                 # level, mean, seasonal, recent: the order ties are resolved in
-                each = np.insert(each, 2, 0.0, axis=0)
-                each[2, np.searchsorted(hot, season_at)] = season_x
+                four = np.zeros((4, hot.shape[0]))
+                four[:2] = each[:2]
+                four[3] = each[2]
+                four[2, np.searchsorted(hot, season_at)] = season_x
+                each = four
                 codes = _CODES
             else:
                 codes = _CODES_NO_SEASON
@@ -468,9 +471,19 @@ class AutoDetector(Detector):
         w = self.params.mean_window
         tail = self._tail
         n = vs.shape[0]
-        seq = _scratch("seq", (tail.shape[0] + n,))
-        seq[: tail.shape[0]] = tail
-        seq[tail.shape[0] :] = vs
+        if tail.shape[0] == w and w <= _CONVOLVE_MAX:
+            # the common case of _rolling_means: full windows, relative to the oldest value
+            ref = tail[0]
+            rel = _scratch("seq", (w + n,))
+            np.subtract(tail, ref, out=rel[:w])
+            np.subtract(vs, ref, out=rel[w:])
+            sums = np.convolve(rel, _ones(w), "valid")
+            sums /= w
+            sums += ref
+            out[:] = sums[1:]
+            self._tail = vs[n - w :].copy() if n >= w else np.concatenate((tail[n:], vs))
+            return sums[:-1]
+        seq = np.concatenate((tail, vs))
         out[:], expected = _rolling_means(seq, tail.shape[0], w)
         self._tail = seq[max(0, seq.shape[0] - w) :].copy()
         return expected
@@ -585,33 +598,40 @@ class AutoDetector(Detector):
         if k == 0:
             return raw
         alert = raw >= EXCESS_AT_ALERT
-        if not self._alert_at.shape[0] and not alert.any():
-            return raw
-        count0 = self._count
-        at = np.concatenate((self._alert_at, count0 + hot[alert]))
-        size = np.concatenate((self._alert_excess, raw[alert]))
-        final = raw
-        if hot.shape[0]:
-            points = count0 + hot
-            if points.shape[0] * at.shape[0] <= _PAIRWISE_MAX:
-                # age - 1 in [0, k) as one unsigned comparison
-                age = np.subtract.outer(points - 1, at).view(np.uint64)
-                prior = np.where(age < k, size, 0.0).max(axis=1)
+        stored = self._alert_at.shape[0]
+        if not alert.any():
+            if not stored:
+                return raw
+            at, size = self._alert_at, self._alert_excess
+        else:
+            count0 = self._count
+            if stored:
+                at = np.concatenate((self._alert_at, count0 + hot[alert]))
+                size = np.concatenate((self._alert_excess, raw[alert]))
             else:
-                # many: the alerts [first, stop) of each point's window, by their times
-                first = np.searchsorted(at, points - k)
-                stop = np.searchsorted(at, points)
-                prior = np.zeros(points.shape[0])
-                some = np.flatnonzero(first < stop)
-                if some.size:
-                    bounds = np.empty(2 * some.shape[0], dtype=np.intp)
-                    bounds[0::2] = first[some]
-                    bounds[1::2] = stop[some]
-                    prior[some] = np.maximum.reduceat(np.append(size, 0.0), bounds)[0::2]
-            final = np.maximum(raw - p.refractory_factor * prior, 0.0)
-        # alerts that can still damp a later point
-        keep = at >= count0 + n - k
-        self._alert_at, self._alert_excess = at[keep], size[keep]
+                at, size = count0 + hot[alert], raw[alert]
+        points = self._count + hot
+        final = raw
+        if points.shape[0] * at.shape[0] <= _PAIRWISE_MAX:
+            # age - 1 in [0, k) as one unsigned comparison
+            age = np.subtract.outer(points - 1, at).view(np.uint64)
+            prior = np.where(age < k, size, 0.0).max(axis=1, initial=0.0)
+        else:
+            # many: the alerts [first, stop) of each point's window, by their times
+            first = np.searchsorted(at, points - k)
+            stop = np.searchsorted(at, points)
+            prior = np.zeros(points.shape[0])
+            some = np.flatnonzero(first < stop)
+            if some.size:
+                bounds = np.empty(2 * some.shape[0], dtype=np.intp)
+                bounds[0::2] = first[some]
+                bounds[1::2] = stop[some]
+                prior[some] = np.maximum.reduceat(np.append(size, 0.0), bounds)[0::2]
+        final = raw - p.refractory_factor * prior
+        np.maximum(final, 0.0, out=final)
+        # alerts that can still damp a later point (their times are sorted)
+        keep = int(np.searchsorted(at, self._count + n - k))
+        self._alert_at, self._alert_excess = at[keep:], size[keep:]
         return final
 
     def _seasonal_changes(
