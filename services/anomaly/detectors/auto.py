@@ -59,15 +59,17 @@ point's reference is the value of its slot exactly one season (slot count)
 before, or none.
 
 Everything is causal and vectorised, and ``score`` on a batch gives the same
-numbers as ``score_one`` point by point. A batch is a handful of passes: the
-value and the seasonal change go through the same 2-row kernel (closed-form
-EWMA of the noise units, cumulative fade, one running maximum of the four
-faded series), the mean is one convolution, the recent ranges are block
-maxima (only the few points above the previous blocks' extremes are resolved
-exactly), and the final score is computed only where some channel has an
-excess. The state is bounded: a few numbers per channel, the latest
-``mean_window`` values, 10 block extremes per row, the recent alerts, and the
-slot table (at most ``_MAX_SLOTS`` floats).
+numbers as ``score_one`` point by point. A batch is a fixed number of array
+passes: the value and the seasonal change go through the same 2-row kernel
+(the noise units as one cumulative sum, a running mean then a closed-form
+EWMA; the cumulative fade; one running maximum of the four faded series),
+the mean is one convolution, the recent ranges are a running maximum within
+each block and the maximum of the previous blocks, and the score, channel and
+refractory damping are computed only where some channel has an excess. Work
+arrays are reused from batch to batch (per thread). The state is bounded: a
+few numbers per channel, the latest ``mean_window`` values, 10 block extremes
+per row, the alerts of the last ``refractory`` points, and the slot table (at
+most ``_MAX_SLOTS`` floats, empty slots as runs).
 """
 
 from __future__ import annotations
@@ -291,10 +293,17 @@ class AutoDetector(Detector):
         if values.shape[0] == 0:
             empty = np.empty(0)
             return Scores(empty, empty, empty, empty, empty)
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            if learn:
-                return self._learn(timestamps, values)
-            return self._peek(timestamps, values)
+        shared = _SCRATCH_LOCK.acquire(blocking=False)
+        _ACTIVE.arrays = _SHARED_SCRATCH if shared else None
+        try:
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                if learn:
+                    return self._learn(timestamps, values)
+                return self._peek(timestamps, values)
+        finally:
+            _ACTIVE.arrays = None
+            if shared:
+                _SCRATCH_LOCK.release()
 
     def _learn(self, ts: np.ndarray, vs: np.ndarray) -> Scores:
         p = self.params
@@ -845,22 +854,28 @@ class AutoDetector(Detector):
 
 
 # -- kernels ------------------------------------------------------------------
-class _Scratch(threading.local):
-    """Work arrays reused from batch to batch, per thread (large fresh temporaries
-    cost page faults on every batch): by name, the array of the latest shape."""
+# Work arrays reused from batch to batch: large fresh temporaries cost page faults
+# on every batch. One set per process, taken by one batch at a time (a batch that
+# finds it taken, in another thread, works with fresh arrays): by name, the array
+# of the latest shape.
+_SHARED_SCRATCH: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
+_SCRATCH_LOCK = threading.Lock()
 
-    def __init__(self) -> None:
-        self.arrays: dict[str, tuple[tuple[int, ...], np.ndarray]] = {}
+
+class _ActiveScratch(threading.local):
+    arrays: dict[str, tuple[tuple[int, ...], np.ndarray]] | None = None
 
 
-_SCRATCH = _Scratch()
+_ACTIVE = _ActiveScratch()
 #: Largest work array kept for reuse (elements); larger ones are allocated each time.
-_SCRATCH_MAX = 1 << 17
+_SCRATCH_MAX = 1 << 16
 
 
 def _scratch(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
     """An uninitialised work array (never returned to a caller, never kept in the state)."""
-    arrays = _SCRATCH.arrays
+    arrays = _ACTIVE.arrays
+    if arrays is None:
+        return np.empty(shape, dtype=dtype)
     entry = arrays.get(name)
     if entry is not None and entry[0] == shape:
         return entry[1]
