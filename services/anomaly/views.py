@@ -27,7 +27,7 @@ from services.anomaly.models import (
     Severity,
     StatsOut,
 )
-from services.common.auth import Caller, current_principal
+from services.common.auth import Caller
 from services.common.db import tenant_transaction
 from services.common.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from services.common.pagination import (
@@ -140,14 +140,6 @@ _INGEST_BODY = {
     responses={**_ERRORS, 409: {"description": "detector disabled"}, 413: {"description": "over"}},
 )
 async def ingest(request: Request, caller: Caller) -> Response:
-    return await _ingest(request, caller.account_id)
-
-
-async def ingest_endpoint(request: Request) -> Response:
-    """``ingest`` as a plain Starlette endpoint: the same answer without FastAPI's
-    dependency and response-model machinery (a third of a single point's cost).
-    ``app.create_app`` routes POST /api/v1/ingest here; the route above documents it."""
-    caller = await current_principal(request)
     return await _ingest(request, caller.account_id)
 
 
