@@ -401,8 +401,13 @@ class AutoDetector(Detector):
                     size1 = max(size1, abs(self._resid_lo), abs(self._resid_hi))
                 if cand.size and float(unit1.min()) < _RELATIVE_FLOOR * size1:
                     unit1 = _unit(unit1, lo1, hi1)
+                # _seasonal_gate (a NaN gate, from two empty ranges, ends up as 0 below)
+                gate = hi1 - lo1
+                gate /= hi0[at] - lo0[at]
+                np.subtract(1.0, gate, out=gate)
+                np.clip(gate / (1.0 - _SEASONAL_FULL_RATIO), 0.0, 1.0, out=gate)
                 season_x = excess[1, cand] / unit1
-                season_x *= _seasonal_gate(hi1 - lo1, hi0[at] - lo0[at])
+                season_x *= gate
                 season_x *= p.seasonal_weight
                 season_at = at
                 hot_mask[at] = True
