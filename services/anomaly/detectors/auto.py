@@ -228,7 +228,7 @@ class AutoDetector(Detector):
             "blocks": self._blocks[:, _RECENT_BLOCKS - self._kept_blocks() :].tolist(),
             "block": _list_to_json(self._block),
             "first_times": self._first_times.tolist(),
-            # slot values (0 where empty), anchor, latest slot number, [start, stop) of empty slots
+            # slot values (0 where empty), [start, stop) runs of empty slots, anchor, latest slot
             "slots": [
                 *_table_to_json(self._slot_value),
                 _to_json(self._anchor),
