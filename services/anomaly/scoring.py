@@ -489,8 +489,8 @@ async def scoped_transaction(pool: asyncpg.Pool, account: str) -> AsyncIterator[
             yield conn
         return
     async with pool.acquire() as conn:
-        await conn.execute(_BEGIN_SCOPED.format(account=account))  # simple query protocol
         try:
+            await conn.execute(_BEGIN_SCOPED.format(account=account))  # simple query protocol
             yield conn
         except BaseException:
             try:
