@@ -15,11 +15,12 @@ requests, see ``coalesce.py``), four round trips:
 3. score each detector's points vectorised, in timestamp order: points newer
    than its latest are learned, older ones are *late* (scored against the
    current model with ``learn=False``); then write everything with ONE
-   statement: the points (multi-row ``INSERT ... SELECT FROM unnest(...) ON
-   CONFLICT DO NOTHING``, or an ``UPDATE`` of the not-yet-scored rows for the
-   event trigger), the detectors' counters, threshold state and model (the
-   learned points appended to the journal, or now and then a new checkpoint),
-   and the outbox rows of new anomaly episodes to page;
+   statement: the points (multi-row ``INSERT ... SELECT FROM unnest(...)``,
+   or an ``UPDATE`` of the not-yet-scored rows for the event trigger), the
+   detectors' counters, threshold state and model (the learned points
+   appended to the journal, or now and then a new checkpoint), and the outbox
+   rows of new anomaly episodes to page. A large call is written in parts
+   (by detector), each sent before the next is scored;
 4. ``COMMIT``; only then does the model go back to the in-memory cache.
 
 The model is never lost: checkpoint + journal in the detector row always
@@ -1154,6 +1155,7 @@ async def ingest(
             # a point collided with a row stored without the detector lock (a Hasura
             # insert): everything was rolled back; redo with every point looked up first
             continue
+        call.outcome.pages = pages
         if pages and on_pages is not None:
             on_pages()
         return call.outcome
@@ -1274,6 +1276,7 @@ async def score_pending(
     outcome = call.outcome
     outcome.accepted = written
     outcome.late = int(late.sum())
+    outcome.pages = txn.pages_written
     outcome.anomalies.sort(key=lambda a: (a["timestamp"], a["detector_id"]))
     _count(outcome, duplicates=False)
     if txn.pages_written and on_pages is not None:
