@@ -17,9 +17,9 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -28,6 +28,7 @@ from services.common.licence import check_startup
 from services.common.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("nsentry")
+T = TypeVar("T")
 
 
 class _SharedLoopServer(uvicorn.Server):
@@ -36,6 +37,15 @@ class _SharedLoopServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _run_served(main: Coroutine[Any, Any, T]) -> T:
+    """Run long-lived servers on uvloop when it is installed (uvicorn[standard] brings it)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def _fail(message: str) -> int:
@@ -115,7 +125,7 @@ def run_up(args: argparse.Namespace) -> int:
         settings = load_settings(database_url=dsn)
         applied = asyncio.run(_migrate_up(dsn, settings))
         print(f"nsentry: {len(applied)} migrations applied", flush=True)
-        return asyncio.run(
+        return _run_served(
             _serve_all(settings, worker=not args.no_worker, secret_generated=generated)
         )
 
@@ -227,7 +237,7 @@ def run_serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
         await server.serve()
 
-    asyncio.run(go())
+    _run_served(go())
     return 0 if server.started else 1
 
 
@@ -249,5 +259,5 @@ def run_worker(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await runner(settings, stop)
 
-    asyncio.run(go())
+    _run_served(go())
     return 0
