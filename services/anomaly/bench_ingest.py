@@ -28,16 +28,9 @@ import asyncio
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -45,8 +38,7 @@ import numpy as np
 from fastapi import FastAPI
 from pydantic import AwareDatetime, BaseModel
 
-from services.common import db, migrations
-from services.common.settings import DEFAULT_MIGRATIONS_DIR
+from services.common.benchkit import scratch_database, uvicorn_process
 
 ACCOUNT = "bench"
 _POINT_COLUMNS = [
@@ -148,118 +140,6 @@ def http_post(path: str, body: bytes, secret: str, account: str = ACCOUNT) -> by
         f"Authorization: Bearer {secret}\r\nX-Hasura-Source-Account-Id: {account}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
-
-
-# -- servers ------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def uvicorn_process(factory: str, env: dict[str, str]) -> Iterator[int]:
-    port = free_port()
-    # both servers alike: one worker, uvloop and httptools (named, so that a missing one
-    # fails instead of silently measuring the slower fallback), no access log
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        factory,
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    process = subprocess.Popen(command, env={**os.environ, **env})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                    s.sendall(b"GET /ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    if b" 200 " in s.recv(200):
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{factory} did not become ready")
-            time.sleep(0.2)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def scratch_database(server_url: str | None) -> Iterator[str]:
-    """A fresh, migrated database (dropped afterwards); embedded when no server is given."""
-    name = f"nsentry_bench_{secrets.token_hex(4)}"
-    embedded = None
-    tmp = None
-    if server_url is None:
-        from services.common.embedded import EmbeddedPostgres
-
-        tmp = tempfile.TemporaryDirectory(prefix="nsentry-bench-")
-        os.chmod(tmp.name, 0o755)  # the embedded server may run as another user
-        embedded = EmbeddedPostgres(Path(tmp.name))
-        admin_url = embedded.uri()
-    else:
-        admin_url = server_url
-
-    async def create() -> str:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        dsn = embedded.uri(name) if embedded else _with_database(admin_url, name)
-        owner = await db.connect(dsn)
-        try:
-            await migrations.migrate_up(owner, DEFAULT_MIGRATIONS_DIR)
-        finally:
-            await owner.close()
-        return dsn
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    try:
-        yield asyncio.run(create())
-    finally:
-        try:
-            asyncio.run(drop())
-        finally:
-            if embedded is not None:
-                embedded.stop()
-            if tmp is not None:
-                tmp.cleanup()
-
-
-def _with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 # -- measurements ---------------------------------------------------------------

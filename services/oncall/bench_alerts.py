@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from services.anomaly.bench_ingest import scratch_database, uvicorn_process
+from services.common.benchkit import scratch_database, uvicorn_process
 
 ACCOUNT = "bench"
 TARGET_P99_SECONDS = 2.0
