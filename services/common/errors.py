@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -122,6 +123,16 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
 
 
+async def _data_error(_: Request, exc: Exception) -> JSONResponse:
+    # Postgres refused a value the models let through (a NUL character, a malformed
+    # uuid inside a cursor, an out-of-range number): the client's input, so a 422;
+    # the transaction it ran in has rolled back, so nothing is half written.
+    assert isinstance(exc, asyncpg.DataError)
+    return error_response(
+        422, "validation_error", "a value cannot be stored", {"reason": str(exc)[:200]}
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # the trace goes to the log, never to the client
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -132,4 +143,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(asyncpg.DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected)

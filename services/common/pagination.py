@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -47,6 +48,14 @@ def decode_cursor(cursor: str | None, *, arity: int) -> list[Any] | None:
     if not isinstance(position, list) or len(position) != arity:
         raise BadRequest("malformed cursor", details={"cursor": cursor[:100]})
     return position
+
+
+def cursor_time(value: Any) -> datetime:
+    """The timestamp part of a keyset position; 400 when a forged cursor holds something else."""
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise BadRequest("malformed cursor") from None
 
 
 def page_of(rows: list[T], limit: int, key: Any) -> Page[T]:

@@ -8,7 +8,7 @@ from typing import Protocol, TypeVar
 
 import asyncpg
 
-from services.common.pagination import Page, decode_cursor, page_of
+from services.common.pagination import Page, cursor_time, decode_cursor, page_of
 
 
 class Listed(Protocol):
@@ -30,6 +30,7 @@ async def page_by_creation(
 ) -> Page[T]:
     """One page of `table` (a constant of the caller) in (created_at, id) order."""
     position = decode_cursor(cursor, arity=2)
+    after = None if position is None else (cursor_time(position[0]), str(position[1]))
     rows = await conn.fetch(
         f"""
         SELECT {columns} FROM {table}
@@ -37,8 +38,8 @@ async def page_by_creation(
         ORDER BY created_at, id
         LIMIT $3
         """,  # noqa: S608 - table and columns are the callers' constants
-        None if position is None else datetime.fromisoformat(position[0]),
-        None if position is None else str(position[1]),
+        None if after is None else after[0],
+        None if after is None else after[1],
         limit + 1,
     )
     return page_of(

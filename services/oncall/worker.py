@@ -150,7 +150,12 @@ class Worker:
         if channel is None:
             return Result("permanent", None, f"no {item.channel} channel configured")
         try:
-            return await channel.send(item.message())
+            # a send must end well inside its lease, or another worker would claim and
+            # send it again while this one still waits on a slow destination
+            async with asyncio.timeout(self.lease.total_seconds() / 3):
+                return await channel.send(item.message())
+        except TimeoutError:
+            return Result("retry", None, "send timed out")
         except Exception as exc:  # a channel bug must not kill the loop; retry later
             log.exception("channel %s failed on %s", item.channel, item.id)
             return Result("retry", None, f"internal: {exc.__class__.__name__}")
@@ -188,9 +193,13 @@ class Worker:
                 while outcomes:
                     batch = outcomes[:]
                     outcomes.clear()
-                    statuses = await outbox.finish_many(
-                        self.pool, batch, now=clock(), retry=self.retry, rng=self.rng
-                    )
+                    try:
+                        statuses = await outbox.finish_many(
+                            self.pool, batch, now=clock(), retry=self.retry, rng=self.rng
+                        )
+                    except Exception:  # the rows stay leased: reclaimed and resent (same key)
+                        log.exception("recording %d delivery outcomes failed", len(batch))
+                        continue
                     for status in statuses:
                         report.add(status)
 

@@ -10,7 +10,7 @@ import asyncpg
 
 from services.common.errors import Conflict
 from services.common.metrics import ALERTS
-from services.common.pagination import decode_cursor, page_of
+from services.common.pagination import cursor_time, decode_cursor, page_of
 from services.oncall.alerts.models import (
     Alert,
     AlertCreate,
@@ -251,7 +251,7 @@ async def get_all(
         """,  # noqa: S608 - constant column list
         status,
         policy_id,
-        None if position is None else datetime.fromisoformat(position[0]),
+        None if position is None else cursor_time(position[0]),
         None if position is None else str(position[1]),
         limit + 1,
     )

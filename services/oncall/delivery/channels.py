@@ -12,6 +12,7 @@ import email.utils
 import hashlib
 import hmac
 import json
+import math
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -97,14 +98,21 @@ def signature(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+# a destination may ask for a pause, not for an unbounded one
+MAX_RETRY_AFTER_SECONDS = 86400.0
+
+
 def _retry_after(response: httpx.Response | Answer) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
+        return None  # an HTTP-date or garbage: the backoff alone decides
+    if not math.isfinite(seconds):
         return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 
 def classify(response: httpx.Response | Answer) -> Result:

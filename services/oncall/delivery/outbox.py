@@ -14,6 +14,7 @@ token no longer matches).
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from dataclasses import dataclass
@@ -40,8 +41,8 @@ class RetryPolicy:
     ) -> timedelta:
         raw = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
         delay = raw / 2 + raw / 2 * rng.random()
-        if retry_after is not None:
-            delay = max(delay, min(self.cap, timedelta(seconds=retry_after)))
+        if retry_after is not None and math.isfinite(retry_after):
+            delay = max(delay, timedelta(seconds=min(self.cap.total_seconds(), retry_after)))
         return delay
 
 

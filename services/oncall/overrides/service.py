@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from services.common.pagination import decode_cursor, page_of
+from services.common.pagination import cursor_time, decode_cursor, page_of
 from services.oncall.overrides.models import Override, OverrideCreate
 from services.oncall.people import service as people
 from services.oncall.validation import field_error, not_found, parse_uuid, raise_field_errors
@@ -89,7 +89,7 @@ async def get_all(
         schedule_id,
         since,
         until,
-        None if position is None else datetime.fromisoformat(position[0]),
+        None if position is None else cursor_time(position[0]),
         None if position is None else str(position[1]),
         limit + 1,
     )
