@@ -23,7 +23,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.anomaly import scoring, service, views
 from services.common.auth import authenticate
-from services.common.errors import ApiError, error_response
+from services.common.errors import (
+    REFUSED_VALUES,
+    ApiError,
+    error_response,
+    refused_value_response,
+)
 from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = logging.getLogger("nsentry.anomaly")
@@ -76,6 +81,8 @@ class IngestFastPath:
             return Response(service.ingest_result_json(outcome), media_type="application/json")
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+        except REFUSED_VALUES as exc:  # as the documented route answers them
+            return refused_value_response(exc)
         except Exception:  # the trace goes to the log, never to the client
             log.exception("unhandled error on POST %s", PATH)
             return error_response(500, "internal", "internal server error")

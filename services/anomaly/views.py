@@ -238,7 +238,15 @@ async def patch_detector(
     request: Request, caller: Caller, detector_id: DetectorId, body: DetectorPatch
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
-    for key in ("name", "algorithm", "params", "thresholds", "enabled", "metric_source"):
+    for key in (
+        "name",
+        "description",
+        "algorithm",
+        "params",
+        "thresholds",
+        "enabled",
+        "metric_source",
+    ):
         if key in changes and changes[key] is None:
             raise ValidationFailed(f"{key}: may not be null", details={"field": key})
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:

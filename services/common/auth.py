@@ -43,7 +43,7 @@ def _unauthorized(message: str) -> Unauthorized:
 
 
 def check_account_id(value: str) -> str:
-    if not ACCOUNT_PATTERN.match(value):
+    if not ACCOUNT_PATTERN.fullmatch(value):
         raise BadRequest(
             "source account id must be 1-128 characters of letters, digits and _ . : @ -",
             details={"source_account_id": value[:140]},
@@ -108,6 +108,8 @@ def principal_from_jwt(token: str, settings: Settings, headers: Mapping[str, str
     if not isinstance(account, str) or not account:
         raise _unauthorized("token has no x-hasura-source-account-id claim")
     allowed = claims.get("x-hasura-allowed-roles") or []
+    if not isinstance(allowed, list):  # a string would turn the check into a substring test
+        allowed = []
     role = claims.get("x-hasura-default-role")
     requested = headers.get("x-hasura-role")
     if requested:

@@ -123,14 +123,24 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
 
 
-async def _data_error(_: Request, exc: Exception) -> JSONResponse:
-    # Postgres refused a value the models let through (a NUL character, a malformed
-    # uuid inside a cursor, an out-of-range number): the client's input, so a 422;
-    # the transaction it ran in has rolled back, so nothing is half written.
-    assert isinstance(exc, asyncpg.DataError)
+# Input the models let through but Postgres or the calendar refuses (a NUL character,
+# a number or date out of range, a null where a value is required): the client's
+# input, so a 422; the transaction it ran in has rolled back, nothing is half written.
+REFUSED_VALUES: tuple[type[Exception], ...] = (
+    asyncpg.DataError,
+    asyncpg.NotNullViolationError,
+    OverflowError,
+)
+
+
+def refused_value_response(exc: Exception) -> JSONResponse:
     return error_response(
         422, "validation_error", "a value cannot be stored", {"reason": str(exc)[:200]}
     )
+
+
+async def _refused_value(_: Request, exc: Exception) -> JSONResponse:
+    return refused_value_response(exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -143,5 +153,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(asyncpg.DataError, _data_error)
+    for refused in REFUSED_VALUES:
+        app.add_exception_handler(refused, _refused_value)
     app.add_exception_handler(Exception, _unexpected)

@@ -104,7 +104,7 @@ def parse_jwt_secret(raw: str) -> JwtConfig:
     if not isinstance(skew, int) or skew < 0:
         raise ValueError("allowed_skew must be a non-negative integer (seconds)")
     return JwtConfig(
-        algorithm=algorithm,
+        algorithm="EdDSA" if algorithm == "Ed25519" else algorithm,  # pyjwt's name for it
         key=key,
         claims_namespace=data.get("claims_namespace", DEFAULT_CLAIMS_NAMESPACE),
         claims_path=claims_path,

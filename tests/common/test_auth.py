@@ -244,3 +244,16 @@ async def test_auth_endpoint_401(client: httpx.AsyncClient, headers: dict[str, s
 async def test_health_needs_no_auth(client: httpx.AsyncClient) -> None:
     for path in ("/health", "/ready", "/metrics"):
         assert (await client.get(path)).status_code == 200
+
+
+async def test_account_with_a_trailing_newline_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/api/v1/whoami", headers=bearer(token({CLAIMS: hasura_claims("acct-a\n")}))
+    )
+    assert response.status_code == 400
+
+
+async def test_allowed_roles_as_a_string_allows_nothing_extra(client: httpx.AsyncClient) -> None:
+    claims = hasura_claims(**{"x-hasura-allowed-roles": "superuser"})
+    headers = {**bearer(token({CLAIMS: claims})), "X-Hasura-Role": "super"}
+    await expect_401(client, headers, "not allowed")
