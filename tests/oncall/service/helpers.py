@@ -158,3 +158,40 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+async def created(client: Any, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    """POST that must answer 201; the created resource."""
+    response = await client.post(path, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def webhook_responders(
+    client: Any, sink: HttpSink, ids: tuple[str, ...], headers: dict[str, str]
+) -> None:
+    """Per id: a person paged by webhook at `sink/<id>` (generous rate limit) and a
+    one-step policy of the same id targeting that person."""
+    for pid in ids:
+        await created(
+            client,
+            "/api/v1/people",
+            {
+                "id": pid,
+                "name": pid.title(),
+                "contact_methods": [
+                    {
+                        "type": "webhook",
+                        "url": sink.url(f"/{pid}"),
+                        "rate_limit": {"max": 1000, "per_seconds": 60},
+                    }
+                ],
+            },
+            headers,
+        )
+        await created(
+            client,
+            "/api/v1/policies",
+            {"id": pid, "name": pid, "steps": [{"targets": [{"type": "person", "id": pid}]}]},
+            headers,
+        )

@@ -20,7 +20,7 @@ from services.oncall.delivery.channels import Message, Result
 from services.oncall.escalation import engine, runner
 from services.oncall.worker import Worker
 from tests.conftest import auth_headers
-from tests.oncall.service.helpers import FakeClock, HttpSink
+from tests.oncall.service.helpers import FakeClock, HttpSink, webhook_responders
 
 ACCOUNT = "acct-batching"
 H = auth_headers(ACCOUNT)
@@ -41,27 +41,7 @@ async def detail(client: httpx.AsyncClient, alert_id: str) -> Any:
 
 @pytest.fixture(scope="module")
 async def people(client: httpx.AsyncClient, sink: HttpSink) -> None:
-    for pid in ("batch", "slow", "fast", "pair"):
-        await post(
-            client,
-            "/api/v1/people",
-            {
-                "id": pid,
-                "name": pid.title(),
-                "contact_methods": [
-                    {
-                        "type": "webhook",
-                        "url": sink.url(f"/{pid}"),
-                        "rate_limit": {"max": 1000, "per_seconds": 60},
-                    }
-                ],
-            },
-        )
-        await post(
-            client,
-            "/api/v1/policies",
-            {"id": pid, "name": pid, "steps": [{"targets": [{"type": "person", "id": pid}]}]},
-        )
+    await webhook_responders(client, sink, ("batch", "slow", "fast", "pair"), H)
 
 
 async def test_one_batch_of_outcomes_records_each_and_skips_lost_leases(

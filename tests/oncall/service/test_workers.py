@@ -13,7 +13,7 @@ import pytest
 
 from services.oncall.worker import Worker
 from tests.conftest import auth_headers
-from tests.oncall.service.helpers import FakeClock, HttpSink
+from tests.oncall.service.helpers import FakeClock, HttpSink, webhook_responders
 
 ACCOUNT = "acct-workers"
 H = auth_headers(ACCOUNT)
@@ -28,27 +28,7 @@ async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> An
 
 @pytest.fixture(scope="module")
 async def setup(client: httpx.AsyncClient, sink: HttpSink) -> None:
-    for pid in ("crash", "late", "many", "second"):
-        await post(
-            client,
-            "/api/v1/people",
-            {
-                "id": pid,
-                "name": pid.title(),
-                "contact_methods": [
-                    {
-                        "type": "webhook",
-                        "url": sink.url(f"/{pid}"),
-                        "rate_limit": {"max": 1000, "per_seconds": 60},
-                    }
-                ],
-            },
-        )
-        await post(
-            client,
-            "/api/v1/policies",
-            {"id": pid, "name": pid, "steps": [{"targets": [{"type": "person", "id": pid}]}]},
-        )
+    await webhook_responders(client, sink, ("crash", "late", "many", "second"), H)
     await post(
         client,
         "/api/v1/policies",
