@@ -151,9 +151,4 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-async def trusted_caller(request: Request) -> None:
-    require_secret(request.headers, settings_of(request))
-
-
 Caller = Annotated[Principal, Depends(current_principal)]
-TrustedCaller = Depends(trusted_caller)

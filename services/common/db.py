@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 
@@ -82,7 +81,3 @@ async def tenant_transaction(
 async def set_tenant(conn: asyncpg.Connection, account_id: str) -> None:
     """Scope the current transaction of `conn` to one account, as the RLS-bound role."""
     await conn.execute(_SCOPE_SQL, account_id, APP_ROLE)
-
-
-def record_dict(record: asyncpg.Record | None) -> dict[str, Any] | None:
-    return dict(record) if record is not None else None

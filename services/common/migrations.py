@@ -74,11 +74,6 @@ async def applied_versions(conn: asyncpg.Connection) -> dict[int, bool]:
     return {row["version"]: row["dirty"] for row in rows}
 
 
-async def pending(conn: asyncpg.Connection, directory: Path) -> list[Migration]:
-    done = await applied_versions(conn)
-    return [m for m in discover(directory) if m.version not in done]
-
-
 async def migrate_up(conn: asyncpg.Connection, directory: Path) -> list[Migration]:
     """Apply every pending migration; return those applied now."""
     applied: list[Migration] = []
