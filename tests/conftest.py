@@ -69,6 +69,18 @@ async def create_database(server: EmbeddedPostgres, name: str, *, migrate: bool 
     return dsn
 
 
+# Fixtures that start a real server (Postgres, nginx, a service process): a test that
+# uses one, directly or through other fixtures, is a database test (`-m db`).
+SERVER_FIXTURES = frozenset({"pg_server", "data_dir", "nginx_binary"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark database tests `db`, so that `pytest -m "not db"` runs the pure ones alone."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+
+
 def _database_name(request: pytest.FixtureRequest) -> str:
     stem = re.sub(r"[^a-z0-9_]", "_", request.module.__name__.lower().split(".")[-1])
     return f"t_{stem[:40]}_{secrets.token_hex(3)}"
