@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from services.common.benchkit import scratch_database, uvicorn_process
+from bench.kit import scratch_database, uvicorn_process
 
 ACCOUNT = "bench"
 TARGET_P99_SECONDS = 2.0

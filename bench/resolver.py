@@ -3,8 +3,8 @@
 One 3-layer schedule with 50 overrides (America/New_York, so the year
 includes both DST changes) is evaluated two ways in the same run:
 
-* ours: :func:`services.oncall.schedule.oncall` (the full answer: person,
-  source, shift bounds and next person) and :func:`~services.oncall.schedule.shifts`
+* ours: :func:`services.oncall.resolver.oncall` (the full answer: person,
+  source, shift bounds and next person) and :func:`~services.oncall.resolver.shifts`
   for a one-year final schedule;
 * the same schedule written as iCalendar (one recurring RRULE event per
   layer participant, restrictions folded into the rule, one event per
@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.oncall.schedule import Schedule, oncall, person_at, shifts
+from services.oncall.resolver import Schedule, oncall, person_at, shifts
 
 ZONE = "America/New_York"
 FIRST_MONDAY = datetime(2026, 1, 5)  # handoff anchor of every layer (a Monday)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from services.anomaly.bench_nab import epoch_seconds, file_case, read_series, score_series
-from services.anomaly.nab import CorpusResult, FileCase, evaluate_corpus
+from bench.nab.runner import epoch_seconds, file_case, read_series, score_series
+from bench.nab.scorer import CorpusResult, FileCase, evaluate_corpus
 
 Subset = tuple[CorpusResult, list[FileCase]]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.anomaly import bench_nab
+from bench.nab import runner
 from services.anomaly.detectors.auto import AutoDetector
 from services.cli import main
 
@@ -130,7 +130,7 @@ def test_scores_are_the_causal_default_detector(corpus: dict[str, object]) -> No
 
 def test_repeated_time_stamps_are_nudged_not_dropped() -> None:
     when = np.array(["2024-01-01T00:00", "2024-01-01T00:05", "2024-01-01T00:05"], "datetime64[ms]")
-    seconds = bench_nab.epoch_seconds(when)
+    seconds = runner.epoch_seconds(when)
     assert np.all(np.diff(seconds) > 0) and seconds.shape == (3,)
     assert seconds[2] - seconds[1] == pytest.approx(1e-3, abs=1e-6)
 
@@ -138,11 +138,11 @@ def test_repeated_time_stamps_are_nudged_not_dropped() -> None:
 def test_labels_as_instants_get_nab_windows(corpus: dict[str, object]) -> None:
     data = corpus["data"]
     assert isinstance(data, Path)
-    series = bench_nab.read_series("webA/latency.csv", data / "webA" / "latency.csv")
+    series = runner.read_series("webA/latency.csv", data / "webA" / "latency.csv")
     # one labelled instant in 600 rows: int(0.1 * 600 / 1) = 60 rows, 30 each side
-    case = bench_nab.file_case(series, [stamp(450)])
+    case = runner.file_case(series, [stamp(450)])
     assert case.windows == [(420, 480)]
-    assert bench_nab.file_case(series, []).windows == []
+    assert runner.file_case(series, []).windows == []
 
 
 def test_missing_folder_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,7 +160,7 @@ def test_throughput_compares_with_river() -> None:
     rng = np.random.default_rng(1)
     values = rng.normal(size=3000)
     stamps = START + STEP * np.arange(3000)
-    series = bench_nab.Series("c/x.csv", Path("x"), [], stamps.astype("datetime64[ms]"), values)
-    rates, river = bench_nab.throughput([series], batches=(1000, 3000), repeats=1)
+    series = runner.Series("c/x.csv", Path("x"), [], stamps.astype("datetime64[ms]"), values)
+    rates, river = runner.throughput([series], batches=(1000, 3000), repeats=1)
     assert sorted(rates) == [1000, 3000] and min(rates.values()) > 0
     assert river is not None and river > 0

@@ -6,11 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from bench import resolver
 from services.cli import main
-from services.oncall import bench
-from services.oncall.schedule import Schedule, person_at
-
-from .helpers import utc
+from services.oncall.resolver import Schedule, person_at
+from tests.oncall.resolver.helpers import utc
 
 pytest.importorskip("recurring_ical_events")
 
@@ -31,11 +30,11 @@ def test_the_ical_rendition_is_the_same_schedule() -> None:
     import recurring_ical_events
     from icalendar import Calendar
 
-    spec = bench.bench_schedule(seed=3, n_overrides=50)
+    spec = resolver.bench_schedule(seed=3, n_overrides=50)
     schedule = Schedule.from_dict(spec)
-    query = recurring_ical_events.of(Calendar.from_ical(bench.bench_ical(spec)))
+    query = recurring_ical_events.of(Calendar.from_ical(resolver.bench_ical(spec)))
     # Hourly over a week that contains overrides, plus both DST changes.
     for start in (utc(2026, 3, 6), utc(2026, 10, 30), utc(2026, 6, 1)):
         for hour in range(0, 24 * 4, 3):
             at = start + timedelta(hours=hour, minutes=17)
-            assert bench.ical_person_at(query, at) == person_at(schedule, at), at
+            assert resolver.ical_person_at(query, at) == person_at(schedule, at), at

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.anomaly.nab import (
+from bench.nab.scorer import (
     PROFILES,
     FileCase,
     Profile,

@@ -38,7 +38,7 @@ import numpy as np
 from fastapi import FastAPI
 from pydantic import AwareDatetime, BaseModel
 
-from services.common.benchkit import scratch_database, uvicorn_process
+from bench.kit import scratch_database, uvicorn_process
 
 ACCOUNT = "bench"
 _POINT_COLUMNS = [
@@ -333,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             )
         copy_s, copied = asyncio.run(_copy(dsn, args.batch_size))
-        with uvicorn_process("services.anomaly.bench_ingest:bare_app", env) as port:
+        with uvicorn_process("bench.ingest:bare_app", env) as port:
             bare_rps, bare_lat = asyncio.run(
                 _single(
                     port,

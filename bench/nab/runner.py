@@ -4,7 +4,7 @@ Runs the ``auto`` detector causally (in batches, learning as it goes, the way
 the service scores ingested points) over every ``DIR/<category>/<file>.csv``
 of a NAB-layout folder, writes NAB's result files
 ``OUT/<name>/<category>/<name>_<file>.csv`` (``timestamp,value,anomaly_score``),
-scores them with the project's NAB scorer (:mod:`services.anomaly.nab`) and
+scores them with the project's NAB scorer (:mod:`bench.nab.scorer`) and
 prints the normalised standard, reward_low_FP_rate and reward_low_FN_rate
 scores with the thresholds chosen. Then it measures the scoring throughput of
 ``auto`` (points per second in batches) next to river's ``GaussianScorer`` on
@@ -32,8 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.anomaly.detectors.auto import AutoDetector
-from services.anomaly.nab import (
+from bench.nab.scorer import (
     PROFILES,
     CorpusResult,
     FileCase,
@@ -41,6 +40,7 @@ from services.anomaly.nab import (
     windows_from_labels,
     windows_to_indices,
 )
+from services.anomaly.detectors.auto import AutoDetector
 
 #: Points per ``score`` call, as the service would receive them in ingest batches.
 BATCH = 1000

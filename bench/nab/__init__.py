@@ -1,0 +1,1 @@
+"""NAB evaluation: `scorer` is NAB's scoring, `runner` the `nsentry bench nab` command."""
