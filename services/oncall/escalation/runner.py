@@ -21,7 +21,7 @@ import asyncpg
 from services.common.db import set_tenant
 from services.common.errors import NotFound
 from services.common.metrics import ALERTS
-from services.oncall import schedule as resolver
+from services.oncall import resolver
 from services.oncall.escalation import engine
 from services.oncall.schedules import service as schedules
 

@@ -1,1 +1,1 @@
-"""Schedules: the store and routes around the pure resolver in `services.oncall.schedule`."""
+"""Schedules: the store and routes around the pure resolver in `services.oncall.resolver`."""

@@ -1,7 +1,7 @@
 """Pydantic models of schedules, on-call answers and final shifts.
 
 The request models document the JSON shape; the pure schedule types
-(`services.oncall.schedule`) validate the semantics (zones, handoff wall
+(`services.oncall.resolver`) validate the semantics (zones, handoff wall
 times, restrictions) and their errors are reported in the same 422 as
 pydantic's, so one answer lists every problem.
 """
@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.oncall.schedule import Revision, ScheduleError
+from services.oncall.resolver import Revision, ScheduleError
 from services.oncall.validation import IanaZone, Name, Slug, loc_of, merged_validation
 
 

@@ -1,7 +1,7 @@
 """Schedule store: rows and revisions in, pure `Schedule` values out.
 
 Every question about who is on call goes to the one resolver
-(`services.oncall.schedule`): this module only loads the revisions and the
+(`services.oncall.resolver`): this module only loads the revisions and the
 overrides around the asked instants and turns the answers into API models.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.common.errors import Conflict, ValidationFailed
-from services.oncall import schedule as resolver
+from services.oncall import resolver
 from services.oncall.listing import page_by_creation
 from services.oncall.people import service as people
 from services.oncall.schedules.models import (

@@ -1,1 +1,1 @@
-"""Tests of the pure on-call resolver (services.oncall.schedule)."""
+"""Tests of the pure on-call resolver (services.oncall.resolver)."""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.oncall.schedule import Layer, Override, Restriction, Rotation, Schedule, Segment
+from services.oncall.resolver import Layer, Override, Restriction, Rotation, Schedule, Segment
 
 
 def layer(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.oncall.schedule import DAYS, Restriction, Rotation, RotationType, Schedule
+from services.oncall.resolver import DAYS, Restriction, Rotation, RotationType, Schedule
 
 Answer = tuple[str | None, str | None, str | None, str | None]
 GAP: Answer = (None, None, None, None)

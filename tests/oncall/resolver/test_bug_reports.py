@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.oncall.schedule import Override, oncall, person_at, shifts
+from services.oncall.resolver import Override, oncall, person_at, shifts
 
 from .helpers import layer, local, schedule, table, utc
 

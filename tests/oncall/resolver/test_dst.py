@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.oncall.schedule import oncall, shifts
+from services.oncall.resolver import oncall, shifts
 
 from .helpers import layer, local, schedule, table, utc
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from icalendar import Calendar
 
-from services.oncall.schedule import Override, shifts, to_ical
+from services.oncall.resolver import Override, shifts, to_ical
 
 from .helpers import layer, schedule, utc
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.oncall.schedule import (
+from services.oncall.resolver import (
     DAYS,
     Layer,
     Override,
@@ -31,7 +31,6 @@ from services.oncall.schedule import (
     oncall,
     shifts,
 )
-from services.oncall.schedule import restrictions as restriction_module
 
 from .reference import who
 
@@ -250,6 +249,6 @@ def test_precomputed_layer_patterns_equal_direct_computation(case) -> None:  # n
         history=schedule.history,
         overrides=schedule.overrides,
     )
-    with patch.object(restriction_module, "MAX_PATTERN_PERIOD", 0):
+    with patch("services.oncall.resolver.restrictions.MAX_PATTERN_PERIOD", 0):
         direct = shifts(fresh, since, until)
     assert direct == with_patterns

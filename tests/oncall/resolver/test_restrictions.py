@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.oncall.schedule import Restriction, person_at, shifts
-from services.oncall.schedule.restrictions import weekly_mask
+from services.oncall.resolver import Restriction, person_at, shifts
+from services.oncall.resolver.restrictions import weekly_mask
 
 from .helpers import layer, local, schedule
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .model import Rotation, RotationType
+from .layers import Rotation, RotationType
 from .zones import DAY, HOUR, SECOND, Zone, wall_us
 
 

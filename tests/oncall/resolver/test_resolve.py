@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.oncall.schedule import (
+from services.oncall.resolver import (
     Override,
     Schedule,
     ScheduleError,

@@ -27,7 +27,7 @@ from math import gcd
 from typing import Any
 
 from .intervals import intersect
-from .model import DAYS, Restriction
+from .layers import DAYS, Restriction
 from .rotation import CompiledRotation
 from .zones import DAY, SECOND, WEEK, monday_of_wall
 

@@ -29,11 +29,14 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, Literal
 
+from . import coerce
+from .coerce import EARLIEST, LATEST
+from .errors import FieldError, ScheduleError
 from .intervals import claim, clip, intersect
-from .model import EARLIEST, LATEST, FieldError, Schedule, ScheduleError, _aware
 from .overrides import CompiledOverrides
 from .restrictions import Mask, Pattern, allowed, mask_ends, weekly_mask
 from .rotation import CompiledRotation
+from .schedule import Schedule
 from .zones import DAY, HOUR, Zone, from_us, get_zone, to_us
 
 __all__ = [
@@ -347,7 +350,7 @@ def _instant(value: Any, name: str) -> int:
             if _MIN <= t < _MAX:
                 return t
     errors: list[FieldError] = []
-    moment = _aware(value, name, errors)
+    moment = coerce.aware(value, name, errors)
     if errors:
         raise ScheduleError(errors)
     assert moment is not None
@@ -401,8 +404,8 @@ def shifts(schedule: Schedule, since: datetime, until: datetime) -> FinalSchedul
     too-long range.
     """
     errors: list[FieldError] = []
-    lo = _aware(since, "since", errors)
-    hi = _aware(until, "until", errors)
+    lo = coerce.aware(since, "since", errors)
+    hi = coerce.aware(until, "until", errors)
     if lo is not None and hi is not None:
         if not lo < hi:
             errors.append(FieldError("until", "must be after since"))

@@ -3,23 +3,13 @@
 No I/O and no clock reads: the service layer loads a :class:`Schedule`
 (``Schedule.from_dict``) and asks :func:`oncall`, :func:`shifts`,
 :func:`next_handoff` or :func:`person_at`, always passing the instant(s).
-See ``docs/schedules.md`` for the model and its rules.
+See ``docs/schedules.md`` for the schedule types and their rules.
 """
 
+from .errors import FieldError, ScheduleError
 from .ical import to_ical
-from .model import (
-    DAYS,
-    FieldError,
-    Layer,
-    Override,
-    Restriction,
-    Revision,
-    Rotation,
-    RotationType,
-    Schedule,
-    ScheduleError,
-)
-from .resolver import (
+from .layers import DAYS, Layer, Restriction, Rotation, RotationType
+from .resolve import (
     MAX_RANGE,
     SEARCH_HORIZON,
     FinalSchedule,
@@ -32,6 +22,7 @@ from .resolver import (
     person_at,
     shifts,
 )
+from .schedule import Override, Revision, Schedule
 
 __all__ = [
     "DAYS",

@@ -1,9 +1,9 @@
 """iCalendar export of the final schedule (one VEVENT per on-call segment).
 
-Each non-gap segment of :func:`~.resolver.shifts` becomes an event whose
+Each non-gap segment of :func:`~.resolve.shifts` becomes an event whose
 summary is the person (or their display name), with the source, layer and
 override in the description. Segments cut by the export range are extended
-to their true bounds (as :func:`~.resolver.oncall` reports them), so an event
+to their true bounds (as :func:`~.resolve.oncall` reports them), so an event
 does not change when the export window slides. The UID is derived from the
 schedule id, the segment's start, person, source, layer and override: the
 same shift keeps the same UID across exports.
@@ -17,8 +17,8 @@ from datetime import datetime
 
 from icalendar import Calendar, Event
 
-from .model import Schedule
-from .resolver import Segment, oncall, shifts
+from .resolve import Segment, oncall, shifts
+from .schedule import Schedule
 
 PRODID = "-//nself//nSentry on-call//EN"
 

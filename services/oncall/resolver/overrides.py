@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .model import Override
+from .schedule import Override
 from .zones import to_us
 
 _OLDEST = -(2**62)
