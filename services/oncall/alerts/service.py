@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from services.common.errors import Conflict
+from services.common.listing import Filter, Keyset, keyset_page
 from services.common.metrics import ALERTS
-from services.common.pagination import cursor_time, decode_cursor, page_of
+from services.common.pagination import Page
 from services.oncall.alerts.models import (
     Alert,
     AlertCreate,
@@ -27,6 +28,7 @@ COLUMNS = (
     "id::text AS id, policy_id, summary, details, severity, dedup_key, source, status, "
     "dedup_count, created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by"
 )
+LISTING = Keyset(table="np_oncall.alerts", columns=COLUMNS, id_type="uuid", newest_first=True)
 
 
 def _alert(row: asyncpg.Record) -> Alert:
@@ -237,22 +239,13 @@ async def get_all(
     policy_id: str | None,
     limit: int,
     cursor: str | None,
-) -> Any:
+) -> Page[Alert]:
     """Newest first."""
-    position = decode_cursor(cursor, arity=2)
-    rows = await conn.fetch(
-        f"""
-        SELECT {COLUMNS} FROM np_oncall.alerts
-        WHERE ($1::text IS NULL OR status = $1)
-          AND ($2::text IS NULL OR policy_id = $2)
-          AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
-        ORDER BY created_at DESC, id DESC
-        LIMIT $5
-        """,  # noqa: S608 - constant column list
-        status,
-        policy_id,
-        None if position is None else cursor_time(position[0]),
-        None if position is None else str(position[1]),
-        limit + 1,
+    return await keyset_page(
+        conn,
+        LISTING,
+        build=_alert,
+        limit=limit,
+        cursor=cursor,
+        filters=[Filter("status", "=", status), Filter("policy_id", "=", policy_id)],
     )
-    return page_of([_alert(r) for r in rows], limit, lambda a: (a.created_at.isoformat(), a.id))

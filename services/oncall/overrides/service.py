@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-from services.common.pagination import cursor_time, decode_cursor, page_of
+from services.common.listing import Filter, Keyset, keyset_page
+from services.common.pagination import Page
 from services.oncall.overrides.models import Override, OverrideCreate
 from services.oncall.people import service as people
 from services.oncall.validation import field_error, not_found, parse_uuid, raise_field_errors
 
 COLUMNS = (
     "id::text AS id, schedule_id, person_id, start_at AS start, end_at AS end, reason, created_at"
+)
+LISTING = Keyset(
+    table="np_oncall.overrides",
+    columns=COLUMNS,
+    order=("start_at", "id"),
+    id_type="uuid",
+    keys=("start", "id"),
 )
 
 
@@ -73,24 +80,17 @@ async def get_all(
     until: datetime | None,
     limit: int,
     cursor: str | None,
-) -> Any:
+) -> Page[Override]:
     """Overrides overlapping [since, until), by start time."""
-    position = decode_cursor(cursor, arity=2)
-    rows = await conn.fetch(
-        f"""
-        SELECT {COLUMNS} FROM np_oncall.overrides
-        WHERE ($1::text IS NULL OR schedule_id = $1)
-          AND ($2::timestamptz IS NULL OR end_at > $2)
-          AND ($3::timestamptz IS NULL OR start_at < $3)
-          AND ($4::timestamptz IS NULL OR (start_at, id) > ($4, $5::uuid))
-        ORDER BY start_at, id
-        LIMIT $6
-        """,  # noqa: S608 - constant column list
-        schedule_id,
-        since,
-        until,
-        None if position is None else cursor_time(position[0]),
-        None if position is None else str(position[1]),
-        limit + 1,
+    return await keyset_page(
+        conn,
+        LISTING,
+        build=_override,
+        limit=limit,
+        cursor=cursor,
+        filters=[
+            Filter("schedule_id", "=", schedule_id),
+            Filter("end_at", ">", since),
+            Filter("start_at", "<", until),
+        ],
     )
-    return page_of([_override(r) for r in rows], limit, lambda o: (o.start.isoformat(), o.id))

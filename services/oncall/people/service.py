@@ -9,12 +9,13 @@ from typing import Any
 import asyncpg
 
 from services.common.errors import Conflict
+from services.common.listing import Keyset, keyset_page
 from services.oncall.delivery.destinations import DestinationPolicy
-from services.oncall.listing import page_by_creation
 from services.oncall.people.models import Person, PersonCreate, PersonUpdate
 from services.oncall.validation import field_error, new_id, not_found, raise_field_errors
 
 COLUMNS = "id, name, email, timezone, contact_methods, created_at, updated_at"
+LISTING = Keyset(table="np_oncall.people", columns=COLUMNS)
 
 
 def _person(row: asyncpg.Record) -> Person:
@@ -67,9 +68,7 @@ async def missing(conn: asyncpg.Connection, *, ids: Iterable[str]) -> set[str]:
 
 
 async def get_all(conn: asyncpg.Connection, *, limit: int, cursor: str | None) -> Any:
-    return await page_by_creation(
-        conn, table="np_oncall.people", columns=COLUMNS, build=_person, limit=limit, cursor=cursor
-    )
+    return await keyset_page(conn, LISTING, build=_person, limit=limit, cursor=cursor)
 
 
 async def create(

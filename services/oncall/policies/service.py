@@ -7,12 +7,13 @@ from typing import Any
 import asyncpg
 
 from services.common.errors import Conflict
-from services.oncall.listing import page_by_creation
+from services.common.listing import Keyset, keyset_page
 from services.oncall.people import service as people
 from services.oncall.policies.models import Policy, PolicyCreate, PolicyUpdate, Step
 from services.oncall.validation import field_error, new_id, not_found, raise_field_errors
 
 COLUMNS = "id, name, steps, repeat, created_at, updated_at"
+LISTING = Keyset(table="np_oncall.policies", columns=COLUMNS)
 
 
 def _policy(row: asyncpg.Record) -> Policy:
@@ -58,9 +59,7 @@ async def find(conn: asyncpg.Connection, *, policy_id: str) -> Policy | None:
 
 
 async def get_all(conn: asyncpg.Connection, *, limit: int, cursor: str | None) -> Any:
-    return await page_by_creation(
-        conn, table="np_oncall.policies", columns=COLUMNS, build=_policy, limit=limit, cursor=cursor
-    )
+    return await keyset_page(conn, LISTING, build=_policy, limit=limit, cursor=cursor)
 
 
 async def create(conn: asyncpg.Connection, *, body: PolicyCreate) -> Policy:

@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 
 from services.common.errors import Conflict, ValidationFailed
+from services.common.listing import Keyset, keyset_page
 from services.oncall import resolver
-from services.oncall.listing import page_by_creation
 from services.oncall.people import service as people
 from services.oncall.schedules.models import (
     NextOncall,
@@ -30,6 +30,7 @@ from services.oncall.schedules.models import (
 from services.oncall.validation import field_error, new_id, not_found, raise_field_errors
 
 COLUMNS = "id, name, timezone, layers, revision, created_at, updated_at"
+LISTING = Keyset(table="np_oncall.schedules", columns=COLUMNS)
 # the resolver looks this far around an instant for shift bounds and the next person
 HORIZON = resolver.SEARCH_HORIZON + timedelta(days=1)
 
@@ -140,14 +141,7 @@ def _normalised(timezone: str, layers: list[Any]) -> list[dict[str, Any]]:
 
 
 async def get_all(conn: asyncpg.Connection, *, limit: int, cursor: str | None) -> Any:
-    return await page_by_creation(
-        conn,
-        table="np_oncall.schedules",
-        columns=COLUMNS,
-        build=_schedule,
-        limit=limit,
-        cursor=cursor,
-    )
+    return await keyset_page(conn, LISTING, build=_schedule, limit=limit, cursor=cursor)
 
 
 async def get_plain(conn: asyncpg.Connection, *, schedule_id: str) -> Schedule:
