@@ -7,24 +7,9 @@ payload: `{"action": {"name"}, "input": {"scheduleId", "at"}, "session_variables
 `{"message", "extensions": {"code"}}` with a 4xx status, so Hasura passes them
 to the client.
 
-GraphQL types (hasura/metadata/actions.graphql must match):
-
-    type Query {
-      currentOncall(scheduleId: String!, at: timestamptz): CurrentOncallOutput
-    }
-    type CurrentOncallOutput {
-      scheduleId: String!
-      at: timestamptz!
-      person: CurrentOncallPerson
-      source: String
-      layer: String
-      overrideId: String
-      shiftStart: timestamptz
-      shiftEnd: timestamptz
-      next: CurrentOncallNext
-    }
-    type CurrentOncallPerson { id: String!  name: String  email: String }
-    type CurrentOncallNext { person: CurrentOncallPerson  start: timestamptz! }
+The GraphQL types are declared in `hasura/metadata/actions.graphql`;
+tests/deploy/test_hasura_handlers.py checks them against the pydantic models
+here (`CurrentOncallInput`, `CurrentOncallOutput` and its parts) field by field.
 """
 
 from __future__ import annotations
@@ -35,13 +20,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from services.common.auth import check_account_id, require_secret
 from services.common.db import tenant_transaction
 from services.common.errors import ApiError
 from services.oncall.deps import clock_of
 from services.oncall.schedules import service as schedules
-from services.oncall.schedules.models import PersonRef
 
 router = APIRouter(prefix="/hasura/actions", tags=["hasura"])
 
@@ -72,28 +57,34 @@ class ActionPayload(BaseModel):
     request_query: str | None = None
 
 
-class CurrentOncallPerson(BaseModel):
+class _Output(BaseModel):
+    """Built from the REST answer's fields; serialised camelCase, as Hasura exposes them."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class CurrentOncallPerson(_Output):
     id: str
     name: str | None
     email: str | None
 
 
-class CurrentOncallNext(BaseModel):
+class CurrentOncallNext(_Output):
     person: CurrentOncallPerson | None
     start: datetime
 
 
-class CurrentOncallOutput(BaseModel):
-    """The action's output type (camelCase, as Hasura exposes it)."""
+class CurrentOncallOutput(_Output):
+    """The action's output type: the REST `Oncall` answer, camelCase."""
 
-    scheduleId: str  # noqa: N815
+    schedule_id: str
     at: datetime
     person: CurrentOncallPerson | None
     source: str | None
     layer: str | None
-    overrideId: str | None  # noqa: N815
-    shiftStart: datetime | None  # noqa: N815
-    shiftEnd: datetime | None  # noqa: N815
+    override_id: str | None
+    shift_start: datetime | None
+    shift_end: datetime | None
     next: CurrentOncallNext | None
 
 
@@ -108,10 +99,6 @@ class HasuraError(BaseModel):
 
 def hasura_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"message": message, "extensions": {"code": code}}, status_code=status)
-
-
-def _person(ref: PersonRef | None) -> CurrentOncallPerson | None:
-    return None if ref is None else CurrentOncallPerson(id=ref.id, name=ref.name, email=ref.email)
 
 
 def _account(session: dict[str, str]) -> str:
@@ -155,17 +142,5 @@ async def current_oncall(request: Request) -> Any:
             answer = await schedules.oncall_at(conn, schedule_id=args.scheduleId, at=at)
     except ApiError as exc:
         return hasura_error(exc.status, exc.code, exc.message)
-    output = CurrentOncallOutput(
-        scheduleId=answer.schedule_id,
-        at=answer.at,
-        person=_person(answer.person),
-        source=answer.source,
-        layer=answer.layer,
-        overrideId=answer.override_id,
-        shiftStart=answer.shift_start,
-        shiftEnd=answer.shift_end,
-        next=None
-        if answer.next is None
-        else CurrentOncallNext(person=_person(answer.next.person), start=answer.next.start),
-    )
-    return JSONResponse(output.model_dump(mode="json"))
+    output = CurrentOncallOutput.model_validate(answer.model_dump())
+    return JSONResponse(output.model_dump(mode="json", by_alias=True))

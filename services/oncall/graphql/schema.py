@@ -113,18 +113,14 @@ class OnCall:
 
     @classmethod
     def of(cls, answer: rest.Oncall) -> OnCall:
+        """The REST answer (`schedules.service.oncall_at` maps the resolver's), field for field."""
+        following = answer.next
         return cls(
-            schedule_id=strawberry.ID(answer.schedule_id),
-            at=answer.at,
+            **answer.model_dump(exclude={"person", "next"}),
             person=Person.of(answer.person),
-            source=answer.source,
-            layer=answer.layer,
-            override_id=answer.override_id,
-            shift_start=answer.shift_start,
-            shift_end=answer.shift_end,
             next=None
-            if answer.next is None
-            else NextOnCall(person=Person.of(answer.next.person), start=answer.next.start),
+            if following is None
+            else NextOnCall(person=Person.of(following.person), start=following.start),
         )
 
 
@@ -219,17 +215,7 @@ class Schedule:
         return ShiftList(
             since=final.since,
             until=final.until,
-            shifts=[
-                Shift(
-                    start=s.start,
-                    end=s.end,
-                    person_id=None if s.person_id is None else strawberry.ID(s.person_id),
-                    source=s.source,
-                    layer=s.layer,
-                    override_id=s.override_id,
-                )
-                for s in final.shifts
-            ],
+            shifts=[Shift(**s.model_dump()) for s in final.shifts],
             coverage=final.coverage,
         )
 
