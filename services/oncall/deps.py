@@ -1,8 +1,9 @@
-"""Dependencies shared by the on-call routes: the tenant transaction and the clock.
+"""Dependencies shared by the on-call routes: the tenant transaction, the account, the clock.
 
 `Tx` is a connection inside a transaction scoped (RLS) to the caller's
 account; it commits when the route returns and rolls back if it raises, before
-the response is sent. `Now` is the service clock (injectable for tests).
+the response is sent. `Account` is the caller's account id. `Now` is the
+service clock (injectable for tests). Each domain's `deps.py` adds its own.
 """
 
 from __future__ import annotations
@@ -53,10 +54,15 @@ async def _tenant_connection(request: Request, caller: Caller) -> AsyncIterator[
         yield conn
 
 
+async def _account(caller: Caller) -> str:
+    return caller.account_id
+
+
 async def _now(request: Request) -> datetime:
     # async: FastAPI would run a plain function in its thread pool, a hop per request
     return clock_of(request)()
 
 
 Tx = Annotated[asyncpg.Connection, Depends(_tenant_connection, scope="function")]
+Account = Annotated[str, Depends(_account)]
 Now = Annotated[datetime, Depends(_now)]

@@ -137,54 +137,69 @@ async def _stop(conn: asyncpg.Connection, *, account: str, alert_id: Any, now: d
         )
 
 
+_ACKNOWLEDGE = f"""
+UPDATE np_oncall.alerts SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3
+WHERE id = $1 AND status = 'triggered'
+RETURNING {COLUMNS}
+"""  # noqa: S608 - constant column list
+_RESOLVE = f"""
+UPDATE np_oncall.alerts SET status = 'resolved', resolved_at = $2, resolved_by = $3
+WHERE id = $1 AND status <> 'resolved'
+RETURNING {COLUMNS}
+"""  # noqa: S608 - constant column list
+
+
+async def _close(
+    conn: asyncpg.Connection,
+    *,
+    account: str,
+    alert_id: str,
+    by: str,
+    now: datetime,
+    update: str,
+    kind: str,
+) -> Alert | None:
+    """Run `update` (acknowledge or resolve); on a change record it and stop escalating.
+
+    None when the alert was not in a state `update` changes.
+    """
+    uid = parse_uuid(alert_id, "alert")
+    row = await conn.fetchrow(update, uid, now, by)
+    if row is None:
+        return None
+    await record(conn, account=account, alert_id=uid, at=now, kind=kind, details={"by": by})
+    await _stop(conn, account=account, alert_id=uid, now=now)
+    ALERTS.labels(kind).inc()
+    return _alert(row)
+
+
 async def acknowledge(
     conn: asyncpg.Connection, *, account: str, alert_id: str, by: str, now: datetime
 ) -> Alert:
-    uid = parse_uuid(alert_id, "alert")
-    row = await conn.fetchrow(
-        f"""
-        UPDATE np_oncall.alerts
-        SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3
-        WHERE id = $1 AND status = 'triggered'
-        RETURNING {COLUMNS}
-        """,  # noqa: S608 - constant column list
-        uid,
-        now,
-        by,
+    alert = await _close(
+        conn,
+        account=account,
+        alert_id=alert_id,
+        by=by,
+        now=now,
+        update=_ACKNOWLEDGE,
+        kind="acknowledged",
     )
-    if row is None:
-        current = await get(conn, alert_id=alert_id)
-        if current.status == "resolved":
-            raise Conflict("the alert is already resolved", details={"status": current.status})
-        return current  # already acknowledged: nothing changes
-    await record(
-        conn, account=account, alert_id=uid, at=now, kind="acknowledged", details={"by": by}
-    )
-    await _stop(conn, account=account, alert_id=uid, now=now)
-    ALERTS.labels("acknowledged").inc()
-    return _alert(row)
+    if alert is not None:
+        return alert
+    current = await get(conn, alert_id=alert_id)
+    if current.status == "resolved":
+        raise Conflict("the alert is already resolved", details={"status": current.status})
+    return current  # already acknowledged: nothing changes
 
 
 async def resolve(
     conn: asyncpg.Connection, *, account: str, alert_id: str, by: str, now: datetime
 ) -> Alert:
-    uid = parse_uuid(alert_id, "alert")
-    row = await conn.fetchrow(
-        f"""
-        UPDATE np_oncall.alerts SET status = 'resolved', resolved_at = $2, resolved_by = $3
-        WHERE id = $1 AND status <> 'resolved'
-        RETURNING {COLUMNS}
-        """,  # noqa: S608 - constant column list
-        uid,
-        now,
-        by,
+    alert = await _close(
+        conn, account=account, alert_id=alert_id, by=by, now=now, update=_RESOLVE, kind="resolved"
     )
-    if row is None:
-        return await get(conn, alert_id=alert_id)  # already resolved (or 404)
-    await record(conn, account=account, alert_id=uid, at=now, kind="resolved", details={"by": by})
-    await _stop(conn, account=account, alert_id=uid, now=now)
-    ALERTS.labels("resolved").inc()
-    return _alert(row)
+    return alert or await get(conn, alert_id=alert_id)  # already resolved (or 404)
 
 
 async def get(conn: asyncpg.Connection, *, alert_id: str) -> Alert:

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Query, Response
-
-from services.common.auth import Caller, Principal
 from services.common.pagination import Cursor, Limit, Page
 from services.oncall.alerts import service
-from services.oncall.alerts.models import Alert, AlertCreate, AlertDetail, Status
-from services.oncall.deps import Now, Tx
+from services.oncall.alerts.deps import Actor, PolicyFilter, StatusFilter
+from services.oncall.alerts.models import Alert, AlertCreate, AlertDetail
+from services.oncall.deps import Account, Now, Tx
 from services.oncall.responses import ERRORS
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=ERRORS)
-
-
-def _who(caller: Principal) -> str:
-    return caller.user_id or f"role:{caller.role}"
 
 
 @router.post(
@@ -28,9 +22,9 @@ def _who(caller: Principal) -> str:
     responses={200: {"model": Alert, "description": "deduplicated: nobody is notified again"}},
 )
 async def create_alert(
-    body: AlertCreate, conn: Tx, caller: Caller, now: Now, response: Response
+    body: AlertCreate, conn: Tx, account: Account, now: Now, response: Response
 ) -> Alert:
-    alert, created = await service.trigger(conn, account=caller.account_id, body=body, now=now)
+    alert, created = await service.trigger(conn, account=account, body=body, now=now)
     if not created:
         response.status_code = 200
     return alert
@@ -39,8 +33,8 @@ async def create_alert(
 @router.get("", summary="List alerts, newest first", response_model=Page[Alert])
 async def list_alerts(
     conn: Tx,
-    status: Annotated[Status | None, Query()] = None,
-    policy_id: Annotated[str | None, Query()] = None,
+    status: StatusFilter = None,
+    policy_id: PolicyFilter = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[Alert]:
@@ -63,14 +57,10 @@ async def get_alert(alert_id: str, conn: Tx) -> AlertDetail:
     summary="Acknowledge: stop escalating and cancel pending notifications",
     response_model=Alert,
 )
-async def ack_alert(alert_id: str, conn: Tx, caller: Caller, now: Now) -> Alert:
-    return await service.acknowledge(
-        conn, account=caller.account_id, alert_id=alert_id, by=_who(caller), now=now
-    )
+async def ack_alert(alert_id: str, conn: Tx, account: Account, by: Actor, now: Now) -> Alert:
+    return await service.acknowledge(conn, account=account, alert_id=alert_id, by=by, now=now)
 
 
 @router.post("/{alert_id}/resolve", summary="Resolve (close) the alert", response_model=Alert)
-async def resolve_alert(alert_id: str, conn: Tx, caller: Caller, now: Now) -> Alert:
-    return await service.resolve(
-        conn, account=caller.account_id, alert_id=alert_id, by=_who(caller), now=now
-    )
+async def resolve_alert(alert_id: str, conn: Tx, account: Account, by: Actor, now: Now) -> Alert:
+    return await service.resolve(conn, account=account, alert_id=alert_id, by=by, now=now)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
+from fastapi import APIRouter
 
 from services.common.pagination import Cursor, Limit, Page
 from services.oncall.deps import Tx
 from services.oncall.overrides import service
+from services.oncall.overrides.deps import ScheduleFilter, Since, Until
 from services.oncall.overrides.models import Override, OverrideCreate
 from services.oncall.responses import ERRORS
 
@@ -19,9 +17,9 @@ router = APIRouter(prefix="/api/v1/overrides", tags=["overrides"], responses=ERR
 @router.get("", summary="List overrides overlapping a range", response_model=Page[Override])
 async def list_overrides(
     conn: Tx,
-    schedule_id: Annotated[str | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    schedule_id: ScheduleFilter = None,
+    since: Since = None,
+    until: Until = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[Override]:
@@ -41,6 +39,5 @@ async def get_override(override_id: str, conn: Tx) -> Override:
 
 
 @router.delete("/{override_id}", status_code=204, summary="Delete an override")
-async def delete_override(override_id: str, conn: Tx) -> Response:
+async def delete_override(override_id: str, conn: Tx) -> None:
     await service.delete(conn, override_id=override_id)
-    return Response(status_code=204)

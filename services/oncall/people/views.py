@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter
 
 from services.common.pagination import Cursor, Limit, Page
 from services.oncall.deps import Now, Tx
 from services.oncall.people import service
+from services.oncall.people.deps import Destinations
 from services.oncall.people.models import Person, PersonCreate, PersonUpdate
-from services.oncall.responses import ERRORS, destination_policy
+from services.oncall.responses import ERRORS
 
 router = APIRouter(prefix="/api/v1/people", tags=["people"], responses=ERRORS)
 
@@ -19,8 +20,8 @@ async def list_people(conn: Tx, limit: Limit = 50, cursor: Cursor = None) -> Pag
 
 
 @router.post("", status_code=201, summary="Create a person", response_model=Person)
-async def create_person(body: PersonCreate, conn: Tx, request: Request) -> Person:
-    return await service.create(conn, body=body, policy=destination_policy(request))
+async def create_person(body: PersonCreate, conn: Tx, policy: Destinations) -> Person:
+    return await service.create(conn, body=body, policy=policy)
 
 
 @router.get("/{person_id}", summary="Get a person", response_model=Person)
@@ -29,10 +30,10 @@ async def get_person(person_id: str, conn: Tx) -> Person:
 
 
 @router.patch("/{person_id}", summary="Update a person", response_model=Person)
-async def update_person(person_id: str, body: PersonUpdate, conn: Tx, request: Request) -> Person:
-    return await service.update(
-        conn, person_id=person_id, body=body, policy=destination_policy(request)
-    )
+async def update_person(
+    person_id: str, body: PersonUpdate, conn: Tx, policy: Destinations
+) -> Person:
+    return await service.update(conn, person_id=person_id, body=body, policy=policy)
 
 
 @router.delete(
@@ -40,6 +41,5 @@ async def update_person(person_id: str, body: PersonUpdate, conn: Tx, request: R
     status_code=204,
     summary="Delete a person (409 while a schedule, override or policy names them)",
 )
-async def delete_person(person_id: str, conn: Tx, now: Now) -> Response:
+async def delete_person(person_id: str, conn: Tx, now: Now) -> None:
     await service.delete(conn, person_id=person_id, now=now)
-    return Response(status_code=204)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from services.common.pagination import Cursor, Limit, Page
 from services.oncall.deps import Tx
@@ -38,6 +38,5 @@ async def update_policy(policy_id: str, body: PolicyUpdate, conn: Tx) -> Policy:
     status_code=204,
     summary="Delete an escalation policy (open alerts finish with the policy they started with)",
 )
-async def delete_policy(policy_id: str, conn: Tx) -> Response:
+async def delete_policy(policy_id: str, conn: Tx) -> None:
     await service.delete(conn, policy_id=policy_id)
-    return Response(status_code=204)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Response
 
 from services.common.pagination import Cursor, Limit, Page
 from services.oncall.deps import Now, Tx
 from services.oncall.responses import ERRORS
 from services.oncall.schedules import service
+from services.oncall.schedules.deps import At, Since, Until
 from services.oncall.schedules.models import (
     Oncall,
     Schedule,
@@ -21,12 +20,6 @@ from services.oncall.schedules.models import (
 )
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"], responses=ERRORS)
-
-At = Annotated[AwareDatetime | None, Query(description="RFC 3339 instant with offset; default now")]
-Since = Annotated[AwareDatetime | None, Query(description="range start (RFC 3339 with offset)")]
-Until = Annotated[
-    AwareDatetime | None, Query(description="range end (RFC 3339 with offset); at most 366 days")
-]
 
 
 @router.get("", summary="List schedules", response_model=Page[Schedule])
@@ -60,9 +53,8 @@ async def update_schedule(schedule_id: str, body: ScheduleUpdate, conn: Tx, now:
     status_code=204,
     summary="Delete a schedule and its overrides (409 while a policy targets it)",
 )
-async def delete_schedule(schedule_id: str, conn: Tx) -> Response:
+async def delete_schedule(schedule_id: str, conn: Tx) -> None:
     await service.delete(conn, schedule_id=schedule_id)
-    return Response(status_code=204)
 
 
 @router.get("/{schedule_id}/oncall", summary="Who is on call at an instant", response_model=Oncall)
