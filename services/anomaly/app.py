@@ -7,11 +7,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.anomaly import hasura, modelcache, views
-from services.anomaly.coalesce import SingleIngest
-from services.anomaly.fastpath import IngestFastPath
-from services.anomaly.paging import paging_hook
+from services.anomaly.anomalies.views import router as anomalies_router
+from services.anomaly.backtest.views import router as backtest_router
+from services.anomaly.detectors_api.views import router as detectors_router
+from services.anomaly.hasura.views import router as hasura_router
+from services.anomaly.ingest.coalesce import SingleIngest
+from services.anomaly.ingest.pipeline import Ingestor
+from services.anomaly.ingest.views import IngestShim
+from services.anomaly.ingest.views import router as ingest_router
+from services.anomaly.paging.sender import paging_hook
 from services.anomaly.retention import retention_hook
+from services.anomaly.stats.views import router as stats_router
 from services.common.app import build_app
 from services.common.settings import ANOMALY_PORT, Settings, load_settings
 
@@ -23,16 +29,23 @@ DESCRIPTION = (
 )
 
 
+def wake_pager(app: FastAPI) -> None:
+    """Tell the paging sender (if it runs) that pages are queued."""
+    event = getattr(app.state, "page_wakeup", None)
+    if event is not None:
+        event.set()
+
+
 @asynccontextmanager
 async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
-    """Group commit of single-point ingests and the model cache, for the app's lifetime."""
-    pool = app.state.pool
-    app.state.single_ingest = SingleIngest(pool, on_pages=lambda: views.wake(app))
+    """The ingest pipeline (its live-detector cache) and the group commit of
+    single-point ingests, for the app's lifetime."""
+    app.state.ingestor = Ingestor(app.state.pool, on_pages=lambda: wake_pager(app))
+    app.state.single_ingest = SingleIngest(app.state.ingestor)
     try:
         yield
     finally:
         await app.state.single_ingest.drain()
-        modelcache.forget(pool)
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
@@ -43,9 +56,16 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         plugin=PLUGIN,
         settings=settings,
         description=DESCRIPTION,
-        routers=[views.router, hasura.router],
+        routers=[
+            ingest_router,
+            detectors_router,
+            backtest_router,
+            anomalies_router,
+            stats_router,
+            hasura_router,
+        ],
         hooks=hooks,
     )
-    # the hot path, served before routing (same behaviour as the documented route)
-    app.add_middleware(IngestFastPath, service_app=app, plugin=PLUGIN)
+    # the hot path, answered before routing by the same handler as the documented route
+    app.add_middleware(IngestShim, service_app=app, plugin=PLUGIN)
     return app

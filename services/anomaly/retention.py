@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 
-from services.common import db
+from services.common.background import repeat, running, worker_pool
 from services.common.settings import Settings
 
 log = logging.getLogger("nsentry.anomaly.retention")
@@ -80,34 +80,17 @@ def retention_hook(
         if not settings.database_url:
             yield
             return
-        pool = await db.create_pool(
-            settings.database_url, role=db.WORKER_ROLE, min_size=0, max_size=1
-        )
+        async with worker_pool(settings, max_size=1) as pool:
 
-        async def loop() -> None:
-            await asyncio.sleep(min(60.0, interval))
-            while True:
-                if getattr(app.state, "ready", False):
-                    try:
-                        await prune(
-                            pool,
-                            now=clock(),
-                            retention_days=settings.anomaly_retention_days,
-                            pause=0.05,
-                        )
-                    except Exception:  # a failed pass is retried at the next interval
-                        log.exception("retention pass failed")
-                await asyncio.sleep(interval)
+            async def one_pass() -> float:
+                await prune(
+                    pool, now=clock(), retention_days=settings.anomaly_retention_days, pause=0.05
+                )
+                return interval
 
-        task = asyncio.create_task(loop())
-        try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            await asyncio.wait_for(pool.close(), timeout=10)
+            first = min(60.0, interval)
+            loop = repeat(app, one_pass, interval=interval, log=log, first_delay=first)
+            async with running(loop):
+                yield
 
     return hook

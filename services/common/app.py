@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import __version__
 from services.common import db, migrations
 from services.common.auth import current_principal
-from services.common.errors import envelope, install_error_handlers
+from services.common.errors import install_error_handlers
+from services.common.guard import GuardMiddleware
 from services.common.health import router as health_router
-from services.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.common.settings import Settings
 
 log = logging.getLogger("nsentry")
@@ -33,105 +31,6 @@ log = logging.getLogger("nsentry")
 LifetimeHook = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/auth"})
-
-
-class GuardMiddleware:
-    """Pure ASGI: refuse bodies over the limit with 413 and record request metrics."""
-
-    def __init__(self, app: ASGIApp, *, plugin: str, max_body_bytes: int) -> None:
-        self.app = app
-        self.plugin = plugin
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status_holder = {"status": 500}
-
-        async def send_and_record(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-            await send(message)
-
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await _too_large(send_and_record, self.max_body_bytes)
-        elif declared is None and scope["method"] in {"POST", "PUT", "PATCH"}:
-            # no Content-Length (chunked): read up to the limit, then replay
-            body, over = await _read_limited(receive, self.max_body_bytes)
-            if over:
-                await _too_large(send_and_record, self.max_body_bytes)
-            else:
-                await self.app(scope, _replay(body, receive), send_and_record)
-        else:
-            await self.app(scope, receive, send_and_record)
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
-        method = scope["method"]
-        HTTP_REQUESTS.labels(self.plugin, method, template, str(status_holder["status"])).inc()
-        HTTP_LATENCY.labels(self.plugin, method, template).observe(time.perf_counter() - started)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-async def _read_limited(receive: Receive, limit: int) -> tuple[bytes, bool]:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return b"", True
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks), False
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-async def _too_large(send: Send, limit: int) -> None:
-    import json
-
-    payload = json.dumps(
-        envelope("payload_too_large", f"request body over the {limit}-byte limit")
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 auth_router = APIRouter(tags=["auth"])

@@ -78,6 +78,12 @@ _CODES = {
 }
 
 
+def invalid_field(where: str, message: str) -> ValidationFailed:
+    """A 422 naming a field of the body (``where``: a dotted path such as ``points.3.value``)."""
+    details = [{"loc": ["body", *where.split(".")], "message": message, "type": "invalid"}]
+    return ValidationFailed(f"{where}: {message}", details=details)
+
+
 def envelope(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details}}
 
@@ -101,9 +107,21 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return details
 
 
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+def exception_response(exc: Exception, where: str) -> JSONResponse:
+    """The envelope for an exception a route raised (``where``: method and path, for the
+    log): an ``ApiError`` as itself, a refused value as 422, anything else as a logged 500.
+    """
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    if isinstance(exc, REFUSED_VALUES):
+        return refused_value_response(exc)
+    # the trace goes to the log, never to the client
+    log.exception("unhandled error on %s", where)
+    return error_response(500, "internal", "internal server error")
+
+
+async def _route_error(request: Request, exc: Exception) -> JSONResponse:
+    return exception_response(exc, f"{request.method} {request.url.path}")
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -139,20 +157,10 @@ def refused_value_response(exc: Exception) -> JSONResponse:
     )
 
 
-async def _refused_value(_: Request, exc: Exception) -> JSONResponse:
-    return refused_value_response(exc)
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # the trace goes to the log, never to the client
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "internal", "internal server error")
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ApiError, _route_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for refused in REFUSED_VALUES:
-        app.add_exception_handler(refused, _refused_value)
-    app.add_exception_handler(Exception, _unexpected)
+        app.add_exception_handler(refused, _route_error)
+    app.add_exception_handler(Exception, _route_error)

@@ -1,0 +1,1 @@
+"""Anomalies: the list, one anomaly with its neighbours, and feedback."""

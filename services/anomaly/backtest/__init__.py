@@ -1,0 +1,1 @@
+"""Backtests: proposed settings scored over a series or the stored history."""

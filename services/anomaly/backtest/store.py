@@ -1,0 +1,39 @@
+"""SQL of the stored history a backtest replays.
+
+Every function takes a connection already inside a tenant transaction
+(``tenant_transaction``): row-level security limits it to one account, and the
+queries name ``source_account_id`` as well so that they use the indexes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+
+async def history(
+    conn: asyncpg.Connection,
+    *,
+    account: str,
+    detector_id: str,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """The newest `limit` stored points of a detector in [since, until), oldest first."""
+    rows = await conn.fetch(
+        """
+        SELECT ts, value FROM np_anomaly_data_points
+        WHERE source_account_id = $1 AND detector_id = $2
+          AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4)
+        ORDER BY ts DESC LIMIT $5
+        """,
+        account,
+        detector_id,
+        since,
+        until,
+        limit,
+    )
+    rows.reverse()
+    return rows

@@ -1,0 +1,29 @@
+"""What the nself-anomaly routes share: the app's pool and ingest pipeline, and the
+path and query parameters several routes take."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path, Query, Request
+from pydantic import AwareDatetime
+
+from services.anomaly.ingest.pipeline import Ingestor
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid bearer"},
+    404: {"description": "no such resource in this account"},
+    422: {"description": "invalid input; the message names the field (and point index)"},
+}
+DetectorId = Annotated[str, Path(description="detector slug", examples=["api-latency"])]
+Since = Annotated[AwareDatetime | None, Query(description="from (inclusive), RFC 3339")]
+Until = Annotated[AwareDatetime | None, Query(description="before (exclusive), RFC 3339")]
+
+
+def pool_of(request: Request) -> Any:
+    return request.app.state.pool
+
+
+def ingestor_of(request: Request) -> Ingestor:
+    ingestor: Ingestor = request.app.state.ingestor
+    return ingestor

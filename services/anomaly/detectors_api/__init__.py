@@ -1,0 +1,1 @@
+"""Detector configuration over REST: create, list, read, update, delete."""

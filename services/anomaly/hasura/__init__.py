@@ -1,0 +1,1 @@
+"""The Hasura action (scoreAnomalyPoints) and event trigger of nself-anomaly."""

@@ -1,0 +1,1 @@
+"""Ingest: points in, scored, stored, anomalies and pages out (see pipeline.py)."""

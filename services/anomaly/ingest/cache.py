@@ -1,0 +1,72 @@
+"""Live detectors kept in memory between ingests (one cache per ``Ingestor``, i.e. per app).
+
+The source of truth is the detector row: a checkpoint (``state``), the journal
+of points learned since (``journal``), and ``checkpoint_id``, which changes
+with every checkpoint and every reset of the learned state. An entry remembers the detector
+built from one checkpoint and the first ``position`` bytes of its journal.
+Under the row lock, the scoring pipeline compares it with the row: same
+checkpoint and a journal at least that long -> the entry is reused and only
+the journal bytes after ``position`` (written by another replica, usually
+none) are replayed; anything else -> the detector is rebuilt from the row.
+
+An entry is *taken* out of the cache for the duration of a transaction (so
+no other request of this process can see a detector that is being changed) and
+put back only after the transaction committed; a failed transaction simply
+drops it. A miss is always safe, only slower.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from services.anomaly.detectors.base import Detector
+
+# detectors per process and app; an `auto` detector takes some 100 KB in memory
+DEFAULT_CAPACITY = 1024
+
+
+@dataclass
+class Entry:
+    """A detector as of (``checkpoint_id``, ``position`` bytes of its journal)."""
+
+    detector: Detector
+    algorithm: str
+    params: dict[str, Any]
+    checkpoint_id: int
+    position: int
+    # since the checkpoint: scoring calls journaled and points learned
+    chunks: int
+    points: int
+
+
+class DetectorCache:
+    """A bounded LRU map (account, detector id) -> ``Entry``."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, str], Entry] = OrderedDict()
+        self.hits = 0  # detectors reused
+        self.caught_up = 0  # ... after replaying journal chunks another replica wrote
+        self.misses = 0  # detectors rebuilt from the checkpoint and the journal
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def take(self, account: str, detector_id: str) -> Entry | None:
+        """Remove and return the entry (the caller owns the detector until ``put``)."""
+        return self._entries.pop((account, detector_id), None)
+
+    def put(self, account: str, detector_id: str, entry: Entry) -> None:
+        key = (account, detector_id)
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()

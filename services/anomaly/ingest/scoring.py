@@ -1,0 +1,188 @@
+"""Scoring one detector's points: the detector's scores judged by the threshold policy.
+
+Pure: plain arrays and dicts in, a ``ScoredSeries`` out, no I/O. The ingest
+pipeline calls ``score_points`` with a live detector (one point or many: the
+same function); backtests call ``score_series`` with a fresh one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from services.anomaly import detectors
+from services.anomaly.detectors.base import Detector, Scores
+from services.anomaly.ingest import statecodec
+from services.anomaly.thresholds import Thresholds, apply_one, parse_thresholds
+
+
+def build_detector(algorithm: str, params: dict[str, Any]) -> Detector:
+    """A detector instance; raises ``InvalidParams`` (field, message)."""
+    return detectors.create(algorithm, params)
+
+
+@dataclass
+class ScoredSeries:
+    """Results of one detector's points, aligned with the (sorted) input."""
+
+    score: np.ndarray
+    expected: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    is_anomaly: np.ndarray
+    severity: list[str | None]
+    episode_start: list[float | None]
+    opens_episode: np.ndarray
+    explanation: list[str | None]
+    details: list[float | None]
+    policy_state: dict[str, Any]
+    n_seen: int
+    warmup: int
+
+
+@dataclass
+class _Judged:
+    """The threshold policy's verdict on one pass of points."""
+
+    is_anomaly: np.ndarray
+    severity: list[str | None]
+    episode_start: np.ndarray  # NaN unless anomalous and learned
+    opens: np.ndarray
+    state: dict[str, Any]
+
+
+def _judge(
+    policy: Thresholds,
+    epoch: np.ndarray,
+    values: np.ndarray,
+    scores: Scores,
+    state: dict[str, Any],
+    learn: bool,
+) -> _Judged:
+    """The policy on a pass: its one-point entry for one point, the vectorised one else."""
+    if epoch.shape[0] == 1:
+        t = float(epoch[0])
+        is_anomaly, severity, start, after = apply_one(
+            policy,
+            t,
+            float(values[0]),
+            float(scores.score[0]),
+            float(scores.expected[0]),
+            state,
+            learn=learn,
+        )
+        return _Judged(
+            is_anomaly=np.array([is_anomaly]),
+            severity=[severity],
+            episode_start=np.array([start]),
+            opens=np.array([is_anomaly and learn and start == t]),
+            state=after if learn else state,
+        )
+    outcome = policy.apply(epoch, values, scores, state, learn=learn)
+    return _Judged(
+        is_anomaly=outcome.is_anomaly,
+        severity=list(outcome.severity),
+        episode_start=outcome.episode_start,
+        opens=outcome.opens_episode(epoch) if learn else np.zeros(epoch.shape[0], dtype=bool),
+        state=outcome.state.model_dump() if learn else state,
+    )
+
+
+def score_points(
+    model: Detector,
+    policy: Thresholds,
+    policy_state: dict[str, Any],
+    epoch: np.ndarray,
+    values: np.ndarray,
+    late: np.ndarray,
+) -> ScoredSeries:
+    """Score one detector's points with a live detector (which learns the non-late ones).
+
+    Late points are scored first, against the detector as it is and without
+    learning; the others are then learned in order, in one ``score`` call. The
+    threshold policy turns scores into anomalies; only learned points move its
+    state (runs, episodes), and a late anomaly never opens or joins an episode.
+    """
+    n = values.shape[0]
+    if not late.any():
+        passes: list[tuple[bool, np.ndarray | None]] = [(True, None)]
+    elif late.all():
+        passes = [(False, None)]
+    else:
+        passes = [(False, np.flatnonzero(late)), (True, np.flatnonzero(~late))]
+    whole = passes[0][1] is None  # one pass over every point: its arrays are the result
+    score = expected = lower = upper = is_anomaly = opens = np.empty(0)
+    if not whole:
+        score, expected = np.zeros(n), np.full(n, np.nan)
+        lower, upper = np.full(n, np.nan), np.full(n, np.nan)
+        is_anomaly, opens = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    severity: list[str | None] = [None] * n
+    episode: list[float | None] = [None] * n
+    explanation: list[str | None] = [None] * n
+    details: list[float | None] = [None] * n
+    for learn, idx in passes:
+        ts = epoch if idx is None else epoch[idx]
+        vs = values if idx is None else values[idx]
+        scores = model.score(ts, vs, learn=learn)
+        judged = _judge(policy, ts, vs, scores, policy_state, learn)
+        policy_state = judged.state
+        if whole:
+            score, expected, lower, upper = (
+                np.asarray(a, dtype=np.float64)
+                for a in (scores.score, scores.expected, scores.lower, scores.upper)
+            )
+            is_anomaly, opens = judged.is_anomaly, judged.opens
+        else:
+            score[idx], expected[idx] = scores.score, scores.expected
+            lower[idx], upper[idx] = scores.lower, scores.upper
+            is_anomaly[idx], opens[idx] = judged.is_anomaly, judged.opens
+        for k in np.flatnonzero(judged.is_anomaly).tolist():
+            i = k if idx is None else int(idx[k])
+            point = scores.point(k)
+            start = float(judged.episode_start[k])
+            severity[i] = judged.severity[k]
+            episode[i] = None if math.isnan(start) else start
+            explanation[i] = model.explain(float(values[i]), point)
+            details[i] = point.detail
+    return ScoredSeries(
+        score=score,
+        expected=expected,
+        lower=lower,
+        upper=upper,
+        is_anomaly=is_anomaly,
+        severity=severity,
+        episode_start=episode,
+        opens_episode=opens,
+        explanation=explanation,
+        details=details,
+        policy_state=policy_state,
+        n_seen=int(model.n_seen),
+        warmup=int(model.warmup),
+    )
+
+
+def score_series(
+    *,
+    algorithm: str,
+    params: dict[str, Any],
+    thresholds: dict[str, Any],
+    state: dict[str, Any] | None,
+    epoch: np.ndarray,
+    values: np.ndarray,
+    late: np.ndarray,
+) -> ScoredSeries:
+    """Score one detector's points (sorted by time, late ones flagged); pure.
+
+    ``state``: ``{"model": <packed get_state()>, "policy": <threshold state>}``
+    or None for a fresh detector (what backtests use).
+    """
+    model = build_detector(algorithm, params)
+    state = state or {}
+    if state.get("model") is not None:
+        model.set_state(statecodec.unpack(state["model"]))
+    return score_points(
+        model, parse_thresholds(thresholds), state.get("policy") or {}, epoch, values, late
+    )

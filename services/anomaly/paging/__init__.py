@@ -1,0 +1,1 @@
+"""Paging: anomaly episodes sent to nself-oncall as alerts, through an outbox."""

@@ -1,0 +1,1 @@
+"""Stats: points, anomalies and feedback per account and per detector."""

@@ -1,0 +1,85 @@
+"""Background loops that live as long as a service app (the paging sender, the pruner).
+
+``repeat`` runs one pass after another while the app is ready, each pass
+saying when the next is due, woken early by an event if it has one; a pass
+that fails is logged and retried at the next interval, so a database hiccup
+never ends the loop. ``running`` starts such a loop for the app's lifetime and
+``worker_pool`` gives it a pool of the worker role (across accounts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+
+from services.common import db
+from services.common.settings import Settings
+
+# one pass; returns the seconds until the next one (0: at once)
+Pass = Callable[[], Awaitable[float]]
+
+
+async def repeat(
+    app: FastAPI,
+    one_pass: Pass,
+    *,
+    interval: float,
+    log: logging.Logger,
+    first_delay: float = 0.0,
+    wakeup: asyncio.Event | None = None,
+) -> None:
+    """Run ``one_pass`` forever while ``app`` is ready (until cancelled)."""
+    if first_delay > 0:
+        await asyncio.sleep(first_delay)
+    while True:
+        if wakeup is not None:
+            wakeup.clear()
+        delay = interval
+        if getattr(app.state, "ready", False):
+            try:
+                delay = await one_pass()
+            except Exception:  # keep the loop alive through database hiccups
+                log.exception("background pass failed")
+                delay = interval
+        if delay <= 0:
+            continue
+        if wakeup is None:
+            await asyncio.sleep(delay)
+            continue
+        try:
+            await asyncio.wait_for(wakeup.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+
+
+@asynccontextmanager
+async def running(loop: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Run ``loop`` as a task for the duration of the block; cancel it at the end."""
+    task = asyncio.create_task(loop)
+    try:
+        yield
+    finally:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+
+@asynccontextmanager
+async def worker_pool(settings: Settings, *, max_size: int) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool of the worker role (it reads across accounts to claim work)."""
+    assert settings.database_url
+    pool = await db.create_pool(
+        settings.database_url, role=db.WORKER_ROLE, min_size=0, max_size=max_size
+    )
+    try:
+        yield pool
+    finally:
+        await asyncio.wait_for(pool.close(), timeout=10)
