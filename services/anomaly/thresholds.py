@@ -29,10 +29,18 @@ Rules, in order (``Thresholds`` holds the configuration):
   direction and bounds (a run needs neighbours, so with ``consecutive > 1``
   only a bound makes them anomalous); they never open or join an episode
   (``episode_start`` is NaN) and the state does not move.
+
+Two implementations of the same rules sit side by side: the vectorised
+:meth:`Thresholds.apply` for batches, and :func:`apply_one`, the same rules
+for one point in plain Python (a single-point ingest would spend more time
+setting up ``apply``'s arrays than the judgement takes).
+``tests/anomaly/test_thresholds.py`` checks they agree over random states,
+settings and scores.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -187,6 +195,79 @@ def _runs(passes: np.ndarray, carried: int) -> np.ndarray:
     index = np.arange(passes.shape[0])
     last_fail = np.maximum.accumulate(np.where(passes, -1, index))
     return np.where(passes, np.where(last_fail < 0, carried + index + 1, index - last_fail), 0)
+
+
+_FIELDS = frozenset(ThresholdState.model_fields)
+
+
+def apply_one(
+    policy: Thresholds,
+    timestamp: float,
+    value: float,
+    score: float,
+    expected: float,
+    state: dict[str, Any] | None,
+    *,
+    learn: bool,
+) -> tuple[bool, str | None, float, dict[str, Any]]:
+    """:meth:`Thresholds.apply` for a batch of one point, in plain Python.
+
+    Gives exactly what ``apply`` gives for that point.
+
+    Parameters
+    ----------
+    policy : Thresholds
+        The detector's policy.
+    timestamp, value, score, expected : float
+        The point and its detector score (``expected`` NaN when the detector
+        has none).
+    state : dict or None
+        Policy state as ``ThresholdState.model_dump()`` gives it (None: fresh).
+    learn : bool
+        False for a late point (judged alone, state unchanged).
+
+    Returns
+    -------
+    tuple
+        ``(is_anomaly, severity, episode_start, state after)``: the severity is
+        None, ``'warning'`` or ``'critical'``; the episode start is NaN unless
+        the point is anomalous and learned; the state is the dict
+        ``ThresholdState.model_dump()`` would give.
+    """
+    if state is None or state.keys() != _FIELDS:
+        state = ThresholdState.model_validate(state or {}).model_dump()
+    if math.isnan(expected) or policy.direction == "both":
+        direction_ok = True
+    elif policy.direction == "up":
+        direction_ok = value > expected
+    else:
+        direction_ok = value < expected
+    passes = score >= policy.score and direction_ok
+    crossed = (policy.upper is not None and value > policy.upper) or (
+        policy.lower is not None and value < policy.lower
+    )
+    run = (state["run"] if learn else 0) + 1 if passes else 0
+    hit = passes and run >= policy.consecutive
+    is_anomaly = hit or crossed
+    severity = None
+    if is_anomaly:
+        severity = CRITICAL if crossed or (hit and score >= policy.critical) else WARNING
+    if not learn:
+        return is_anomaly, severity, math.nan, state
+    last_anomaly, current_start = state["last_anomaly"], state["episode_start"]
+    episode_start = math.nan
+    if is_anomaly:
+        close = last_anomaly is not None and timestamp - last_anomaly <= policy.cooldown_seconds
+        joins = (state["previous_anomalous"] or close) and current_start is not None
+        episode_start = current_start if joins else timestamp
+        last_anomaly, current_start = timestamp, episode_start
+    after = {
+        "run": run,
+        "last_anomaly": last_anomaly,
+        "episode_start": current_start,
+        "previous_anomalous": is_anomaly,
+    }
+    return is_anomaly, severity, episode_start, after
 
 
 def parse_thresholds(raw: dict[str, Any] | None) -> Thresholds:
