@@ -12,6 +12,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+SIGNING_SECRET = "webhook-signing-secret-for-tests-0123456789"
+
 
 class FakeClock:
     """The injected clock: `clock()` is now; tests move it with `advance`."""

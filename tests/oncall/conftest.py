@@ -1,4 +1,4 @@
-"""Fixtures of the on-call service tests: the app on a fake clock, a worker, real sinks."""
+"""Fixtures of the on-call tests: the app on a fake clock, a worker, real sinks."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from services.common.settings import Settings
 from services.oncall.app import create_app
 from services.oncall.worker import Worker
 from tests.conftest import make_settings, serve_app
-from tests.oncall.service.helpers import FakeClock, HttpSink, SmtpSink, utc
+from tests.oncall.helpers import SIGNING_SECRET, FakeClock, HttpSink, SmtpSink, utc
 
-SIGNING_SECRET = "webhook-signing-secret-for-tests-0123456789"
 START = "2026-11-23T08:00:00+00:00"
 
 

@@ -17,8 +17,7 @@ import httpx
 
 from services.oncall.worker import Worker
 from tests.conftest import auth_headers
-from tests.oncall.service.conftest import SIGNING_SECRET
-from tests.oncall.service.helpers import FakeClock, HttpSink, SmtpSink
+from tests.oncall.helpers import SIGNING_SECRET, FakeClock, HttpSink, SmtpSink
 
 ACCOUNT = "acct-flow"
 H = auth_headers(ACCOUNT)

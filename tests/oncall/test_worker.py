@@ -13,7 +13,7 @@ import pytest
 
 from services.oncall.worker import Worker
 from tests.conftest import auth_headers
-from tests.oncall.service.helpers import FakeClock, HttpSink, webhook_responders
+from tests.oncall.helpers import FakeClock, HttpSink, webhook_responders
 
 ACCOUNT = "acct-workers"
 H = auth_headers(ACCOUNT)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import auth_headers
-from tests.oncall.service.helpers import FakeClock, HttpSink
+from tests.oncall.helpers import FakeClock, HttpSink
 
 A = auth_headers("acct-a")
 B = auth_headers("acct-b")

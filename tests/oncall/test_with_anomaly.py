@@ -21,8 +21,7 @@ from services.common.settings import Settings
 from services.oncall.app import create_app as create_oncall
 from services.oncall.worker import run_worker
 from tests.conftest import auth_headers, make_settings
-from tests.oncall.service.conftest import SIGNING_SECRET
-from tests.oncall.service.helpers import HttpSink, free_port
+from tests.oncall.helpers import SIGNING_SECRET, HttpSink, free_port
 
 ACCOUNT = "acct-int"
 OUTBOX = "SELECT status FROM np_anomaly_page_outbox"

@@ -20,7 +20,7 @@ from services.oncall.delivery.channels import Message, Result
 from services.oncall.escalation import engine, runner
 from services.oncall.worker import Worker
 from tests.conftest import auth_headers
-from tests.oncall.service.helpers import FakeClock, HttpSink, webhook_responders
+from tests.oncall.helpers import FakeClock, HttpSink, webhook_responders
 
 ACCOUNT = "acct-batching"
 H = auth_headers(ACCOUNT)
