@@ -8,10 +8,23 @@ queries name ``source_account_id`` as well so that they use the indexes.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
+from services.anomaly.anomalies.service import anomaly_out
 from services.common.errors import NotFound
+from services.common.listing import Filter, Keyset, keyset_page
+from services.common.pagination import Page
+
+LISTING = Keyset(
+    table="np_anomaly_data_points",
+    columns="*",
+    order=("ts", "id"),
+    id_type="bigint",
+    newest_first=True,
+    where="is_anomaly",
+)
 
 
 async def list_anomalies(
@@ -24,32 +37,23 @@ async def list_anomalies(
     severity: str | None,
     status: str | None,
     limit: int,
-    before: tuple[datetime, int] | None,
-) -> list[asyncpg.Record]:
-    """Anomalies newest first (keyset on ts, id); `limit + 1` rows to detect a next page."""
-    before_ts, before_id = before if before is not None else (None, None)
-    return await conn.fetch(
-        """
-        SELECT * FROM np_anomaly_data_points
-        WHERE source_account_id = $1 AND is_anomaly
-          AND ($2::text IS NULL OR detector_id = $2)
-          AND ($3::timestamptz IS NULL OR ts >= $3)
-          AND ($4::timestamptz IS NULL OR ts < $4)
-          AND ($5::text IS NULL OR severity = $5)
-          AND ($6::text IS NULL OR status = $6)
-          AND ($7::timestamptz IS NULL OR (ts, id) < ($7, $8::bigint))
-        ORDER BY ts DESC, id DESC
-        LIMIT $9
-        """,
-        account,
-        detector_id,
-        since,
-        until,
-        severity,
-        status,
-        before_ts,
-        before_id,
-        limit + 1,
+    cursor: str | None,
+) -> Page[dict[str, Any]]:
+    """One page of anomalies, newest first (keyset on ts, id), as answer shapes."""
+    return await keyset_page(
+        conn,
+        LISTING,
+        build=anomaly_out,
+        limit=limit,
+        cursor=cursor,
+        filters=[
+            Filter("source_account_id", "=", account),
+            Filter("detector_id", "=", detector_id),
+            Filter("ts", ">=", since),
+            Filter("ts", "<", until),
+            Filter("severity", "=", severity),
+            Filter("status", "=", status),
+        ],
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -13,8 +12,7 @@ from services.anomaly.deps import ERRORS, Since, Until, pool_of
 from services.anomaly.fields import FeedbackStatus, Severity
 from services.common.auth import Caller
 from services.common.db import tenant_transaction
-from services.common.errors import BadRequest
-from services.common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page_of
+from services.common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
 
 router = APIRouter(prefix="/api/v1")
 
@@ -37,15 +35,8 @@ async def list_anomalies(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[dict[str, Any]]:
-    position = decode_cursor(cursor, arity=2)
-    before = None
-    if position is not None:
-        try:
-            before = (datetime.fromisoformat(str(position[0])), int(position[1]))
-        except (TypeError, ValueError):
-            raise BadRequest("malformed cursor", details={"cursor": cursor}) from None
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
-        rows = await store.list_anomalies(
+        return await store.list_anomalies(
             conn,
             account=caller.account_id,
             detector_id=detector_id,
@@ -54,10 +45,8 @@ async def list_anomalies(
             severity=severity,
             status=status,
             limit=limit,
-            before=before,
+            cursor=cursor,
         )
-    page = page_of(rows, limit, key=lambda r: [r["ts"].isoformat(), r["id"]])
-    return Page(data=[service.anomaly_out(r) for r in page.data], next_cursor=page.next_cursor)
 
 
 @router.get(
