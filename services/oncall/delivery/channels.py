@@ -24,7 +24,7 @@ import httpx
 
 from services import __version__
 from services.oncall.delivery.destinations import DestinationPolicy
-from services.oncall.delivery.http import Answer, Connections, InvalidURL
+from services.oncall.delivery.http import Answer, InvalidURL
 
 Outcome = Literal["sent", "retry", "permanent"]
 USER_AGENT = f"nsentry-oncall/{__version__}"
@@ -131,21 +131,29 @@ def classify(response: httpx.Response | Answer) -> Result:
 # Webhook and Slack
 # ---------------------------------------------------------------------------
 # failures worth another attempt (timeouts are told apart; an unusable URL is not one)
-_TRANSIENT = (httpx.TransportError, httpcore.NetworkError, httpcore.ProtocolError, OSError)
+_TRANSIENT = (httpcore.NetworkError, httpcore.ProtocolError, OSError)
+
+
+class WebhookClient(Protocol):
+    """What a webhook channel sends with: the worker's :class:`~.http.Connections`."""
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        """POST `body` to `url`; raises httpcore's errors, or InvalidURL."""
+        ...
 
 
 class WebhookChannel:
     """POST the JSON payload, signed, with `Idempotency-Key`.
 
-    `client` is the worker's :class:`Connections` (keep-alive connections per
-    origin), or any httpx client.
+    `client` is the worker's :class:`~.http.Connections` (keep-alive connections per
+    origin); redirects are not followed and its errors are httpcore's.
     """
 
     name = "webhook"
 
     def __init__(
         self,
-        client: httpx.AsyncClient | Connections,
+        client: WebhookClient,
         *,
         destinations: DestinationPolicy,
         signing_secret: bytes | None,
@@ -171,22 +179,13 @@ class WebhookChannel:
         if self.signing_secret:
             headers["X-Signature"] = signature(self.signing_secret, body)
         try:
-            if isinstance(self.client, Connections):
-                response: Answer | httpx.Response = await self.client.post(
-                    message.destination, body, headers
-                )
-            else:
-                response = await self.client.post(
-                    message.destination, content=body, headers=headers, follow_redirects=False
-                )
-        except (httpx.TimeoutException, httpcore.TimeoutException):
+            response = await self.client.post(message.destination, body, headers)
+        except httpcore.TimeoutException:
             return Result("retry", None, "timed out")
         except (InvalidURL, httpcore.UnsupportedProtocol, httpcore.LocalProtocolError) as exc:
             return Result("permanent", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
         except _TRANSIENT as exc:
             return Result("retry", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
-        except httpx.HTTPError as exc:  # an unusable URL
-            return Result("permanent", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
         return classify(response)
 
 
