@@ -134,3 +134,32 @@ async def test_tenant_transaction_on_a_worker_pool_is_scoped_too(
         assert await pool.fetchval("SELECT current_user") == db.WORKER_ROLE
     finally:
         await pool.close()
+
+
+@pytest.mark.parametrize("account", ["o'brien", "back\\slash", "semi;colon"])
+async def test_an_account_id_outside_the_plain_alphabet_is_a_parameter(
+    app_pool: asyncpg.Pool, tenant_table: str, account: str
+) -> None:
+    """Such ids never pass the door, but a row may carry one: its transaction is scoped
+    to exactly that id (sent as a parameter), sees no other account, and can write."""
+    async with db.tenant_transaction(app_pool, account) as conn:
+        assert await conn.fetchval("SELECT current_setting('app.source_account_id')") == account
+        assert await conn.fetchval("SELECT count(*) FROM rls_probe") == 0
+        await conn.execute(
+            "INSERT INTO rls_probe (source_account_id, body) VALUES ($1, 'odd')", account
+        )
+    async with db.tenant_transaction(app_pool, account) as conn:
+        assert [r["body"] for r in await conn.fetch("SELECT body FROM rls_probe")] == ["odd"]
+        await conn.execute("DELETE FROM rls_probe")
+
+
+async def test_a_failed_tenant_transaction_rolls_back(
+    app_pool: asyncpg.Pool, tenant_table: str
+) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.tenant_transaction(app_pool, "acct-a") as conn:
+            await conn.execute("UPDATE rls_probe SET body = 'changed'")
+            raise RuntimeError("the route failed")
+    async with db.tenant_transaction(app_pool, "acct-a", isolation="repeatable_read") as conn:
+        bodies = sorted(r["body"] for r in await conn.fetch("SELECT body FROM rls_probe"))
+    assert bodies == ["a1", "a2"]
