@@ -73,8 +73,10 @@ def integer(value: Any, name: str, errors: list[FieldError], lo: int, hi: int) -
     return value
 
 
-def aware(value: Any, name: str, errors: list[FieldError]) -> datetime | None:
-    """An aware datetime (or RFC 3339 string with an offset) within EARLIEST..LATEST."""
+def _datetime(
+    value: Any, name: str, errors: list[FieldError], *, unparsed: str, wrong_type: str
+) -> datetime | None:
+    """A datetime, or an ISO 8601 string parsed into one (offset or not)."""
     if value is MISSING:
         errors.append(FieldError(name, "field required"))
         return None
@@ -82,10 +84,24 @@ def aware(value: Any, name: str, errors: list[FieldError]) -> datetime | None:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            errors.append(FieldError(name, "must be an RFC 3339 timestamp"))
+            errors.append(FieldError(name, unparsed))
             return None
     if not isinstance(value, datetime):
-        errors.append(FieldError(name, "must be a timestamp"))
+        errors.append(FieldError(name, wrong_type))
+        return None
+    return value
+
+
+def aware(value: Any, name: str, errors: list[FieldError]) -> datetime | None:
+    """An aware datetime (or RFC 3339 string with an offset) within EARLIEST..LATEST."""
+    value = _datetime(
+        value,
+        name,
+        errors,
+        unparsed="must be an RFC 3339 timestamp",
+        wrong_type="must be a timestamp",
+    )
+    if value is None:
         return None
     if value.tzinfo is None or value.utcoffset() is None:
         errors.append(FieldError(name, "must include a UTC offset"))
@@ -98,17 +114,9 @@ def aware(value: Any, name: str, errors: list[FieldError]) -> datetime | None:
 
 def wall_datetime(value: Any, name: str, errors: list[FieldError]) -> datetime | None:
     """A naive local datetime (``2026-11-23T09:00``), no offset allowed."""
-    if value is MISSING:
-        errors.append(FieldError(name, "field required"))
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            errors.append(FieldError(name, "must be a local date-time like 2026-11-23T09:00"))
-            return None
-    if not isinstance(value, datetime):
-        errors.append(FieldError(name, "must be a local date-time like 2026-11-23T09:00"))
+    expected = "must be a local date-time like 2026-11-23T09:00"
+    value = _datetime(value, name, errors, unparsed=expected, wrong_type=expected)
+    if value is None:
         return None
     if value.tzinfo is not None:
         errors.append(FieldError(name, "is a wall time in the schedule's zone: no UTC offset"))
@@ -231,11 +239,22 @@ def _init_names(cls: type) -> frozenset[str]:
     return names
 
 
-def from_mapping(cls: Any, data: Any, required: Sequence[str], strict: bool) -> Any:
-    """Strict construction from a mapping: key errors and field errors reported together."""
+def from_mapping(
+    cls: Any,
+    data: Any,
+    required: Sequence[str],
+    strict: bool,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> Any:
+    """Strict construction from a mapping: key errors and field errors reported together.
+
+    `extra` keywords (values given apart from the mapping) are passed as they are.
+    """
     kwargs, errors = constructor_kwargs(cls, data, required, strict)
-    if not kwargs and errors and errors[0].field == "":
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise ScheduleError(errors)
+    kwargs.update(extra or {})
     try:
         built = cls(**kwargs)
     except ScheduleError as exc:

@@ -23,7 +23,7 @@ The simple case is one revision: ``Schedule(timezone=..., layers=[...])``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -282,27 +282,17 @@ class Schedule:
             raise ScheduleError(errors)
         assert at is not None
         kept = tuple(r for r in self.revisions if r.effective_from is None or r.effective_from < at)
-        return Schedule(
+        return replace(
+            self,
             timezone=self.timezone if timezone is None else timezone,
-            layers=tuple(self.layers if layers is None else layers),  # type: ignore[arg-type]
-            id=self.id,
-            name=self.name,
+            layers=tuple(self.layers if layers is None else layers),
             effective_from=at,
             history=kept,
-            overrides=self.overrides,
         )
 
     def with_overrides(self, overrides: Iterable[Override | Mapping[str, Any]]) -> Schedule:
         """A copy with these overrides instead of the current ones."""
-        return Schedule(
-            timezone=self.timezone,
-            layers=self.layers,
-            id=self.id,
-            name=self.name,
-            effective_from=self.effective_from,
-            history=self.history,
-            overrides=tuple(overrides),  # type: ignore[arg-type]
-        )
+        return replace(self, overrides=tuple(overrides))
 
     @classmethod
     def from_dict(
@@ -318,18 +308,8 @@ class Schedule:
         from the schedule body. With ``strict=False`` unknown keys (``id``
         columns, ``oncall``, timestamps...) are ignored instead of refused.
         """
-        kwargs, errors = coerce.constructor_kwargs(cls, data, ("timezone",), strict)
-        if overrides is not None:
-            kwargs["overrides"] = tuple(overrides)
-        if not isinstance(data, Mapping):
-            raise ScheduleError(errors)
-        try:
-            built = cls(**kwargs)
-        except ScheduleError as exc:
-            raise ScheduleError([*exc.errors, *errors]) from None
-        if errors:
-            raise ScheduleError(errors)
-        return built
+        extra = None if overrides is None else {"overrides": tuple(overrides)}
+        return coerce.from_mapping(cls, data, ("timezone",), strict, extra=extra)  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape (overrides included)."""
