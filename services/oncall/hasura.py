@@ -22,9 +22,10 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from services.common.auth import check_account_id, require_secret
+from services.common.auth import require_secret
 from services.common.db import tenant_transaction
 from services.common.errors import ApiError
+from services.common.hasura import hasura_error, session_account
 from services.oncall.deps import clock_of
 from services.oncall.schedules import service as schedules
 
@@ -97,20 +98,6 @@ class HasuraError(BaseModel):
     extensions: HasuraErrorExtensions
 
 
-def hasura_error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"message": message, "extensions": {"code": code}}, status_code=status)
-
-
-def _account(session: dict[str, str]) -> str:
-    values = {k.lower(): v for k, v in session.items()}
-    account = values.get("x-hasura-source-account-id")
-    if account:
-        return check_account_id(account)
-    if values.get("x-hasura-role", "admin") == "admin":
-        return "primary"
-    raise ApiError("the session has no x-hasura-source-account-id")
-
-
 @router.post(
     "/currentOncall",
     summary="Hasura action: who is on call for a schedule",
@@ -136,7 +123,7 @@ async def current_oncall(request: Request) -> Any:
             return hasura_error(400, "bad_request", "the body is not JSON")
         if payload.action.name != ACTION_NAME:
             return hasura_error(400, "bad_request", f"unknown action {payload.action.name!r}")
-        account = _account(payload.session_variables)
+        account = session_account(payload.session_variables)
         at = args.at or clock_of(request)()
         async with tenant_transaction(request.app.state.pool, account) as conn:
             answer = await schedules.oncall_at(conn, schedule_id=args.scheduleId, at=at)
