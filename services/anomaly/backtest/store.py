@@ -1,8 +1,5 @@
 """SQL of the stored history a backtest replays.
-
-Every function takes a connection already inside a tenant transaction
-(``tenant_transaction``): row-level security limits it to one account, and the
-queries name ``source_account_id`` as well so that they use the indexes.
+Runs inside a tenant transaction; the queries name ``source_account_id`` too.
 """
 
 from __future__ import annotations
