@@ -1,4 +1,5 @@
 """SQL of anomalies: the list, one anomaly and its neighbours, feedback.
+
 Runs inside a tenant transaction; the queries name ``source_account_id`` too.
 """
 

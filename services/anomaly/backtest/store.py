@@ -1,4 +1,5 @@
 """SQL of the stored history a backtest replays.
+
 Runs inside a tenant transaction; the queries name ``source_account_id`` too.
 """
 

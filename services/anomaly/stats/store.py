@@ -1,4 +1,5 @@
 """SQL of the per-detector counts behind ``GET /api/v1/stats``.
+
 Runs inside a tenant transaction; the queries name ``source_account_id`` too.
 """
 
