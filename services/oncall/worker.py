@@ -56,7 +56,7 @@ class DeliveryReport:
 
 
 def default_channels(
-    settings: Settings, client: httpx.AsyncClient | Connections
+    settings: Settings, client: Connections
 ) -> dict[str, Channel]:
     destinations = DestinationPolicy.from_settings(
         settings.allowed_destinations, local_mode=settings.nsentry_local_mode

@@ -357,6 +357,9 @@ async def test_slack_webhook_gets_text(
 async def test_destination_refused_at_send_time_is_permanent(
     client: httpx.AsyncClient, make_worker: Any, sink: HttpSink, clock: FakeClock, database_url: str
 ) -> None:
+    from contextlib import aclosing
+
+    from services.oncall.delivery.http import Connections
     from services.oncall.worker import default_channels
     from tests.conftest import make_settings
 
@@ -379,7 +382,7 @@ async def test_destination_refused_at_send_time_is_permanent(
         },
     )
     alert = await post(client, "/api/v1/alerts", {"policy_id": "inside", "summary": "ssrf?"})
-    async with httpx.AsyncClient() as http:
+    async with aclosing(Connections()) as http:
         strict = default_channels(make_settings(database_url, oncall_allowed_destinations=""), http)
         guarded: Worker = await make_worker(channels=strict)
         assert (await guarded.deliver(clock())).by_status == {"failed_permanent": 1}
