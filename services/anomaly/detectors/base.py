@@ -133,14 +133,17 @@ class Detector(ABC):
         """Restore a state produced by ``get_state`` of the same class and params."""
 
     @property
-    @abstractmethod
     def n_seen(self) -> int:
-        """Points learned so far."""
+        """Points learned so far (the ``_count`` every detector keeps)."""
+        return self._count
 
     @property
-    @abstractmethod
     def warmup(self) -> int:
-        """Points needed before scores can be non-zero."""
+        """Points needed before scores can be non-zero (default: the ``warmup`` parameter).
+
+        A detector whose parameters have no ``warmup`` overrides this.
+        """
+        return int(self.params.warmup)  # type: ignore[attr-defined]
 
     @property
     def is_warm(self) -> bool:

@@ -12,10 +12,11 @@ import json
 import numpy as np
 import pytest
 
-from services.anomaly import statecodec
-from services.anomaly.detectors.auto import _MAX_SLOTS, AutoDetector
+from services.anomaly.detectors.auto import AutoDetector
+from services.anomaly.detectors.auto.season import MAX_SLOTS as _MAX_SLOTS
+from services.anomaly.ingest import statecodec
 
-from .helpers import assert_scores_identical
+from ..helpers import assert_scores_identical
 
 START = 1_790_000_000.0
 POINTS = 20_000

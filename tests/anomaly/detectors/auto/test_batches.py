@@ -14,7 +14,7 @@ import pytest
 
 from services.anomaly.detectors.auto import AutoDetector
 
-from .helpers import assert_scores_close, assert_scores_identical, concat, stack
+from ..helpers import assert_scores_close, assert_scores_identical, concat, stack
 
 START = 1_790_000_000.0
 

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from services.anomaly.detectors import create
-from services.anomaly.detectors.auto import (
-    _RECENT_BLOCKS,
-    CHANNELS,
-    EXCESS_AT_ALERT,
-    AutoDetector,
-    _seasonal_gate,
-)
+from services.anomaly.detectors.auto import CHANNELS, EXCESS_AT_ALERT, AutoDetector
 
 FIVE_MINUTES = 300.0
 DAY_POINTS = 288
@@ -134,54 +126,6 @@ def test_repeats_right_after_an_alert_are_damped() -> None:
     assert scores[1520] >= 0.99
     undamped = AutoDetector(refractory=0).score(stamps(2000), values).score
     assert undamped[1510] > scores[1510]
-
-
-def test_seasonal_gate() -> None:
-    # full weight when the seasonal changes span at most half the values' range, none at equal
-    ratios = np.array([0.1, 0.5, 0.75, 1.0, 2.0])
-    np.testing.assert_allclose(_seasonal_gate(ratios, np.ones(5)), [1.0, 1.0, 0.5, 0.0, 0.0])
-    assert _seasonal_gate(np.array([1.0]), np.array([0.0]))[0] == 0.0  # flat history
-
-
-def test_cadence_sets_the_seasonal_slots() -> None:
-    minute = AutoDetector()
-    minute.score(1_790_000_000.0 + 60.0 * np.arange(40), np.ones(40))
-    assert len(minute.get_state()["slots"][0]) == 1440
-    hourly = AutoDetector()
-    hourly.score(1_790_000_000.0 + 3600.0 * np.arange(40), np.ones(40))
-    assert len(hourly.get_state()["slots"][0]) == 24
-    daily = AutoDetector()  # one point a day: no daily season to compare with
-    daily.score(1_790_000_000.0 + 86400.0 * np.arange(40), np.ones(40))
-    assert daily.get_state()["slots"][0] == []
-
-
-@pytest.mark.parametrize("recent", [10, 50, 1000])
-def test_recent_range_matches_a_direct_window(recent: int) -> None:
-    # the mean and recent channels' ranges: completed blocks (at most 10) plus the open
-    # block, before t
-    rng = np.random.default_rng(recent)
-    size = recent // _RECENT_BLOCKS
-    y = rng.normal(size=2500)
-    detector = AutoDetector(recent=recent)
-    his, los = [], []
-    start = 0
-    for length in rng.integers(1, 400, 40):
-        part = y[start : start + int(length)]
-        if part.size == 0:
-            break
-        ranges = detector._recent_range(np.stack((part, -part, part, -part)))
-        hi, lo = ranges[0], -ranges[1]
-        np.testing.assert_array_equal(ranges[2:], ranges[:2])
-        detector._count += part.size
-        his.append(hi)
-        los.append(lo)
-        start += part.size
-    hi, lo = np.concatenate(his), np.concatenate(los)
-    for t in range(hi.shape[0]):
-        first = max(0, (t // size - _RECENT_BLOCKS) * size)
-        window = y[first:t]
-        assert hi[t] == (window.max() if window.size else -math.inf)
-        assert lo[t] == (window.min() if window.size else math.inf)
 
 
 def test_invalid_params_are_refused() -> None:
