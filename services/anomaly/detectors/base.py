@@ -33,6 +33,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .state import INT, Codec
+
 
 class InvalidParams(ValueError):
     """Parameters a detector refuses; ``field`` names the offending one."""
@@ -103,10 +105,21 @@ class PointScore:
 
 
 class Detector(ABC):
-    """Base class: subclasses set ``name``, ``Params`` and implement the hooks."""
+    """Base class: subclasses set ``name``, ``Params`` and implement the hooks.
+
+    A subclass implements ``reset`` (the fresh state, including ``_count``,
+    the points learned), ``_score`` (a validated batch) and ``explain``. Its
+    state is declared in ``state_fields`` (JSON name -> codec; the attribute
+    is ``_<name>``), from which ``get_state`` and ``set_state`` are derived; a
+    state that does not fit overrides both. ``n_seen`` is ``_count``;
+    ``warmup`` is the ``warmup`` parameter unless overridden.
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[DetectorParams]]
+    #: The streaming state, in the order of the JSON object.
+    state_fields: ClassVar[dict[str, Codec]] = {"count": INT}
+    _count: int
 
     def __init__(self, **params: Any) -> None:
         try:
@@ -124,13 +137,16 @@ class Detector(ABC):
     def reset(self) -> None:
         """Forget everything learned (fresh state)."""
 
-    @abstractmethod
     def get_state(self) -> dict[str, Any]:
         """JSON-serialisable streaming state (floats, ints, lists, dicts)."""
+        return {
+            name: codec.dump(getattr(self, "_" + name)) for name, codec in self.state_fields.items()
+        }
 
-    @abstractmethod
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a state produced by ``get_state`` of the same class and params."""
+        for name, codec in self.state_fields.items():
+            setattr(self, "_" + name, codec.load(state[name]))
 
     @property
     def n_seen(self) -> int:
@@ -148,6 +164,12 @@ class Detector(ABC):
     @property
     def is_warm(self) -> bool:
         return self.n_seen >= self.warmup
+
+    def _seen_before(self, n: int, learn: bool) -> np.ndarray:
+        """Points learned before each of ``n`` batch points was scored."""
+        if learn:
+            return np.arange(self._count, self._count + n)
+        return np.full(n, self._count)
 
     # -- scoring -------------------------------------------------------
     @abstractmethod

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from ._common import (
+from .base import Detector, DetectorParams, PointScore, Scores
+from .explain import fmt, learning_sentence
+from .recursions import adaptive_alphas, ewm_mean_var
+from .scores import (
     RELATIVE_SCALE_FLOOR,
-    Z_BAND,
-    adaptive_alphas,
     empty_scores,
-    ewm_mean_var,
-    fmt,
-    learning_sentence,
+    fill_band,
     safe_scale,
     score_from_p,
 )
-from .base import Detector, DetectorParams, PointScore, Scores
+from .state import (
+    FLOAT,
+    INT,
+    Codec,
+)
 
 # mean overshoot of a Gaussian random walk over a boundary (Siegmund's 0.583):
 # P(S >= s) ~ exp(-2k (s + 0.583)) for the one-sided statistic in steady state
@@ -102,6 +105,18 @@ class CusumDetector(Detector):
     name: ClassVar[str] = "cusum"
     Params: ClassVar[type[DetectorParams]] = CusumParams
     params: CusumParams
+    state_fields: ClassVar[dict[str, Codec]] = {
+        "count": INT,
+        "ref_count": INT,
+        "mean": FLOAT,
+        "var": FLOAT,
+        "up": FLOAT,
+        "down": FLOAT,
+        "up_sum": FLOAT,
+        "up_n": INT,
+        "down_sum": FLOAT,
+        "down_n": INT,
+    }
 
     def reset(self) -> None:
         self._count = 0  # points learned (warm-up)
@@ -115,40 +130,6 @@ class CusumDetector(Detector):
         self._up_n = 0
         self._down_sum = 0.0
         self._down_n = 0
-
-    def get_state(self) -> dict[str, Any]:
-        return {
-            "count": self._count,
-            "ref_count": self._ref_count,
-            "mean": self._mean,
-            "var": self._var,
-            "up": self._up,
-            "down": self._down,
-            "up_sum": self._up_sum,
-            "up_n": self._up_n,
-            "down_sum": self._down_sum,
-            "down_n": self._down_n,
-        }
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._count = int(state["count"])
-        self._ref_count = int(state["ref_count"])
-        self._mean = float(state["mean"])
-        self._var = float(state["var"])
-        self._up = float(state["up"])
-        self._down = float(state["down"])
-        self._up_sum = float(state["up_sum"])
-        self._up_n = int(state["up_n"])
-        self._down_sum = float(state["down_sum"])
-        self._down_n = int(state["down_n"])
-
-    @property
-    def n_seen(self) -> int:
-        return self._count
-
-    @property
-    def warmup(self) -> int:
-        return self.params.warmup
 
     def _p_value(self, evidence: np.ndarray) -> np.ndarray:
         tail = 2.0 * np.exp(-2.0 * self.params.k * (evidence + _OVERSHOOT))
@@ -164,12 +145,16 @@ class CusumDetector(Detector):
         down: np.ndarray,
         warm: np.ndarray,
     ) -> None:
-        evidence = np.maximum(up, down)
-        result.score[where] = np.where(warm, score_from_p(self._p_value(evidence)), 0.0)
-        result.expected[where] = np.where(warm, mean, np.nan)
-        result.lower[where] = np.where(warm, mean - Z_BAND * std, np.nan)
-        result.upper[where] = np.where(warm, mean + Z_BAND * std, np.nan)
-        result.detail[where] = np.where(warm, np.where(up >= down, up, -down), np.nan)  # type: ignore[index]
+        """Rows ``where`` of ``result`` (the warm ones; the others keep no opinion)."""
+        up, down = up[warm], down[warm]
+        fill_band(
+            result,
+            np.arange(where.start, where.stop)[warm],
+            score_from_p(self._p_value(np.maximum(up, down))),
+            mean[warm],
+            std[warm],
+            detail=np.where(up >= down, up, -down),
+        )
 
     def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
         n = values.shape[0]

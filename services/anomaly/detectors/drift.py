@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from ._common import (
-    Z_BAND,
-    WindowDetector,
-    empty_scores,
-    fmt,
-    learning_sentence,
-    safe_scale,
-    two_sided_score,
-    windows_ending_at,
-)
 from .base import DetectorParams, PointScore, Scores
+from .explain import fmt, learning_sentence
+from .scores import empty_scores, fill_z, safe_scale
+from .state import INT, Codec
+from .window import WindowDetector, windows_ending_at
 
 
 class DriftParams(DetectorParams):
@@ -72,6 +66,7 @@ class DriftDetector(WindowDetector):
     name: ClassVar[str] = "drift"
     Params: ClassVar[type[DetectorParams]] = DriftParams
     params: DriftParams
+    state_fields: ClassVar[dict[str, Codec]] = {**WindowDetector.state_fields, "kendall": INT}
 
     def reset(self) -> None:
         super().reset()
@@ -81,13 +76,6 @@ class DriftDetector(WindowDetector):
         # least-squares slope of a window: dot with centred positions / their sum of squares
         positions = np.arange(width, dtype=np.float64) - (width - 1) / 2.0
         self._slope_weights = positions / float(np.dot(positions, positions))
-
-    def get_state(self) -> dict[str, Any]:
-        return {**super().get_state(), "kendall": self._kendall}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        self._kendall = int(state["kendall"])
 
     @property
     def history_length(self) -> int:
@@ -122,11 +110,7 @@ class DriftDetector(WindowDetector):
             previous = middle[rows]
             level = previous.mean(axis=1)
             spread = safe_scale(previous.std(axis=1), level, self.params.min_std)
-            result.score[rows] = two_sided_score(z)
-            result.expected[rows] = level
-            result.lower[rows] = level - Z_BAND * spread
-            result.upper[rows] = level + Z_BAND * spread
-            result.detail[rows] = windows[rows, 1:] @ self._slope_weights  # type: ignore[index]
+            fill_z(result, rows, z, level, spread, detail=windows[rows, 1:] @ self._slope_weights)
         if learn:
             self._kendall = int(kendall[-1])
             self._learn_tail(values)

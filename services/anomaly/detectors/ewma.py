@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from ._common import (
-    Z_BAND,
-    adaptive_alphas,
-    empty_scores,
-    ewm_mean_var,
-    fmt,
-    learning_sentence,
-    safe_scale,
-    two_sided_score,
-)
 from .base import Detector, DetectorParams, PointScore, Scores
+from .explain import fmt, learning_sentence
+from .recursions import adaptive_alphas, ewm_mean_var
+from .scores import empty_scores, fill_z, safe_scale
+from .state import FLOAT, INT, Codec
 
 
 class EwmaParams(DetectorParams):
@@ -69,52 +63,30 @@ class EwmaDetector(Detector):
     name: ClassVar[str] = "ewma"
     Params: ClassVar[type[DetectorParams]] = EwmaParams
     params: EwmaParams
+    state_fields: ClassVar[dict[str, Codec]] = {"count": INT, "mean": FLOAT, "var": FLOAT}
 
     def reset(self) -> None:
         self._count = 0
         self._mean = 0.0
         self._var = 0.0
 
-    def get_state(self) -> dict[str, Any]:
-        return {"count": self._count, "mean": self._mean, "var": self._var}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._count = int(state["count"])
-        self._mean = float(state["mean"])
-        self._var = float(state["var"])
-
-    @property
-    def n_seen(self) -> int:
-        return self._count
-
-    @property
-    def warmup(self) -> int:
-        return self.params.warmup
-
     def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
         n = values.shape[0]
+        result = empty_scores(n, detail=True)
         if n == 0:
-            return empty_scores(0, detail=True)
+            return result
         if learn:
             alphas = adaptive_alphas(self.params.alpha, self._count, n)
             mean_before, var_before, mean_after, var_after = ewm_mean_var(
                 values, alphas, self._mean, self._var
             )
-            seen_before = np.arange(self._count, self._count + n)
         else:
             mean_before = np.full(n, self._mean)
             var_before = np.full(n, self._var)
-            seen_before = np.full(n, self._count)
         std = safe_scale(np.sqrt(var_before), mean_before, self.params.min_std)
-        warm = seen_before >= self.params.warmup
+        warm = self._seen_before(n, learn) >= self.warmup
         z = (values - mean_before) / std
-        result = Scores(
-            score=np.where(warm, two_sided_score(z), 0.0),
-            expected=np.where(warm, mean_before, np.nan),
-            lower=np.where(warm, mean_before - Z_BAND * std, np.nan),
-            upper=np.where(warm, mean_before + Z_BAND * std, np.nan),
-            detail=np.where(warm, z, np.nan),
-        )
+        fill_z(result, warm, z[warm], mean_before[warm], std[warm])
         if learn:
             self._count += n
             self._mean = float(mean_after[-1])

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from ._common import (
+from .base import Detector, DetectorParams, PointScore, Scores
+from .explain import fmt, learning_sentence
+from .recursions import linear_recursion
+from .scores import (
     empty_scores,
-    float_or_nan,
-    fmt,
-    learning_sentence,
-    linear_recursion,
-    optional_float,
     score_from_p,
 )
-from .base import Detector, DetectorParams, PointScore, Scores
+from .state import (
+    FLOAT,
+    INT,
+    OPTIONAL_FLOAT,
+    Codec,
+    float_or_nan,
+)
 
 
 class FlatlineParams(DetectorParams):
@@ -70,6 +74,13 @@ class FlatlineDetector(Detector):
     name: ClassVar[str] = "flatline"
     Params: ClassVar[type[DetectorParams]] = FlatlineParams
     params: FlatlineParams
+    state_fields: ClassVar[dict[str, Codec]] = {
+        "count": INT,
+        "last": OPTIONAL_FLOAT,
+        "run": INT,
+        "repeats": FLOAT,
+        "steps": FLOAT,
+    }
 
     def reset(self) -> None:
         self._count = 0
@@ -77,30 +88,6 @@ class FlatlineDetector(Detector):
         self._run = 0  # repeats in a row ending at the last point
         self._repeats = 0.0  # forgotten count of repeated steps
         self._steps = 0.0  # forgotten count of steps
-
-    def get_state(self) -> dict[str, Any]:
-        return {
-            "count": self._count,
-            "last": optional_float(self._last),
-            "run": self._run,
-            "repeats": self._repeats,
-            "steps": self._steps,
-        }
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._count = int(state["count"])
-        self._last = None if state["last"] is None else float(state["last"])
-        self._run = int(state["run"])
-        self._repeats = float(state["repeats"])
-        self._steps = float(state["steps"])
-
-    @property
-    def n_seen(self) -> int:
-        return self._count
-
-    @property
-    def warmup(self) -> int:
-        return self.params.warmup
 
     def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
         n = values.shape[0]
@@ -122,14 +109,12 @@ class FlatlineDetector(Detector):
             steps_after = linear_recursion(beta, has_step.astype(np.float64), self._steps)
             repeats_before = np.concatenate(([self._repeats], repeats_after[:-1]))
             steps_before = np.concatenate(([self._steps], steps_after[:-1]))
-            seen_before = np.arange(self._count, self._count + n)
         else:
             run = np.where(repeat, self._run + 1, 0)
             repeats_before = np.full(n, self._repeats)
             steps_before = np.full(n, self._steps)
-            seen_before = np.full(n, self._count)
         repeat_rate = (repeats_before + 1.0) / (steps_before + 2.0)
-        warm = seen_before >= self.params.warmup
+        warm = self._seen_before(n, learn) >= self.warmup
         result.score[:] = np.where(warm, score_from_p(repeat_rate**run), 0.0)
         result.detail[:] = np.where(warm, run, np.nan)  # type: ignore[index]
         if learn:

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field
 
-from ._common import (
-    MAD_TO_SIGMA,
-    MEAN_ABS_DEV_TO_SIGMA,
-    empty_scores,
-    float_list,
-    fmt,
-    learning_sentence,
-    optional_float,
-    row_median,
-    sorted_quantile,
-    upper_score,
-    windows_ending_at,
-)
 from .base import Detector, DetectorParams, InvalidInput, PointScore, Scores
+from .explain import fmt, learning_sentence
+from .robust import MAD_TO_SIGMA, MEAN_ABS_DEV_TO_SIGMA, row_median, sorted_quantile
+from .scores import (
+    empty_scores,
+    upper_score,
+)
+from .state import (
+    FLOAT_ARRAY,
+    INT,
+    OPTIONAL_FLOAT,
+    Codec,
+)
+from .window import windows_ending_at
 
 
 class GapParams(DetectorParams):
@@ -72,28 +72,17 @@ class GapDetector(Detector):
     name: ClassVar[str] = "gap"
     Params: ClassVar[type[DetectorParams]] = GapParams
     params: GapParams
+    state_fields: ClassVar[dict[str, Codec]] = {
+        "count": INT,
+        "last_ts": OPTIONAL_FLOAT,
+        "log_gaps": FLOAT_ARRAY,
+    }
 
     def reset(self) -> None:
         self._count = 0
         self._last_ts: float | None = None
         self._log_gaps = np.empty(0)  # latest `window` log intervals, oldest first
         self._min_spread = math.log1p(self.params.jitter)
-
-    def get_state(self) -> dict[str, Any]:
-        return {
-            "count": self._count,
-            "last_ts": optional_float(self._last_ts),
-            "log_gaps": float_list(self._log_gaps),
-        }
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._count = int(state["count"])
-        self._last_ts = None if state["last_ts"] is None else float(state["last_ts"])
-        self._log_gaps = np.asarray(state["log_gaps"], dtype=np.float64).reshape(-1)
-
-    @property
-    def n_seen(self) -> int:
-        return self._count
 
     @property
     def warmup(self) -> int:

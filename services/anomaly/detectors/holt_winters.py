@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._common import (
-    RELATIVE_SCALE_FLOOR,
-    Z_BAND,
-    empty_scores,
-    float_list,
-    fmt,
-    learning_sentence,
-    optional_float,
-    two_sided_score,
-)
 from ._seasonality import detect_period, snap_lag
 from .base import Detector, DetectorParams, InvalidParams, PointScore, Scores
+from .explain import fmt, learning_sentence
+from .scores import (
+    RELATIVE_SCALE_FLOOR,
+    empty_scores,
+    fill_z,
+)
+from .state import (
+    FLOAT,
+    FLOAT_LIST,
+    INT,
+    OPTIONAL_FLOAT,
+    Codec,
+)
 
 MAX_PERIOD = 20_000
 # one-step errors beyond this many standard deviations update the model as if
@@ -116,6 +119,21 @@ class HoltWintersDetector(Detector):
     name: ClassVar[str] = "holt_winters"
     Params: ClassVar[type[DetectorParams]] = HoltWintersParams
     params: HoltWintersParams
+    state_fields: ClassVar[dict[str, Codec]] = {
+        "count": INT,
+        "buffer_ts": FLOAT_LIST,
+        "buffer_values": FLOAT_LIST,
+        "period": INT,
+        "level": FLOAT,
+        "trend": FLOAT,
+        "season": FLOAT_LIST,
+        "phase": INT,
+        "var": FLOAT,
+        "var_count": INT,
+        "last_ts": OPTIONAL_FLOAT,
+        "interval": FLOAT,
+        "interval_count": INT,
+    }
 
     # -- state -------------------------------------------------------------
     def reset(self) -> None:
@@ -132,46 +150,6 @@ class HoltWintersDetector(Detector):
         self._last_ts: float | None = None
         self._interval = 0.0
         self._interval_count = 0
-
-    def get_state(self) -> dict[str, Any]:
-        return {
-            "count": self._count,
-            "buffer_ts": list(self._buffer_ts),
-            "buffer_values": list(self._buffer_values),
-            "period": self._period,
-            "level": self._level,
-            "trend": self._trend,
-            "season": float_list(self._season),
-            "phase": self._phase,
-            "var": self._var,
-            "var_count": self._var_count,
-            "last_ts": optional_float(self._last_ts),
-            "interval": self._interval,
-            "interval_count": self._interval_count,
-        }
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._count = int(state["count"])
-        self._buffer_ts = [float(v) for v in state["buffer_ts"]]
-        self._buffer_values = [float(v) for v in state["buffer_values"]]
-        self._period = int(state["period"])
-        self._level = float(state["level"])
-        self._trend = float(state["trend"])
-        self._season = [float(v) for v in state["season"]]
-        self._phase = int(state["phase"])
-        self._var = float(state["var"])
-        self._var_count = int(state["var_count"])
-        self._last_ts = None if state["last_ts"] is None else float(state["last_ts"])
-        self._interval = float(state["interval"])
-        self._interval_count = int(state["interval_count"])
-
-    @property
-    def n_seen(self) -> int:
-        return self._count
-
-    @property
-    def warmup(self) -> int:
-        return self.params.warmup
 
     @property
     def period(self) -> int:
@@ -303,12 +281,7 @@ class HoltWintersDetector(Detector):
     def _fill(
         result: Scores, rows: slice, values: np.ndarray, forecasts: np.ndarray, stds: np.ndarray
     ) -> None:
-        z = (values - forecasts) / stds
-        result.score[rows] = two_sided_score(z)
-        result.expected[rows] = forecasts
-        result.lower[rows] = forecasts - Z_BAND * stds
-        result.upper[rows] = forecasts + Z_BAND * stds
-        result.detail[rows] = z  # type: ignore[index]
+        fill_z(result, rows, (values - forecasts) / stds, forecasts, stds)
 
     def explain(self, value: float, point: PointScore) -> str:
         if math.isnan(point.expected) or point.detail is None:

@@ -9,18 +9,11 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._common import (
-    Z_BAND,
-    WindowDetector,
-    empty_scores,
-    fmt,
-    learning_sentence,
-    safe_scale,
-    sorted_quantile,
-    two_sided_score,
-    windows_ending_at,
-)
-from .base import DetectorParams, InvalidParams, PointScore, Scores
+from .base import DetectorParams, InvalidParams, PointScore
+from .explain import fmt, learning_sentence
+from .robust import sorted_quantile
+from .scores import safe_scale
+from .window import Band, WindowDetector
 
 
 class IqrParams(DetectorParams):
@@ -93,39 +86,24 @@ class IqrDetector(WindowDetector):
     def history_length(self) -> int:
         return self.params.window
 
-    @property
-    def warmup(self) -> int:
-        return self.params.window
-
-    def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
-        n = values.shape[0]
-        result = empty_scores(n, detail=True)
-        windows, first = windows_ending_at(self._tail, values, self.params.window + 1, learn=learn)
-        if windows.shape[0]:
-            past, current = windows[:, :-1], windows[:, -1]
-            ordered = np.sort(past, axis=1)
-            q_low = sorted_quantile(ordered, self.params.q_low)
-            median = sorted_quantile(ordered, 0.5)
-            q_high = sorted_quantile(ordered, self.params.q_high)
-            up = (q_high - median) / self._z_high
-            down = (median - q_low) / self._z_low
-            fallback = ordered.std(axis=1)
-            up, down = (
-                np.where(up > 0.0, up, np.where(down > 0.0, down, fallback)),
-                np.where(down > 0.0, down, np.where(up > 0.0, up, fallback)),
-            )
-            up = safe_scale(up, median, self.params.min_std)
-            down = safe_scale(down, median, self.params.min_std)
-            deviation = current - median
-            z = np.where(deviation >= 0.0, deviation / up, deviation / down)
-            result.score[first:] = two_sided_score(z)
-            result.expected[first:] = median
-            result.lower[first:] = median - Z_BAND * down
-            result.upper[first:] = median + Z_BAND * up
-            result.detail[first:] = z  # type: ignore[index]
-        if learn:
-            self._learn_tail(values)
-        return result
+    def _score_windows(self, windows: np.ndarray) -> Band:
+        past, current = windows[:, :-1], windows[:, -1]
+        ordered = np.sort(past, axis=1)
+        q_low = sorted_quantile(ordered, self.params.q_low)
+        median = sorted_quantile(ordered, 0.5)
+        q_high = sorted_quantile(ordered, self.params.q_high)
+        up = (q_high - median) / self._z_high
+        down = (median - q_low) / self._z_low
+        fallback = ordered.std(axis=1)
+        up, down = (
+            np.where(up > 0.0, up, np.where(down > 0.0, down, fallback)),
+            np.where(down > 0.0, down, np.where(up > 0.0, up, fallback)),
+        )
+        up = safe_scale(up, median, self.params.min_std)
+        down = safe_scale(down, median, self.params.min_std)
+        deviation = current - median
+        z = np.where(deviation >= 0.0, deviation / up, deviation / down)
+        return Band(z, median, down, up)
 
     def explain(self, value: float, point: PointScore) -> str:
         if math.isnan(point.expected) or point.detail is None:

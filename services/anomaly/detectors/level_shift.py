@@ -8,19 +8,11 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from ._common import (
-    Z_BAND,
-    WindowDetector,
-    empty_scores,
-    fmt,
-    learning_sentence,
-    robust_sigma,
-    safe_scale,
-    sorted_quantile,
-    two_sided_score,
-    windows_ending_at,
-)
-from .base import DetectorParams, PointScore, Scores
+from .base import DetectorParams, PointScore
+from .explain import fmt, learning_sentence
+from .robust import robust_sigma, sorted_quantile
+from .scores import Z_BAND, safe_scale
+from .window import Band, WindowDetector
 
 # variance of a sample median is about (pi / 2) sigma^2 / n for normal data
 _MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2.0)
@@ -80,35 +72,18 @@ class LevelShiftDetector(WindowDetector):
     def history_length(self) -> int:
         return self.params.window + self.params.reference_window - 1
 
-    @property
-    def warmup(self) -> int:
-        return self.history_length
-
-    def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
-        n = values.shape[0]
-        result = empty_scores(n, detail=True)
+    def _score_windows(self, windows: np.ndarray) -> Band:
         reference = self.params.reference_window
-        windows, first = windows_ending_at(
-            self._tail, values, reference + self.params.window, learn=learn
+        before = np.sort(windows[:, :reference], axis=1)
+        recent = np.sort(windows[:, reference:], axis=1)
+        level = sorted_quantile(before, 0.5)
+        recent_level = sorted_quantile(recent, 0.5)
+        sigma = safe_scale(robust_sigma(before, level), level, self.params.min_std)
+        std_error = (
+            sigma * _MEDIAN_SE_FACTOR * math.sqrt(1.0 / self.params.window + 1.0 / reference)
         )
-        if windows.shape[0]:
-            before = np.sort(windows[:, :reference], axis=1)
-            recent = np.sort(windows[:, reference:], axis=1)
-            level = sorted_quantile(before, 0.5)
-            recent_level = sorted_quantile(recent, 0.5)
-            sigma = safe_scale(robust_sigma(before, level), level, self.params.min_std)
-            std_error = (
-                sigma * _MEDIAN_SE_FACTOR * math.sqrt(1.0 / self.params.window + 1.0 / reference)
-            )
-            z = (recent_level - level) / std_error
-            result.score[first:] = two_sided_score(z)
-            result.expected[first:] = level
-            result.lower[first:] = level - Z_BAND * std_error
-            result.upper[first:] = level + Z_BAND * std_error
-            result.detail[first:] = recent_level  # type: ignore[index]
-        if learn:
-            self._learn_tail(values)
-        return result
+        z = (recent_level - level) / std_error
+        return Band(z, level, std_error, detail=recent_level)
 
     def explain(self, value: float, point: PointScore) -> str:
         if math.isnan(point.expected) or point.detail is None:

@@ -8,19 +8,11 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from ._common import (
-    Z_BAND,
-    WindowDetector,
-    empty_scores,
-    fmt,
-    learning_sentence,
-    robust_sigma,
-    safe_scale,
-    sorted_quantile,
-    two_sided_score,
-    windows_ending_at,
-)
-from .base import DetectorParams, PointScore, Scores
+from .base import DetectorParams, PointScore
+from .explain import fmt, learning_sentence
+from .robust import robust_sigma, sorted_quantile
+from .scores import safe_scale
+from .window import Band, WindowDetector
 
 
 class MadParams(DetectorParams):
@@ -71,28 +63,12 @@ class MadDetector(WindowDetector):
     def history_length(self) -> int:
         return self.params.window
 
-    @property
-    def warmup(self) -> int:
-        return self.params.window
-
-    def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
-        n = values.shape[0]
-        result = empty_scores(n, detail=True)
-        windows, first = windows_ending_at(self._tail, values, self.params.window + 1, learn=learn)
-        if windows.shape[0]:
-            past, current = windows[:, :-1], windows[:, -1]
-            ordered = np.sort(past, axis=1)
-            median = sorted_quantile(ordered, 0.5)
-            sigma = safe_scale(robust_sigma(ordered, median), median, self.params.min_std)
-            z = (current - median) / sigma
-            result.score[first:] = two_sided_score(z)
-            result.expected[first:] = median
-            result.lower[first:] = median - Z_BAND * sigma
-            result.upper[first:] = median + Z_BAND * sigma
-            result.detail[first:] = z  # type: ignore[index]
-        if learn:
-            self._learn_tail(values)
-        return result
+    def _score_windows(self, windows: np.ndarray) -> Band:
+        past, current = windows[:, :-1], windows[:, -1]
+        ordered = np.sort(past, axis=1)
+        median = sorted_quantile(ordered, 0.5)
+        sigma = safe_scale(robust_sigma(ordered, median), median, self.params.min_std)
+        return Band((current - median) / sigma, median, sigma)
 
     def explain(self, value: float, point: PointScore) -> str:
         if math.isnan(point.expected) or point.detail is None:

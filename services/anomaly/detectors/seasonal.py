@@ -8,20 +8,20 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._common import (
-    Z_BAND,
-    empty_scores,
-    float_list,
-    float_or_nan,
-    fmt,
-    learning_sentence,
-    linear_recursion,
-    optional_float,
-    safe_scale,
-    two_sided_score,
-)
 from ._seasonality import describe_period, detect_period, snap_period_seconds
 from .base import Detector, DetectorParams, InvalidParams, PointScore, Scores
+from .explain import fmt, learning_sentence
+from .recursions import linear_recursion
+from .scores import (
+    empty_scores,
+    fill_z,
+    safe_scale,
+)
+from .state import (
+    float_list,
+    float_or_nan,
+    optional_float,
+)
 
 MAX_SLOTS = 20_000
 # pseudo-count of the pooled variance in each slot's variance (shrinkage)
@@ -244,14 +244,6 @@ class SeasonalDetector(Detector):
         self._pooled_var = float(state["pooled_var"])
         self._pooled_count = int(state["pooled_count"])
 
-    @property
-    def n_seen(self) -> int:
-        return self._count
-
-    @property
-    def warmup(self) -> int:
-        return self.params.warmup
-
     # -- slots -------------------------------------------------------------
     def _detect(self) -> None:
         """End of warm-up without a given period: find it, then learn the buffer."""
@@ -404,12 +396,7 @@ class SeasonalDetector(Detector):
         )
         # a new point varies around the slot mean, which is itself uncertain
         sd = safe_scale(np.sqrt(shrunk * (1.0 + 1.0 / effective)), mean, p.min_std)
-        z = (values - mean) / sd
-        result.score[rows] = two_sided_score(z)
-        result.expected[rows] = mean
-        result.lower[rows] = mean - Z_BAND * sd
-        result.upper[rows] = mean + Z_BAND * sd
-        result.detail[rows] = z  # type: ignore[index]
+        fill_z(result, rows, (values - mean) / sd, mean, sd)
 
     # -- explanation -------------------------------------------------------
     def _cycle_words(self) -> str:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._common import empty_scores, fmt
 from .base import Detector, DetectorParams, InvalidParams, PointScore, Scores
+from .explain import fmt
+from .scores import (
+    empty_scores,
+)
 
 
 class StaticParams(DetectorParams):
@@ -58,16 +61,6 @@ class StaticDetector(Detector):
 
     def reset(self) -> None:
         self._count = 0
-
-    def get_state(self) -> dict[str, Any]:
-        return {"count": self._count}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._count = int(state["count"])
-
-    @property
-    def n_seen(self) -> int:
-        return self._count
 
     @property
     def warmup(self) -> int:

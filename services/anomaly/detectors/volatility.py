@@ -8,17 +8,10 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from ._common import (
-    Z_BAND,
-    WindowDetector,
-    empty_scores,
-    fmt,
-    learning_sentence,
-    safe_scale,
-    two_sided_score,
-    windows_ending_at,
-)
-from .base import DetectorParams, PointScore, Scores
+from .base import DetectorParams, PointScore
+from .explain import fmt, learning_sentence
+from .scores import safe_scale
+from .window import Band, WindowDetector
 
 
 def _effective_dof(points: int) -> float:
@@ -88,36 +81,18 @@ class VolatilityDetector(WindowDetector):
     def history_length(self) -> int:
         return self.params.window + self.params.reference_window - 1
 
-    @property
-    def warmup(self) -> int:
-        return self.history_length
-
-    def _score(self, timestamps: np.ndarray, values: np.ndarray, learn: bool) -> Scores:
-        n = values.shape[0]
-        result = empty_scores(n, detail=True)
+    def _score_windows(self, windows: np.ndarray) -> Band:
         reference = self.params.reference_window
-        windows, first = windows_ending_at(
-            self._tail, values, reference + self.params.window, learn=learn
-        )
-        if windows.shape[0]:
-            steps = np.diff(windows, axis=1)
-            squared = steps * steps
-            # the step across the two windows belongs to neither
-            var_reference = squared[:, : reference - 1].mean(axis=1) / 2.0
-            var_recent = squared[:, reference:].mean(axis=1) / 2.0
-            level = windows[:, :reference].mean(axis=1)
-            floor = safe_scale(np.zeros_like(level), level, self.params.min_std)
-            sd_reference = np.maximum(np.sqrt(var_reference), floor)
-            ratio = np.maximum(np.sqrt(var_recent), floor) / sd_reference
-            z = self._ratio_to_z(ratio * ratio)
-            result.score[first:] = two_sided_score(z)
-            result.expected[first:] = level
-            result.lower[first:] = level - Z_BAND * sd_reference
-            result.upper[first:] = level + Z_BAND * sd_reference
-            result.detail[first:] = ratio  # type: ignore[index]
-        if learn:
-            self._learn_tail(values)
-        return result
+        steps = np.diff(windows, axis=1)
+        squared = steps * steps
+        # the step across the two windows belongs to neither
+        var_reference = squared[:, : reference - 1].mean(axis=1) / 2.0
+        var_recent = squared[:, reference:].mean(axis=1) / 2.0
+        level = windows[:, :reference].mean(axis=1)
+        floor = safe_scale(np.zeros_like(level), level, self.params.min_std)
+        sd_reference = np.maximum(np.sqrt(var_reference), floor)
+        ratio = np.maximum(np.sqrt(var_recent), floor) / sd_reference
+        return Band(self._ratio_to_z(ratio * ratio), level, sd_reference, detail=ratio)
 
     def _ratio_to_z(self, f_ratio: np.ndarray) -> np.ndarray:
         """Paulson (1942): normal deviate of an F ratio via cube roots."""

@@ -12,18 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.anomaly.detectors import ALGORITHMS, InvalidParams, create
-from services.anomaly.detectors._common import (
+from services.anomaly.detectors._seasonality import detect_period, snap_lag
+from services.anomaly.detectors.recursions import linear_recursion
+from services.anomaly.detectors.robust import robust_sigma, sorted_quantile
+from services.anomaly.detectors.scores import (
     Z_BAND,
     erfc,
-    linear_recursion,
-    robust_sigma,
     score_from_p,
-    sorted_quantile,
     two_sided_score,
     upper_score,
-    windows_ending_at,
 )
-from services.anomaly.detectors._seasonality import detect_period, snap_lag
+from services.anomaly.detectors.window import windows_ending_at
 
 
 # -- tail probabilities -------------------------------------------------------------

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._common import fmt, learning_sentence
 from ..base import Detector, DetectorParams, PointScore, Scores
+from ..explain import fmt, learning_sentence
 from .ensemble import combine, peek_scores, score_of, strongest
 from .jsonable import from_json, to_json
 from .means import learn_means, peek_means
