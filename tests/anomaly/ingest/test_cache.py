@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 
+from services.anomaly.app import create_app
 from services.anomaly.ingest import statecodec
 from services.anomaly.ingest.cache import DetectorCache
 from services.anomaly.ingest.scoring import build_detector
 from services.anomaly.ingest.transaction import CHECKPOINT_CHUNKS
-from services.anomaly.app import create_app
 from services.common.settings import Settings
 from tests.anomaly.conftest import T0, create_detector, noise, series
 from tests.conftest import auth_headers, serve_app
