@@ -106,7 +106,7 @@ async def update_detector(
     reset_model: bool,
     warmup: int | None,
 ) -> asyncpg.Record:
-    """Apply `changes` (keys from the PATCH model); a new model forgets what it learned."""
+    """Apply `changes` (keys from the PATCH body); new algorithm or params restart learning."""
     assignments: list[str] = []
     args: list[Any] = [account, detector_id]
     for column, value in changes.items():
@@ -115,8 +115,8 @@ async def update_detector(
         args.append(value)
         assignments.append(f"{column} = ${len(args)}")
     if reset_model:
-        # the model starts over (a new checkpoint identity: no replica reuses the old
-        # model it may hold in memory); the threshold run/episode state is kept
+        # learning starts over (a new checkpoint identity: no replica reuses the old
+        # detector it may hold in memory); the threshold run/episode state is kept
         assignments.append(
             "state = NULL, journal = ''::bytea, "
             "checkpoint_id = nextval('public.np_anomaly_checkpoint_seq'), n_seen = 0"

@@ -89,7 +89,7 @@ async def get_detector(request: Request, caller: Caller, detector_id: DetectorId
     summary="Update thresholds, name, params, enabled or escalation policy",
     description=(
         "Changing `algorithm` or `params` restarts learning (status goes back to `learning`); "
-        "changing thresholds keeps what the model learned. `escalation_policy_id: null` "
+        "changing thresholds keeps what the detector learned. `escalation_policy_id: null` "
         "stops paging."
     ),
     response_model=DetectorOut,

@@ -12,7 +12,7 @@ next group.
 Up to ``max_inflight`` groups of an account run at the same time (one can
 score while another waits on Postgres). A group never takes a request whose
 detector belongs to a group still running: such requests wait their turn in
-order, so one detector's requests are stored in arrival order and its model
+order, so one detector's requests are stored in arrival order and its live detector
 stays with one transaction at a time (``cache.py``).
 """
 

@@ -92,7 +92,7 @@ def _judge(
 
 
 def score_points(
-    model: Detector,
+    detector: Detector,
     policy: Thresholds,
     policy_state: dict[str, Any],
     epoch: np.ndarray,
@@ -126,7 +126,7 @@ def score_points(
     for learn, idx in passes:
         ts = epoch if idx is None else epoch[idx]
         vs = values if idx is None else values[idx]
-        scores = model.score(ts, vs, learn=learn)
+        scores = detector.score(ts, vs, learn=learn)
         judged = _judge(policy, ts, vs, scores, policy_state, learn)
         policy_state = judged.state
         if whole:
@@ -145,7 +145,7 @@ def score_points(
             start = float(judged.episode_start[k])
             severity[i] = judged.severity[k]
             episode[i] = None if math.isnan(start) else start
-            explanation[i] = model.explain(float(values[i]), point)
+            explanation[i] = detector.explain(float(values[i]), point)
             details[i] = point.detail
     return ScoredSeries(
         score=score,
@@ -159,8 +159,8 @@ def score_points(
         explanation=explanation,
         details=details,
         policy_state=policy_state,
-        n_seen=int(model.n_seen),
-        warmup=int(model.warmup),
+        n_seen=int(detector.n_seen),
+        warmup=int(detector.warmup),
     )
 
 
@@ -179,10 +179,10 @@ def score_series(
     ``state``: ``{"model": <packed get_state()>, "policy": <threshold state>}``
     or None for a fresh detector (what backtests use).
     """
-    model = build_detector(algorithm, params)
+    detector = build_detector(algorithm, params)
     state = state or {}
     if state.get("model") is not None:
-        model.set_state(statecodec.unpack(state["model"]))
+        detector.set_state(statecodec.unpack(state["model"]))
     return score_points(
-        model, parse_thresholds(thresholds), state.get("policy") or {}, epoch, values, late
+        detector, parse_thresholds(thresholds), state.get("policy") or {}, epoch, values, late
     )

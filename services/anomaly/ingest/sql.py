@@ -4,8 +4,8 @@ Every statement names ``source_account_id`` ($1) and runs in a tenant
 transaction, so row-level security holds as a second wall.
 """
 
-# The lock. $2..$4 describe the models this process holds (id, checkpoint id, journal
-# bytes seen; NULLs when none): `cached` says whether such a model is still good, and
+# The lock. $2..$4 describe the live detectors this process holds (id, checkpoint id, journal
+# bytes seen; NULLs when none): `cached` says whether such a detector is still current, and
 # then only the unseen tail of the journal is returned; otherwise the checkpoint and the
 # whole journal. Evaluated on the locked row version (a concurrent update is waited for).
 _LOCK_COLUMNS = """
@@ -34,7 +34,7 @@ LOCK_REPLICA_SQL = (
        set_config('session_replication_role', 'replica', true) AS replica"""
     + _LOCK_FROM
 )
-# the models of locked detectors from scratch (a cached model that does not fit after all)
+# the learned state of locked detectors from scratch (a cached one that does not fit)
 FULL_STATE_SQL = """
 SELECT id, state, journal FROM np_anomaly_detectors
  WHERE source_account_id = $1 AND id = ANY($2::text[])
@@ -116,7 +116,7 @@ ins AS (
     )
 )
 
-# Detectors ($13..$25): id; the model (checkpoint?, its state, the journal bytes to append,
+# Detectors ($13..$25): id; the learned state (checkpoint?, its state, the journal bytes to append,
 # or with a checkpoint the whole journal after it); the threshold state; n_seen, warmup;
 # counters and the latest point. Unchanged state and journal are not rewritten.
 _WRITE_TAIL = """,

@@ -10,11 +10,11 @@ restores the exact lists. Float values round-trip bit for bit; everything
 else is left as it is.
 
 **Journal** (``journal_chunk``/``journal_chunks``). Between two checkpoints a
-detector row keeps, in a ``bytea``, every batch of points its model learned
+detector row keeps, in a ``bytea``, every batch of points its detector learned
 since the checkpoint, one chunk per scoring call: a little-endian int64 count
 ``n``, then ``n`` float64 epoch seconds, then ``n`` float64 values. Replaying
 the chunks in order, one ``score(..., learn=True)`` call each, rebuilds the
-model exactly (the same arithmetic on the same inputs); chunks append with
+learned state exactly (the same arithmetic on the same inputs); chunks append with
 ``journal || chunk`` in SQL.
 """
 

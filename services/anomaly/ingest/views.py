@@ -107,7 +107,7 @@ _INGEST_BODY = {
         "and nothing is written. More than 10,000 points: 413. Unknown detector: 404 (422 "
         "naming the index in a batch); disabled detector: 409. A point whose detector and "
         "timestamp are already stored is ignored and counted as a duplicate; a point older "
-        "than its detector's latest is stored, scored against the current model without "
+        "than its detector's latest is stored, scored against the current detector without "
         "updating it, and marked late. Scoring is synchronous: the response lists the "
         "anomalies found."
     ),
