@@ -15,6 +15,9 @@ import pytest
 
 from tests.conftest import PLUGIN_SECRET, REPO_ROOT
 
+# every test here runs the real `nsentry` command in a subprocess
+pytestmark = pytest.mark.db
+
 NSENTRY = [sys.executable, "-m", "services.cli"]
 BASE_ENV = {
     key: value
