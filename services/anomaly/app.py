@@ -46,6 +46,7 @@ async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await app.state.single_ingest.drain()
+        app.state.ingestor.cache.clear()
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:

@@ -89,7 +89,9 @@ def retention_hook(
                 return interval
 
             first = min(60.0, interval)
-            loop = repeat(app, one_pass, interval=interval, log=log, first_delay=first)
+            loop = repeat(
+                app, one_pass, name="retention", interval=interval, log=log, first_delay=first
+            )
             async with running(loop):
                 yield
 

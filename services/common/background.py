@@ -29,12 +29,16 @@ async def repeat(
     app: FastAPI,
     one_pass: Pass,
     *,
+    name: str,
     interval: float,
     log: logging.Logger,
     first_delay: float = 0.0,
     wakeup: asyncio.Event | None = None,
 ) -> None:
-    """Run ``one_pass`` forever while ``app`` is ready (until cancelled)."""
+    """Run ``one_pass`` forever while ``app`` is ready (until cancelled); ``name`` says
+    which loop in the log line of a failed pass."""
+    if interval <= 0:
+        raise ValueError("interval must be positive")
     if first_delay > 0:
         await asyncio.sleep(first_delay)
     while True:
@@ -45,9 +49,10 @@ async def repeat(
             try:
                 delay = await one_pass()
             except Exception:  # keep the loop alive through database hiccups
-                log.exception("background pass failed")
+                log.exception("%s pass failed", name)
                 delay = interval
         if delay <= 0:
+            await asyncio.sleep(0)  # another pass at once, but let the loop breathe
             continue
         if wakeup is None:
             await asyncio.sleep(delay)

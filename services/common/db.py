@@ -92,7 +92,9 @@ async def tenant_transaction(
     plain alphabet (never admitted by the door, but a row could carry one) is
     sent as a parameter instead, in a second round trip.
     """
-    level = _ISOLATION[isolation]
+    level = _ISOLATION.get(isolation)
+    if level is None:
+        raise ValueError(f"isolation must be one of {sorted(_ISOLATION)}")
     async with pool.acquire() as conn:
         try:
             if _LITERAL_ACCOUNT.fullmatch(account_id):
@@ -102,8 +104,10 @@ async def tenant_transaction(
                 await conn.execute(_SCOPE_SQL, account_id, APP_ROLE)
             yield conn
         except BaseException:
+            # Unconditionally: a cancel during the first message leaves the connection's
+            # status "idle" though BEGIN ran (a ROLLBACK outside a transaction is harmless).
             try:
-                if not conn.is_closed() and conn.is_in_transaction():
+                if not conn.is_closed():
                     await conn.execute("ROLLBACK")
             except Exception:  # a broken connection: not returned to the pool as is
                 conn.terminate()

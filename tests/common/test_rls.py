@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -163,3 +165,34 @@ async def test_a_failed_tenant_transaction_rolls_back(
     async with db.tenant_transaction(app_pool, "acct-a", isolation="repeatable_read") as conn:
         bodies = sorted(r["body"] for r in await conn.fetch("SELECT body FROM rls_probe"))
     assert bodies == ["a1", "a2"]
+
+
+async def test_a_cancelled_tenant_transaction_leaves_no_transaction_behind(
+    app_pool: asyncpg.Pool, tenant_table: str
+) -> None:
+    """Cancelled at any point, even while BEGIN and the scope are in flight: the
+    connection is rolled back by us, not left for the pool to reset (which asyncpg
+    reports as an error), and the next user of it sees no scope."""
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(str(context)))
+
+    async def use() -> None:
+        async with db.tenant_transaction(app_pool, "acct-a") as conn:
+            await conn.fetchval("SELECT count(*) FROM rls_probe")
+
+    try:
+        for spins in range(40):
+            task = asyncio.create_task(use())
+            for _ in range(spins):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        async with app_pool.acquire() as conn:
+            assert not conn.is_in_transaction()
+            assert not await conn.fetchval("SELECT current_setting('app.source_account_id', true)")
+    finally:
+        loop.set_exception_handler(previous)
+    assert not [r for r in reported if "active transaction" in r]

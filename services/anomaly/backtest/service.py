@@ -8,7 +8,18 @@ from typing import Any
 
 import numpy as np
 
+from services.anomaly.backtest.models import SeriesPoint
 from services.anomaly.ingest.scoring import score_series
+from services.common.errors import invalid_field
+
+
+def in_time_order(points: list[SeriesPoint]) -> tuple[list[datetime], list[float]]:
+    """The given series sorted by time (UTC); a repeated timestamp is a 422 naming it."""
+    order = sorted(range(len(points)), key=lambda i: points[i].timestamp)
+    for a, b in zip(order, order[1:], strict=False):
+        if points[a].timestamp == points[b].timestamp:
+            raise invalid_field(f"points.{b}.timestamp", "repeats an earlier timestamp")
+    return [points[i].timestamp.astimezone(UTC) for i in order], [points[i].value for i in order]
 
 
 def backtest(

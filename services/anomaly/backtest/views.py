@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +14,7 @@ from services.anomaly.detectors_api import store as detector_store
 from services.anomaly.detectors_api.service import check_config
 from services.common.auth import Caller
 from services.common.db import tenant_transaction
-from services.common.errors import PayloadTooLarge, invalid_field
+from services.common.errors import PayloadTooLarge
 
 router = APIRouter(prefix="/api/v1")
 
@@ -61,12 +60,7 @@ async def backtest(
         values = [r["value"] for r in history]
     else:
         assert body.points is not None
-        order = sorted(range(len(body.points)), key=lambda i: body.points[i].timestamp)
-        for a, b in zip(order, order[1:], strict=False):
-            if body.points[a].timestamp == body.points[b].timestamp:
-                raise invalid_field(f"points.{b}.timestamp", "repeats an earlier timestamp")
-        timestamps = [body.points[i].timestamp.astimezone(UTC) for i in order]
-        values = [body.points[i].value for i in order]
+        timestamps, values = service.in_time_order(body.points)
     return await asyncio.to_thread(
         service.backtest,
         algorithm=body.algorithm or row["algorithm"],

@@ -1,4 +1,4 @@
-"""Detector configuration: validation, ids and the answer shape of a detector row."""
+"""Detector configuration: validation, ids, updates and the answer shape of a detector row."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 import asyncpg
 
 from services.anomaly.detectors.base import InvalidParams
+from services.anomaly.detectors_api import store
 from services.anomaly.ingest.scoring import build_detector
 from services.anomaly.thresholds import parse_thresholds
-from services.common.errors import invalid_field
+from services.common.errors import ValidationFailed, invalid_field
 
 _SLUG_CHARS = re.compile(r"[^a-z0-9_.-]+")
 
@@ -37,6 +38,48 @@ def generate_id(name: str) -> str:
     if not stem[0].isalnum():
         stem = "d" + stem
     return f"{stem}-{secrets.token_hex(3)}"
+
+
+# fields a PATCH may leave out but not set to null
+_NOT_NULL = ("name", "description", "algorithm", "params", "thresholds", "enabled", "metric_source")
+
+
+async def update(
+    conn: asyncpg.Connection, *, account: str, detector_id: str, changes: dict[str, Any]
+) -> asyncpg.Record:
+    """Apply a PATCH under the row lock. A new algorithm or new params (after
+    normalisation) restart learning with the new warm-up; thresholds alone keep it."""
+    for key in _NOT_NULL:
+        if key in changes and changes[key] is None:
+            raise ValidationFailed(f"{key}: may not be null", details={"field": key})
+    row = await store.get_detector(conn, account=account, detector_id=detector_id, for_update=True)
+    restart = ("algorithm" in changes and changes["algorithm"] != row["algorithm"]) or (
+        "params" in changes
+    )
+    warmup = None
+    if {"algorithm", "params", "thresholds"} & changes.keys():
+        params, thresholds, warmup = check_config(
+            changes.get("algorithm", row["algorithm"]),
+            changes.get("params", row["params"]),
+            changes.get("thresholds", row["thresholds"]),
+        )
+        if "params" in changes or "algorithm" in changes:
+            restart = restart or params != row["params"]
+            changes["params"] = params
+        if "thresholds" in changes:
+            changes["thresholds"] = thresholds
+    if not restart:
+        warmup = None
+        changes.pop("params", None)
+        changes.pop("algorithm", None)
+    return await store.update_detector(
+        conn,
+        account=account,
+        detector_id=detector_id,
+        changes=changes,
+        restart_learning=restart,
+        warmup=warmup,
+    )
 
 
 def detector_status(row: asyncpg.Record) -> str:

@@ -103,7 +103,7 @@ async def update_detector(
     account: str,
     detector_id: str,
     changes: dict[str, Any],
-    reset_model: bool,
+    restart_learning: bool,
     warmup: int | None,
 ) -> asyncpg.Record:
     """Apply `changes` (keys from the PATCH body); new algorithm or params restart learning."""
@@ -114,7 +114,7 @@ async def update_detector(
             raise ValueError(f"not a patchable column: {column}")
         args.append(value)
         assignments.append(f"{column} = ${len(args)}")
-    if reset_model:
+    if restart_learning:
         # learning starts over (a new checkpoint identity: no replica reuses the old
         # detector it may hold in memory); the threshold run/episode state is kept
         assignments.append(

@@ -11,7 +11,6 @@ from services.anomaly.detectors_api import service, store
 from services.anomaly.detectors_api.models import DetectorCreate, DetectorOut, DetectorPatch
 from services.common.auth import Caller
 from services.common.db import tenant_transaction
-from services.common.errors import ValidationFailed
 from services.common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page_of
 
 router = APIRouter(prefix="/api/v1")
@@ -98,48 +97,12 @@ async def get_detector(request: Request, caller: Caller, detector_id: DetectorId
 async def patch_detector(
     request: Request, caller: Caller, detector_id: DetectorId, body: DetectorPatch
 ) -> dict[str, Any]:
-    changes = body.model_dump(exclude_unset=True)
-    for key in (
-        "name",
-        "description",
-        "algorithm",
-        "params",
-        "thresholds",
-        "enabled",
-        "metric_source",
-    ):
-        if key in changes and changes[key] is None:
-            raise ValidationFailed(f"{key}: may not be null", details={"field": key})
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
-        row = await store.get_detector(
-            conn, account=caller.account_id, detector_id=detector_id, for_update=True
-        )
-        model_changed = ("algorithm" in changes and changes["algorithm"] != row["algorithm"]) or (
-            "params" in changes
-        )
-        warmup = None
-        if {"algorithm", "params", "thresholds"} & changes.keys():
-            params, thresholds, warmup = service.check_config(
-                changes.get("algorithm", row["algorithm"]),
-                changes.get("params", row["params"]),
-                changes.get("thresholds", row["thresholds"]),
-            )
-            if "params" in changes or "algorithm" in changes:
-                model_changed = model_changed or params != row["params"]
-                changes["params"] = params
-            if "thresholds" in changes:
-                changes["thresholds"] = thresholds
-        if not model_changed:
-            warmup = None
-            changes.pop("params", None)
-            changes.pop("algorithm", None)
-        row = await store.update_detector(
+        row = await service.update(
             conn,
             account=caller.account_id,
             detector_id=detector_id,
-            changes=changes,
-            reset_model=model_changed,
-            warmup=warmup,
+            changes=body.model_dump(exclude_unset=True),
         )
     return service.detector_out(row)
 

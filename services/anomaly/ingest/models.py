@@ -28,7 +28,7 @@ class PointIn(Strict):
 class BatchIn(Strict):
     """Up to 10,000 points of any detectors, validated as a whole."""
 
-    points: list[PointIn] = Field(description="at most 10,000 points")
+    points: list[PointIn] = Field(max_length=MAX_BATCH, description="at most 10,000 points")
 
 
 

@@ -1,60 +1,84 @@
-"""The body of ``POST /api/v1/ingest``: one point or ``{"points": [...]}``, checked whole."""
+"""The body of ``POST /api/v1/ingest``: one point or ``{"points": [...]}``, checked whole.
+
+One validation, straight from the JSON bytes: an object with a ``points`` key
+is a batch, anything else a single point (a callable discriminator, so only
+the chosen model validates). Its errors are then worded for the client.
+"""
 
 from __future__ import annotations
 
-import pydantic_core
-from pydantic import TypeAdapter, ValidationError
+from typing import Annotated, Any
 
-from services.anomaly.ingest.models import MAX_BATCH, PointIn
-from services.common.errors import BadRequest, PayloadTooLarge, ValidationFailed, invalid_field
+from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
-_POINTS = TypeAdapter(list[PointIn])
+from services.anomaly.ingest.models import MAX_BATCH, BatchIn, PointIn
+from services.common.errors import (
+    ApiError,
+    BadRequest,
+    PayloadTooLarge,
+    ValidationFailed,
+    invalid_field,
+)
+
+
+def _shape(document: Any) -> str:
+    return "batch" if isinstance(document, dict) and "points" in document else "point"
+
+
+_BODY: TypeAdapter[PointIn | BatchIn] = TypeAdapter(
+    Annotated[
+        Annotated[PointIn, Tag("point")] | Annotated[BatchIn, Tag("batch")],
+        Discriminator(_shape),
+    ]
+)
 
 
 def parse_ingest(body: bytes) -> tuple[list[PointIn], bool]:
     """One point or ``{"points": [...]}``: (points, is_batch).
 
-    400 for a body that is not JSON, 413 past the batch limit (before any point
-    is looked at), 422 naming the first bad field (``points.3.value``).
+    400 for a body that is not JSON, 413 past the batch limit, 422 naming the
+    first bad field (``points.3.value``).
     """
     try:
-        document = pydantic_core.from_json(body or b"null")
-    except ValueError as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
-    if isinstance(document, dict) and "points" in document:
-        raw = document["points"]
-        extra = sorted(set(document) - {"points"})
-        if extra:
-            raise invalid_field(extra[0], 'unexpected field (send a point or {"points": [...]})')
-        if not isinstance(raw, list):
-            raise invalid_field("points", "must be a list of points")
-        if len(raw) > MAX_BATCH:
-            raise PayloadTooLarge(
-                f"{len(raw)} points in one batch; at most {MAX_BATCH}",
-                details={"points": len(raw), "max": MAX_BATCH},
+        parsed = _BODY.validate_json(body or b"null")
+    except ValidationError as exc:
+        raise _refusal(exc) from None
+    if isinstance(parsed, BatchIn):
+        return parsed.points, True
+    return [parsed], False
+
+
+def _refusal(exc: ValidationError) -> ApiError:
+    errors = exc.errors()
+    for e in errors:
+        kind, loc = e["type"], e["loc"]
+        if kind == "json_invalid":
+            reason = (e.get("ctx") or {}).get("error", e["msg"])
+            return BadRequest(f"body is not valid JSON: {reason}")
+        if kind == "too_long" and loc == ("batch", "points"):
+            count = (e.get("ctx") or {}).get("actual_length")
+            return PayloadTooLarge(
+                f"{count} points in one batch; at most {MAX_BATCH}",
+                details={"points": count, "max": MAX_BATCH},
             )
-        try:
-            return _POINTS.validate_python(raw), True
-        except ValidationError as exc:
-            raise _point_error(exc, prefix=["points"]) from None
-    if not isinstance(document, dict):
-        raise invalid_field(
+    first = errors[0]
+    if first["loc"] == ("point",):
+        return invalid_field(
             "body", 'expected a point {"detector_id","value","timestamp"} or {"points": [...]}'
         )
-    try:
-        return [PointIn.model_validate(document)], False
-    except ValidationError as exc:
-        raise _point_error(exc, prefix=[]) from None
-
-
-def _point_error(exc: ValidationError, *, prefix: list[str]) -> ValidationFailed:
+    if first["type"] == "extra_forbidden" and first["loc"][0] == "batch" and len(first["loc"]) == 2:
+        return invalid_field(
+            str(first["loc"][1]), 'unexpected field (send a point or {"points": [...]})'
+        )
+    if first["loc"] == ("batch", "points"):
+        return invalid_field("points", "must be a list of points")
     details = [
         {
-            "loc": ["body", *prefix, *(str(p) for p in e.get("loc", ()))],
+            "loc": ["body", *(str(p) for p in e.get("loc", ())[1:])],
             "message": str(e.get("msg", "invalid")),
             "type": e.get("type"),
         }
-        for e in exc.errors()
+        for e in errors
     ]
     where = ".".join(details[0]["loc"][1:]) or "body"
     return ValidationFailed(f"{where}: {details[0]['message']}", details=details)

@@ -236,7 +236,14 @@ def paging_hook(
                     return interval
                 return min(interval, max(0.05, (due - clock()).total_seconds()))
 
-            loop = repeat(app, one_pass, interval=interval, log=log, wakeup=app.state.page_wakeup)
+            loop = repeat(
+                app,
+                one_pass,
+                name="paging",
+                interval=interval,
+                log=log,
+                wakeup=app.state.page_wakeup,
+            )
             async with running(loop):
                 yield
 
