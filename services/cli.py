@@ -23,7 +23,21 @@ def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
     return call
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_benchmark(sub: argparse.ArgumentParser, name: str, module: str) -> None:
+    try:
+        importlib.import_module(module).add_arguments(sub)
+    except ModuleNotFoundError as exc:
+        # absent from this build: the module itself or a package above it
+        if exc.name is None or not f"{module}.".startswith(f"{exc.name}."):
+            raise
+        sub.set_defaults(handler=lambda _a, n=name: _missing(n))
+        return
+    sub.set_defaults(handler=_lazy(module, "run"))
+
+
+def build_parser(*, with_benchmarks: bool = True) -> argparse.ArgumentParser:
+    """The parser; the benchmark modules (and what they import) are loaded only
+    `with_benchmarks`, so that no other command depends on them."""
     parser = argparse.ArgumentParser(prog="nsentry", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -56,15 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     for name, (module, help_text) in BENCHMARKS.items():
         sub = benches.add_parser(name, help=help_text)
-        try:
-            importlib.import_module(module).add_arguments(sub)
-        except ModuleNotFoundError as exc:
-            # absent from this build: the module itself or a package above it
-            if exc.name is None or not f"{module}.".startswith(f"{exc.name}."):
-                raise
-            sub.set_defaults(handler=lambda _a, n=name: _missing(n))
-            continue
-        sub.set_defaults(handler=_lazy(module, "run"))
+        if with_benchmarks:
+            _add_benchmark(sub, name, module)
     return parser
 
 
@@ -74,7 +81,8 @@ def _missing(name: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(with_benchmarks=bool(argv) and argv[0] == "bench").parse_args(argv)
     return args.handler(args)
 
 

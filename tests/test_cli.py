@@ -213,3 +213,21 @@ def test_serve_starts_with_full_config(tmp_path: Path, database_url: str) -> Non
     finally:
         stop(process)
     assert process.returncode == 0
+
+
+def test_only_the_bench_command_loads_the_benchmarks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benchmark module that fails to import breaks `nsentry bench`, nothing else."""
+    from services import cli
+
+    real_import = cli.importlib.import_module
+
+    def guarded(name: str) -> object:
+        if name.startswith("bench"):
+            raise RuntimeError(f"{name} is broken")
+        return real_import(name)
+
+    monkeypatch.setattr(cli.importlib, "import_module", guarded)
+    args = cli.build_parser(with_benchmarks=False).parse_args(["migrate", "--down", "1"])
+    assert args.command == "migrate" and args.down == 1
+    with pytest.raises(RuntimeError, match="is broken"):
+        cli.main(["bench", "nab", "--help"])
