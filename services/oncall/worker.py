@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import httpx
 
 from services.common import db
 from services.common.settings import Settings
@@ -125,7 +124,7 @@ class Worker:
     async def close(self) -> None:
         for resource in self._owned:
             with contextlib.suppress(Exception):
-                if isinstance(resource, httpx.AsyncClient | Connections):
+                if isinstance(resource, Connections):
                     await resource.aclose()
                 else:
                     await resource.close()
