@@ -15,11 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services import __version__
 from services.common import db, migrations
-from services.common.auth import current_principal
-from services.common.errors import install_error_handlers
+from services.common.auth import authenticate, current_principal
+from services.common.errors import ApiError, exception_response, http_error, install_error_handlers
 from services.common.guard import GuardMiddleware
 from services.common.health import router as health_router
 from services.common.settings import Settings
@@ -52,6 +53,18 @@ async def auth(request: Request) -> Response:
     else:
         headers["X-Hasura-User-Id"] = ""
     return Response(status_code=200, headers=headers)
+
+
+async def _no_route_without_a_bearer(request: Request, exc: Exception) -> Response:
+    """404 and 405 from routing need a valid bearer like everything else: without one
+    they answer 401, so that the route list does not leak (public paths excepted)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in (404, 405) and request.url.path not in PUBLIC_PATHS:
+        try:
+            authenticate(request.headers, request.app.state.settings)
+        except ApiError as refused:
+            return exception_response(refused, f"{request.method} {request.url.path}")
+    return await http_error(request, exc)
 
 
 async def prepare_database(app: FastAPI) -> bool:
@@ -132,6 +145,7 @@ def build_app(
     app.state.ready = False
     app.state.ready_error = None
     install_error_handlers(app)
+    app.add_exception_handler(StarletteHTTPException, _no_route_without_a_bearer)
     app.add_middleware(GuardMiddleware, plugin=plugin, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(auth_router)

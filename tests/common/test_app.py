@@ -97,6 +97,24 @@ async def test_unknown_route_is_enveloped(client: httpx.AsyncClient) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [
+        ("GET", "/api/v1/nothing-here", {}),
+        ("GET", "/api/v1/nothing-here", {"Authorization": "Bearer wrong"}),
+        ("DELETE", "/api/v1/probe", {}),
+        ("GET", "/admin", {}),
+    ],
+)
+async def test_unknown_routes_need_a_bearer_too(
+    client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]
+) -> None:
+    """Without a valid bearer nothing tells which routes exist (SPEC 3): 401, not 404/405."""
+    response = await client.request(method, path, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
 async def test_wrong_method_is_enveloped(client: httpx.AsyncClient) -> None:
     response = await client.delete("/health")
     assert response.status_code == 405

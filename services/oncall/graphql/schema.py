@@ -10,6 +10,7 @@ transaction of the caller's account: the plugin bearer with the forwarded
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -325,8 +326,19 @@ async def _context(request: Request) -> dict[str, Any]:
     }
 
 
+class _Router(GraphQLRouter):
+    """Strawberry's router; a body that is not UTF-8 is a 400 like any body that is
+    not JSON (Strawberry lets the decoding error through as a 500)."""
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return super().decode_json(data)
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", "", 0) from None
+
+
 def graphql_router() -> GraphQLRouter:
-    return GraphQLRouter(
+    return _Router(
         schema,
         path="/graphql",
         graphql_ide=None,

@@ -215,6 +215,12 @@ async def test_graphql_errors_and_auth(client: httpx.AsyncClient, world: None) -
     )
     assert naive["errors"][0]["extensions"]["code"] == "validation_error"
 
+    not_utf8 = await client.post(
+        "/graphql",
+        content=b'{"query": "{ schedules { id } }", "x": "\xff\xfe"}',
+        headers={**G, "Content-Type": "application/json"},
+    )
+    assert not_utf8.status_code == 400, not_utf8.text
     unauthenticated = await client.post("/graphql", json={"query": "{ schedules { id } }"})
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["error"]["code"] == "unauthorized"
