@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
-from pydantic import AwareDatetime
 
 from services.anomaly.ingest.pipeline import Ingestor
+from services.common.instants import Instant
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid bearer"},
@@ -16,8 +16,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "invalid input; the message names the field (and point index)"},
 }
 DetectorId = Annotated[str, Path(description="detector slug", examples=["api-latency"])]
-Since = Annotated[AwareDatetime | None, Query(description="from (inclusive), RFC 3339")]
-Until = Annotated[AwareDatetime | None, Query(description="before (exclusive), RFC 3339")]
+Since = Annotated[Instant | None, Query(description="from (inclusive), RFC 3339")]
+Until = Annotated[Instant | None, Query(description="before (exclusive), RFC 3339")]
 
 
 def pool_of(request: Request) -> Any:

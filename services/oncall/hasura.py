@@ -19,13 +19,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from services.common.auth import require_secret
 from services.common.db import tenant_transaction
 from services.common.errors import ApiError
 from services.common.hasura import hasura_error, session_account
+from services.common.instants import Instant
 from services.oncall.deps import clock_of
 from services.oncall.schedules import service as schedules
 
@@ -42,7 +43,7 @@ class CurrentOncallInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     scheduleId: str = Field(min_length=1, max_length=200)  # noqa: N815 (GraphQL argument name)
-    at: AwareDatetime | None = None
+    at: Instant | None = None
 
 
 class ActionName(BaseModel):

@@ -55,3 +55,28 @@ async def test_refused_values_are_4xx(
 async def test_detector_unchanged_after_refused_patch(client: httpx.AsyncClient) -> None:
     await client.patch("/api/v1/detectors/d1", json={"name": "x\u0000"}, headers=H)
     assert (await client.get("/api/v1/detectors/d1", headers=H)).json()["name"] == "d1"
+
+
+@pytest.mark.parametrize(
+    ("body", "params"),
+    [
+        ({"detector_id": "d1", "value": 1.0, "timestamp": 1700000000}, None),
+        ({"detector_id": "d1", "value": 1.0, "timestamp": "1700000000"}, None),
+        ({"points": [{"detector_id": "d1", "value": 1.0, "timestamp": "9999-12-31T00:00:00Z"}]},
+         None),
+        (None, {"since": "-1e-144"}),
+        (None, {"until": "2600-01-01T00:00:00Z"}),
+    ],
+)  # fmt: skip
+async def test_instants_are_rfc_3339_from_1970_to_2200(
+    client: httpx.AsyncClient, body: object, params: dict[str, str] | None
+) -> None:
+    """Epoch numbers and far-off instants are 422, in bodies and query parameters alike;
+    nothing is stored (a far-future point would make every later point late)."""
+    if body is not None:
+        response = await client.post("/api/v1/ingest", json=body, headers=H)
+    else:
+        response = await client.get("/api/v1/anomalies", params=params, headers=H)
+    assert response.status_code == 422, response.text
+    detector = (await client.get("/api/v1/detectors/d1", headers=H)).json()
+    assert detector["last_point"] is None and detector["counts"]["points"] == 0

@@ -59,3 +59,36 @@ def test_retry_after_is_bounded(header: str) -> None:
     policy = RetryPolicy()
     delay = policy.delay(3, random.Random(1), result.retry_after)
     assert timedelta(0) < delay <= policy.cap
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v1/overrides", {"since": "-1e-144"}),
+        ("/api/v1/overrides", {"until": "1700000000"}),
+        ("/api/v1/overrides", {"since": "2600-01-01T00:00:00Z"}),
+    ],
+)
+async def test_query_instants_are_rfc_3339_from_1970_to_2200(
+    client: httpx.AsyncClient, path: str, params: dict[str, str]
+) -> None:
+    response = await client.get(path, params=params, headers=H)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+async def test_an_override_past_2200_is_refused(client: httpx.AsyncClient) -> None:
+    """Issue 12, item 1: such an override was stored and then broke every read of its
+    schedule; it is refused at the door."""
+    response = await client.post(
+        "/api/v1/overrides",
+        json={
+            "schedule_id": "no-matter",
+            "person_id": "no-matter",
+            "start": "2026-12-03T00:00:00Z",
+            "end": "2600-01-01T00:00:00Z",
+        },
+        headers=H,
+    )
+    assert response.status_code == 422, response.text
+    assert "end" in response.json()["error"]["message"]

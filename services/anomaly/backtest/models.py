@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.anomaly.fields import Severity, Strict, Value
+from services.common.instants import Instant
 
 MAX_BACKTEST = 100_000
 
 
 class SeriesPoint(Strict):
-    timestamp: AwareDatetime
+    timestamp: Instant
     value: Value
 
 
@@ -45,8 +46,8 @@ class BacktestIn(Strict):
     points: list[SeriesPoint] | None = Field(
         default=None, description="series to score (up to 100,000); default: the stored history"
     )
-    since: AwareDatetime | None = Field(default=None, description="stored history from")
-    until: AwareDatetime | None = Field(default=None, description="stored history before")
+    since: Instant | None = Field(default=None, description="stored history from")
+    until: Instant | None = Field(default=None, description="stored history before")
     include_points: bool = Field(default=True, description="return every point's score")
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.anomaly.fields import Severity, Slug, Value
+from services.common.instants import Instant
 
 
 class AnomalyPointInput(BaseModel):
@@ -21,7 +22,7 @@ class AnomalyPointInput(BaseModel):
 
     detector_id: Slug = Field(description="GraphQL String!")
     value: Value = Field(description="GraphQL Float!")
-    timestamp: AwareDatetime = Field(description="GraphQL timestamptz! (RFC 3339 with offset)")
+    timestamp: Instant = Field(description="GraphQL timestamptz! (RFC 3339 with offset)")
 
 
 class ScoreAnomalyPointsInput(BaseModel):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.anomaly.anomalies.models import AnomalyOut
 from services.anomaly.fields import TS_EXAMPLE, Slug, Strict, Value
+from services.common.instants import Instant
 
 MAX_BATCH = 10_000
 
@@ -22,7 +23,7 @@ class PointIn(Strict):
 
     detector_id: Slug = Field(description="the detector this point belongs to")
     value: Value
-    timestamp: AwareDatetime = Field(description="RFC 3339 with an offset", examples=[TS_EXAMPLE])
+    timestamp: Instant = Field(description="RFC 3339 with an offset", examples=[TS_EXAMPLE])
 
 
 class BatchIn(Strict):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime
+
+from services.common.instants import Instant
 
 ScheduleFilter = Annotated[str | None, Query()]
-Since = Annotated[AwareDatetime | None, Query()]
-Until = Annotated[AwareDatetime | None, Query()]
+Since = Annotated[Instant | None, Query()]
+Until = Annotated[Instant | None, Query()]

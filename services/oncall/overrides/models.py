@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.common.instants import Instant
 
 
 class OverrideCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     schedule_id: str = Field(min_length=1, max_length=200)
     person_id: str = Field(min_length=1, max_length=200)
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     reason: str | None = Field(default=None, max_length=1000)
 
     @model_validator(mode="after")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime
 
-At = Annotated[AwareDatetime | None, Query(description="RFC 3339 instant with offset; default now")]
-Since = Annotated[AwareDatetime | None, Query(description="range start (RFC 3339 with offset)")]
+from services.common.instants import Instant
+
+At = Annotated[Instant | None, Query(description="RFC 3339 instant with offset; default now")]
+Since = Annotated[Instant | None, Query(description="range start (RFC 3339 with offset)")]
 Until = Annotated[
-    AwareDatetime | None, Query(description="range end (RFC 3339 with offset); at most 366 days")
+    Instant | None, Query(description="range end (RFC 3339 with offset); at most 366 days")
 ]
