@@ -1,39 +1,46 @@
 """Instants as both APIs take them: RFC 3339 text with an offset, 1970 to 2200.
 
 ``Instant`` is the one type for a timestamp in a body or a query parameter.
-A naive timestamp, a bare number (pydantic would read it as Unix time, so
-``?at=-1e-144`` meant 1970) or an instant outside [1970-01-01, 2200-01-01) is
-a 422 naming the field.
+A naive timestamp, a bare number (pydantic alone reads ``1700000000`` and
+``"-1e-144"`` as Unix time, so ``?at=-1e-144`` meant 1970) or an instant
+outside [1970-01-01, 2200-01-01) is a 422 naming the field. The checks run in
+pydantic-core (a string that starts as a date, then an aware datetime within
+the bounds), so a 10,000-point ingest body pays nothing for them in Python.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
-# the text must start as a calendar date; the rest is pydantic's RFC 3339 parsing
-_DATE_FIRST = re.compile(r"\d{4}-\d{2}-\d{2}")
-_FORMAT = "must be an RFC 3339 timestamp with an offset, such as 2026-11-23T09:00:00Z"
+# the text must start as a calendar date; the rest is pydantic-core's RFC 3339 parser
+_DATE_FIRST = r"^\d{4}-\d{2}-\d{2}"
 
 
-def _text_or_datetime(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not _DATE_FIRST.match(value):
-        raise ValueError(_FORMAT)
-    return value
+class _Rfc3339:
+    """The core schema of ``Instant`` (see the module docstring)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        bounded = core_schema.datetime_schema(tz_constraint="aware", ge=EARLIEST, lt=LATEST)
+        text = core_schema.chain_schema([core_schema.str_schema(pattern=_DATE_FIRST), bounded])
+        given = core_schema.chain_schema([core_schema.is_instance_schema(datetime), bounded])
+        return core_schema.json_or_python_schema(
+            json_schema=text, python_schema=core_schema.union_schema([given, text])
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "format": "date-time"}
 
 
-def _in_range(value: datetime) -> datetime:
-    if not EARLIEST <= value < LATEST:
-        raise ValueError("must be from 1970-01-01 to 2200-01-01")
-    return value
-
-
-Instant = Annotated[AwareDatetime, BeforeValidator(_text_or_datetime), AfterValidator(_in_range)]
+Instant = Annotated[datetime, _Rfc3339()]
