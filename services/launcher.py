@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -111,6 +112,16 @@ def _worker_runner() -> Callable[..., Any] | None:
     return getattr(module, "run_worker", None)
 
 
+def _port_in_use(host: str, ports: tuple[int, ...]) -> int | None:
+    """The first of `ports` that cannot be listened on at `host`, if any."""
+    for port in ports:
+        try:
+            socket.create_server((host, port)).close()  # SO_REUSEADDR, as uvicorn binds
+        except OSError:
+            return port
+    return None
+
+
 @_guard
 def run_up(args: argparse.Namespace) -> int:
     os.environ["NSENTRY_LOCAL_MODE"] = "1"
@@ -121,6 +132,9 @@ def run_up(args: argparse.Namespace) -> int:
         generated = False
     settings = load_settings()
     _configure_logging(settings)
+    taken = _port_in_use(settings.host, (settings.anomaly_port, settings.oncall_port))
+    if taken is not None:  # before anything starts: the database may be another nsentry's
+        return _fail(f"port {taken} is in use: is another nsentry running?")
     with _database(settings, args.data_dir) as dsn:
         settings = load_settings(database_url=dsn)
         applied = asyncio.run(_migrate_up(dsn, settings))

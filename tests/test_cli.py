@@ -161,6 +161,28 @@ def test_up_runs_both_services_on_embedded_postgres_and_stops_cleanly(
     assert not (data_dir / "pg" / "postmaster.pid").exists()
 
 
+def test_a_second_up_says_the_port_is_taken_and_touches_nothing(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """Issue 12, item 11: one line and exit 2, and no embedded database is started (or
+    stopped: it may be the running nsentry's)."""
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        taken = held.getsockname()[1]
+        env = {**BASE_ENV, "ANOMALY_PORT": str(free_port()), "ONCALL_PORT": str(taken)}
+        result = subprocess.run(
+            [*NSENTRY, "up", "--data-dir", str(data_dir)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == f"nsentry: port {taken} is in use: is another nsentry running?"
+    assert result.stdout == ""
+    assert not (data_dir / "pg").exists()
+
+
 def test_up_uses_the_given_secret(tmp_path: Path, data_dir: Path) -> None:
     anomaly_port, oncall_port = free_port(), free_port()
     env = {
