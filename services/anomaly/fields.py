@@ -1,7 +1,7 @@
 """Field types shared by the nself-anomaly API models (pydantic v2).
 
-Timestamps are RFC 3339 with an offset (``AwareDatetime``): a naive timestamp
-is a 422. Values are finite JSON numbers (no strings, no NaN/Infinity).
+Timestamps are ``services.common.instants.Instant`` (RFC 3339 with an offset,
+1970 to 2200). Values are finite JSON numbers (no strings, no NaN/Infinity).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ never ends the loop. ``running`` starts such a loop for the app's lifetime and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -57,10 +58,11 @@ async def repeat(
         if wakeup is None:
             await asyncio.sleep(delay)
             continue
-        try:
-            await asyncio.wait_for(wakeup.wait(), timeout=delay)
-        except TimeoutError:
-            pass
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the wake-up does, and the loop would outlive its app
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await wakeup.wait()
 
 
 @asynccontextmanager

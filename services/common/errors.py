@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -94,17 +95,19 @@ def error_response(
     return JSONResponse(envelope(code, message, details), status_code=status, headers=headers)
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    details = []
-    for error in exc.errors():
-        details.append(
-            {
-                "loc": [str(part) for part in error.get("loc", ())],
-                "message": str(error.get("msg", "invalid")),
-                "type": error.get("type"),
-            }
-        )
-    return details
+def error_details(
+    errors: Iterable[Mapping[str, Any]], *, head: Sequence[str] = (), drop: int = 0
+) -> list[dict[str, Any]]:
+    """Pydantic's errors as the envelope's details: `loc` (``head``, then the error's own
+    location without its first ``drop`` parts), `message` and `type`."""
+    return [
+        {
+            "loc": [*head, *(str(part) for part in tuple(error.get("loc", ()))[drop:])],
+            "message": str(error.get("msg", "invalid")),
+            "type": error.get("type"),
+        }
+        for error in errors
+    ]
 
 
 def exception_response(exc: Exception, where: str) -> JSONResponse:
@@ -126,7 +129,7 @@ async def _route_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = _validation_details(exc)
+    details = error_details(exc.errors())
     where = ".".join(details[0]["loc"]) if details else "request"
     first = details[0]["message"] if details else "invalid request"
     return error_response(422, "validation_error", f"{where}: {first}", details)

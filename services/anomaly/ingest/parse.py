@@ -17,6 +17,7 @@ from services.common.errors import (
     BadRequest,
     PayloadTooLarge,
     ValidationFailed,
+    error_details,
     invalid_field,
 )
 
@@ -72,13 +73,6 @@ def _refusal(exc: ValidationError) -> ApiError:
         )
     if first["loc"] == ("batch", "points"):
         return invalid_field("points", "must be a list of points")
-    details = [
-        {
-            "loc": ["body", *(str(p) for p in e.get("loc", ())[1:])],
-            "message": str(e.get("msg", "invalid")),
-            "type": e.get("type"),
-        }
-        for e in errors
-    ]
+    details = error_details(errors, head=("body",), drop=1)  # drop the point/batch tag
     where = ".".join(details[0]["loc"][1:]) or "body"
     return ValidationFailed(f"{where}: {details[0]['message']}", details=details)

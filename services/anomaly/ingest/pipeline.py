@@ -229,11 +229,10 @@ class Ingestor:
         self,
         pool: asyncpg.Pool,
         *,
-        cache: DetectorCache | None = None,
         on_pages: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
-        self.cache = cache if cache is not None else DetectorCache()
+        self.cache = DetectorCache()
         self.on_pages = on_pages
         self._replica: bool | None = None
 

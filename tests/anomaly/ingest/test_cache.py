@@ -264,3 +264,12 @@ async def test_the_model_does_not_depend_on_the_stored_points(
     _, pruned_row = await stored(settings, "pruned")
     for column in ("state", "journal", "policy_state", "n_seen", "last_ts", "last_score"):
         assert kept_row[column] == pruned_row[column], column
+
+
+async def test_the_cache_is_emptied_when_the_app_stops(settings: Settings) -> None:
+    app = create_app(settings, background=False)
+    async with serve_app(app) as client:
+        await create_detector(client, "shutdown-cache")
+        await send(client, "shutdown-cache", requests_of(30, seed=3)[0])
+        assert len(app.state.ingestor.cache) == 1
+    assert len(app.state.ingestor.cache) == 0
