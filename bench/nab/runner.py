@@ -1,61 +1,129 @@
-"""``nsentry bench nab``: NAB accuracy and scoring throughput of the default detector.
+"""``nsentry bench nab``: NAB accuracy and scoring throughput of a detector.
 
-Runs the ``auto`` detector causally (in batches, learning as it goes, the way
-the service scores ingested points) over every ``DIR/<category>/<file>.csv``
-of a NAB-layout folder, writes NAB's result files
-``OUT/<name>/<category>/<name>_<file>.csv`` (``timestamp,value,anomaly_score``),
-scores them with the project's NAB scorer (:mod:`bench.nab.scorer`) and
-prints the normalised standard, reward_low_FP_rate and reward_low_FN_rate
-scores with the thresholds chosen. Then it measures the scoring throughput of
-``auto`` (points per second in batches) next to river's ``GaussianScorer`` on
-the same values, and prints the ratio.
+Runs a registered detector (``--algorithm``, default ``auto``, with its
+default parameters or ``--params``) causally (in batches, learning as it goes,
+the way the service scores ingested points) over every
+``DIR/<category>/<file>.csv`` of a NAB-layout folder, writes NAB's result
+files ``OUT/<name>/<category>/<name>_<file>.csv``
+(``timestamp,value,anomaly_score``; ``name`` is the algorithm unless
+``--name`` says otherwise), scores them with the project's NAB scorer
+(:mod:`bench.nab.scorer`) and prints the normalised standard,
+reward_low_FP_rate and reward_low_FN_rate scores with the thresholds chosen.
+Then it measures the scoring throughput of the algorithm (points per second in
+batches) next to river's ``GaussianScorer`` on the same values, and prints the
+ratio.
 
-Labels: a JSON object mapping ``<category>/<file>.csv`` to a list of
-``[start, end]`` windows (NAB's ``combined_windows.json``) or to a list of
-labelled instants (``combined_labels.json``; windows are then made by NAB's
-rule). A file missing from the labels has no window.
+``--by-category`` adds the score of each category (folder) at the corpus
+threshold and held out (:mod:`bench.nab.categories`). ``--algorithm all``
+scores every registered algorithm and prints one table
+(:mod:`bench.nab.table`); the throughput comparison is then of ``auto``.
+
+Labels: see :mod:`bench.nab.corpus` (NAB's windows or instants; without
+``--labels``, ``windows.json`` beside or in the data folder, or NAB's
+``labels/combined_windows.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bench.nab.scorer import (
-    PROFILES,
-    CorpusResult,
-    FileCase,
-    evaluate_corpus,
-    windows_from_labels,
-    windows_to_indices,
+from bench.nab.categories import by_category, format_categories
+from bench.nab.corpus import (
+    Series,
+    discover,
+    epoch_seconds,
+    file_case,
+    find_labels,
+    load_labels,
+    read_results,
+    read_series,
+    result_path,
+    write_results,
 )
-from services.anomaly.detectors.auto import AutoDetector
+from bench.nab.scorer import PROFILES, CorpusResult, FileCase, evaluate_corpus
+from bench.nab.table import AlgorithmRow, format_algorithms
+from services.anomaly.detectors import ALGORITHMS, InvalidParams, create
+
+__all__ = [
+    "ALL",
+    "BATCH",
+    "Series",
+    "add_arguments",
+    "epoch_seconds",
+    "file_case",
+    "load_labels",
+    "read_results",
+    "read_series",
+    "run",
+    "score_series",
+    "throughput",
+]
 
 #: Points per ``score`` call, as the service would receive them in ingest batches.
 BATCH = 1000
 #: Batch sizes the throughput is measured at (10,000 is the largest ingest batch).
 THROUGHPUT_BATCHES = (1000, 10000)
-#: Shortest step used to make equal or decreasing time stamps strictly increasing.
-_NUDGE_SECONDS = 1e-3
+#: ``--algorithm`` value that scores every registered algorithm.
+ALL = "all"
+#: The algorithm listed first and measured for throughput with ``--algorithm all``.
+DEFAULT = "auto"
+
+
+def _params(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object of parameter names to values")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the command's options on ``parser``."""
+    choices = [*ALGORITHMS, ALL]
     parser.add_argument("--data", required=True, type=Path, help="NAB-layout data folder")
-    parser.add_argument("--labels", required=True, type=Path, help="windows (or labels) JSON")
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        help="windows (or labels) JSON (default: windows.json beside or in --data, "
+        "or ../labels/combined_windows.json)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="results folder")
-    parser.add_argument("--name", default="sentry", help="detector name in the results")
+    parser.add_argument(
+        "--algorithm",
+        default=DEFAULT,
+        choices=choices,
+        metavar="NAME",
+        help=f"registered algorithm to score, or '{ALL}' for a table of every one "
+        f"(default {DEFAULT}; one of {', '.join(choices)})",
+    )
+    parser.add_argument(
+        "--params",
+        type=_params,
+        default=None,
+        help="the algorithm's parameters as a JSON object (default: its defaults)",
+    )
+    parser.add_argument(
+        "--name", default=None, help="detector name in the results (default: the algorithm)"
+    )
+    parser.add_argument(
+        "--by-category",
+        action="store_true",
+        help="also the score of each category, at the corpus threshold and held out",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -65,61 +133,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-throughput", action="store_true", help="skip the throughput comparison"
     )
-    parser.add_argument("--verbose", action="store_true", help="per-file NAB results")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="per-file NAB results, held-out thresholds, and per-file progress with 'all'",
+    )
 
 
-@dataclass(frozen=True)
-class Series:
-    """One CSV file of the corpus."""
-
-    key: str
-    path: Path
-    timestamps: list[str]
-    when: np.ndarray  # datetime64[ms]
-    values: np.ndarray
-
-
-def discover(data: Path) -> list[tuple[str, Path]]:
-    """Every ``<category>/<file>.csv`` under ``data``, sorted by key."""
-    return sorted((f"{p.parent.name}/{p.name}", p) for p in data.glob("*/*.csv") if p.is_file())
-
-
-def read_series(key: str, path: Path) -> Series:
-    """Read a ``timestamp,value`` CSV (naive time stamps meaning UTC)."""
-    stamps: list[str] = []
-    values: list[float] = []
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["timestamp", "value"]:
-            raise ValueError(f"{path}: expected a 'timestamp,value' header")
-        for row in reader:
-            if not row:
-                continue
-            stamps.append(row[0].strip())
-            values.append(float(row[1]))
-    when = np.array([s.replace(" ", "T") for s in stamps], dtype="datetime64[ms]")
-    return Series(key, path, stamps, when, np.asarray(values, dtype=np.float64))
-
-
-def epoch_seconds(when: np.ndarray) -> np.ndarray:
-    """Seconds since the epoch, nudged to be strictly increasing.
-
-    The detectors require strictly increasing time stamps; a few NAB files
-    repeat or step back a time stamp. Such a row is placed 1 ms after the
-    previous one (its value is kept), which leaves every other row unchanged.
-    """
-    seconds = when.astype("datetime64[ms]").astype(np.int64).astype(np.float64) / 1000.0
-    if seconds.size > 1 and np.any(np.diff(seconds) <= 0.0):
-        for i in range(1, seconds.size):
-            if seconds[i] <= seconds[i - 1]:
-                seconds[i] = seconds[i - 1] + _NUDGE_SECONDS
-    return seconds
-
-
-def score_series(values: np.ndarray, seconds: np.ndarray, batch: int = BATCH) -> np.ndarray:
-    """Scores of the default detector, fed in consecutive batches (causal)."""
-    detector = AutoDetector()
+def score_series(
+    values: np.ndarray,
+    seconds: np.ndarray,
+    batch: int = BATCH,
+    algorithm: str = DEFAULT,
+    params: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Scores of a fresh ``algorithm`` detector, fed in consecutive batches (causal)."""
+    detector = create(algorithm, dict(params or {}))
     out = np.empty(values.shape[0])
     for start in range(0, values.shape[0], batch):
         stop = start + batch
@@ -127,69 +156,80 @@ def score_series(values: np.ndarray, seconds: np.ndarray, batch: int = BATCH) ->
     return out
 
 
-def _run_file(job: tuple[str, str, str, str]) -> tuple[str, int, float]:
+@dataclass(frozen=True)
+class Job:
+    """One file to score with one algorithm (sent to a worker process)."""
+
+    key: str
+    path: str
+    out_dir: str
+    name: str
+    algorithm: str
+    params: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class FileRun:
+    """What a worker sends back: the scores, or why there are none."""
+
+    job: Job
+    rows: int
+    seconds: float  # reading, scoring and writing
+    scoring_seconds: float
+    scores: np.ndarray | None
+    error: str = ""
+
+
+# each worker process reads a file once, however many algorithms score it
+_SERIES: dict[str, Series] = {}
+
+
+def _run_file(job: Job) -> FileRun:
     """Worker: score one file and write its NAB result file."""
-    key, path, out_dir, name = job
     started = time.perf_counter()
-    series = read_series(key, Path(path))
-    scores = score_series(series.values, epoch_seconds(series.when))
-    category, filename = key.split("/", 1)
-    target = Path(out_dir) / name / category / f"{name}_{filename}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["timestamp", "value", "anomaly_score"])
-        for stamp, value, score in zip(
-            series.timestamps, series.values.tolist(), scores.tolist(), strict=True
-        ):
-            writer.writerow([stamp, repr(value), repr(score)])
-    return key, int(series.values.shape[0]), time.perf_counter() - started
+    series = _SERIES.get(job.path)
+    if series is None:
+        series = _SERIES[job.path] = read_series(job.key, Path(job.path))
+    try:
+        before = time.perf_counter()
+        scores = score_series(
+            series.values,
+            epoch_seconds(series.when),
+            algorithm=job.algorithm,
+            params=job.params,
+        )
+        scoring = time.perf_counter() - before
+    except Exception as exc:  # one algorithm failing on one file must not stop the table
+        return FileRun(job, len(series.values), 0.0, 0.0, None, f"{type(exc).__name__}: {exc}")
+    write_results(result_path(Path(job.out_dir), job.name, job.key), series, scores)
+    return FileRun(job, len(series.values), time.perf_counter() - started, scoring, scores)
 
 
-def load_labels(path: Path) -> dict[str, list[object]]:
-    """The labels JSON (key -> windows or instants)."""
-    with path.open() as handle:
-        labels = json.load(handle)
-    if not isinstance(labels, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return labels
-
-
-def file_case(series: Series, labels: object) -> FileCase:
-    """Windows of one file from its label entry (windows, instants or none)."""
-    entries = list(labels) if isinstance(labels, list) else []
-    if entries and all(isinstance(e, str) for e in entries):
-        when = np.array([e.replace(" ", "T") for e in entries], dtype="datetime64[ms]")
-        rows = np.searchsorted(series.when, when, side="left")
-        rows = rows[rows < series.when.shape[0]]
-        windows = windows_from_labels(series.when.shape[0], rows.tolist())
-    else:
-        windows = windows_to_indices(series.when, [tuple(e) for e in entries])
-    return FileCase(series.key, int(series.values.shape[0]), windows)
-
-
-def read_results(out_dir: Path, name: str, key: str) -> np.ndarray:
-    """The ``anomaly_score`` column of a written result file."""
-    category, filename = key.split("/", 1)
-    path = out_dir / name / category / f"{name}_{filename}"
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        col = header.index("anomaly_score")
-        return np.asarray([float(row[col]) for row in reader if row], dtype=np.float64)
+def score_files(jobs: Sequence[Job], workers: int) -> Generator[FileRun, None, None]:
+    """Every job's result, in the order of ``jobs``, on ``workers`` processes."""
+    workers = max(1, min(int(workers), len(jobs)))
+    if workers == 1:
+        yield from map(_run_file, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        yield from pool.map(_run_file, jobs, chunksize=1)
 
 
 def throughput(
-    series: Sequence[Series], batches: Sequence[int] = THROUGHPUT_BATCHES, repeats: int = 3
+    series: Sequence[Series],
+    batches: Sequence[int] = THROUGHPUT_BATCHES,
+    repeats: int = 3,
+    algorithm: str = DEFAULT,
+    params: dict[str, Any] | None = None,
 ) -> tuple[dict[int, float], float | None]:
-    """Points per second of ``auto`` (per batch size) and of river's GaussianScorer.
+    """Points per second of ``algorithm`` (per batch size) and of river's GaussianScorer.
 
     Both score and learn every point of the same series, one fresh model per
     series. River is fed point by point, its only interface. The runs are
     interleaved and the best of ``repeats`` is kept for each, so load from
     other processes on a shared machine hits both sides alike. Returns
-    ``({batch: auto points/s}, river points/s)``; river's is None when river
-    is not installed.
+    ``({batch: points/s}, river points/s)``; river's is None when river is
+    not installed.
     """
     prepared = [(epoch_seconds(s.when), s.values) for s in series]
     lists = [v.tolist() for _, v in prepared]
@@ -204,7 +244,7 @@ def throughput(
         for batch in batches:
             started = time.perf_counter()
             for seconds, values in prepared:
-                score_series(values, seconds, batch)
+                score_series(values, seconds, batch, algorithm, params)
             best[batch] = min(best[batch], time.perf_counter() - started)
         if anomaly is not None:
             started = time.perf_counter()
@@ -234,55 +274,154 @@ def report(result: CorpusResult, cases: Sequence[FileCase], verbose: bool) -> No
             print(f"  {f.name:<62} raw {f.raw:7.3f}  TP {f.tp}  FP {f.fp}  FN {f.fn}")
 
 
+def _fail(message: str) -> int:
+    print(f"nsentry bench nab: {message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; returns the process exit code."""
     data: Path = args.data
+    algorithm: str = args.algorithm
+    params: dict[str, Any] | None = getattr(args, "params", None)
     if not data.is_dir():
-        print(f"nsentry bench nab: {data} is not a folder", file=sys.stderr)
-        return 2
+        return _fail(f"{data} is not a folder")
+    if algorithm == ALL and (args.name is not None or params is not None):
+        return _fail(f"--name and --params apply to one algorithm, not --algorithm {ALL}")
+    if algorithm != ALL:
+        try:
+            create(algorithm, dict(params or {}))
+        except InvalidParams as exc:
+            return _fail(f"{algorithm} cannot be built from these parameters: {exc} (see --params)")
     files = discover(data)
     if not files:
-        print(f"nsentry bench nab: no <category>/<file>.csv under {data}", file=sys.stderr)
-        return 2
-    labels = load_labels(args.labels)
+        return _fail(f"no <category>/<file>.csv under {data}")
+    labels_path: Path | None = args.labels or find_labels(data)
+    if labels_path is None:
+        return _fail(f"no --labels given and no windows.json beside or in {data}")
+    labels = load_labels(labels_path)
     unknown = sorted(set(labels) - {k for k, _ in files})
     if unknown:
         print(f"note: {len(unknown)} labelled file(s) not in {data}, ignored")
 
     started = time.perf_counter()
-    jobs = [(key, str(path), str(args.out), args.name) for key, path in files]
-    workers = max(1, min(int(args.workers), len(jobs)))
-    print(f"scoring {len(jobs)} files with auto on {workers} worker(s)")
-    width = len(str(len(jobs)))
-    if workers == 1:
-        done = map(_run_file, jobs)
-        _progress(done, len(jobs), width)
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            _progress(pool.map(_run_file, jobs, chunksize=1), len(jobs), width)
-    elapsed = time.perf_counter() - started
-
     series = [read_series(key, path) for key, path in files]
     cases = [file_case(s, labels.get(s.key, [])) for s in series]
-    scores = [read_results(args.out, args.name, s.key) for s in series]
     total = sum(s.values.shape[0] for s in series)
-    print(f"scored {total} points in {elapsed:.1f} s; results in {args.out / args.name}")
-    report(evaluate_corpus(cases, scores), cases, args.verbose)
-
+    if algorithm == ALL:
+        _run_all(args, files, cases, total)
+    else:
+        name = args.name or algorithm
+        jobs = [Job(key, str(path), str(args.out), name, algorithm, params) for key, path in files]
+        workers = max(1, min(int(args.workers), len(jobs)))
+        print(f"scoring {len(jobs)} files with {algorithm} on {workers} worker(s)")
+        runs = list(_progress(score_files(jobs, workers), len(jobs), with_algorithm=False))
+        failed = [r for r in runs if r.scores is None]
+        if failed:
+            return _fail(f"{algorithm} failed on {failed[0].job.key}: {failed[0].error}")
+        elapsed = time.perf_counter() - started
+        print(f"scored {total} points in {elapsed:.1f} s; results in {args.out / name}")
+        scores = [r.scores for r in runs if r.scores is not None]
+        report(evaluate_corpus(cases, scores), cases, args.verbose)
+        if args.by_category:
+            print()
+            print(format_categories(by_category(cases, scores), thresholds=args.verbose))
     if not args.no_throughput:
-        rates, river_rate = throughput(series)
-        print(f"\nscoring throughput on these {total:,} points (score + learn, best of 3):")
-        if river_rate is None:
-            print("  river GaussianScorer: not installed (pip install river), no ratio")
-        else:
-            print(f"  river GaussianScorer          {river_rate:12,.0f} points/s (point by point)")
-        for batch, rate in rates.items():
-            ratio = "" if river_rate is None else f"   {rate / river_rate:5.1f} x river"
-            print(f"  auto, batches of {batch:>6,}      {rate:12,.0f} points/s{ratio}")
+        measured = DEFAULT if algorithm == ALL else algorithm
+        _print_throughput(series, measured, None if algorithm == ALL else params, total)
     print(f"total {time.perf_counter() - started:.1f} s")
     return 0
 
 
-def _progress(results: Iterable[tuple[str, int, float]], total: int, width: int) -> None:
-    for i, (key, rows, seconds) in enumerate(results, start=1):
-        print(f"  [{i:>{width}}/{total}] {key:<62} {rows:>7} rows {seconds:6.2f} s", flush=True)
+def _run_all(
+    args: argparse.Namespace,
+    files: Sequence[tuple[str, Path]],
+    cases: Sequence[FileCase],
+    total: int,
+) -> None:
+    """Score every registered algorithm; print one line per algorithm as it
+    finishes, then the table (and per algorithm the categories with
+    ``--by-category``)."""
+    algorithms = sorted(ALGORITHMS, key=lambda a: (a != DEFAULT, list(ALGORITHMS).index(a)))
+    rows: list[AlgorithmRow] = []
+    runnable: list[str] = []
+    for algorithm in algorithms:
+        try:
+            create(algorithm, {})
+            runnable.append(algorithm)
+        except InvalidParams as exc:
+            rows.append(AlgorithmRow(algorithm, None, note=f"needs parameters ({exc})"))
+    jobs = [
+        Job(key, str(path), str(args.out), algorithm, algorithm, None)
+        for algorithm in runnable
+        for key, path in files
+    ]
+    workers = max(1, min(int(args.workers), len(jobs)))
+    print(
+        f"scoring {len(files)} files ({total:,} points) with {len(runnable)} algorithms "
+        f"on {workers} worker(s); results in {args.out}/<algorithm>"
+    )
+    width = len(str(len(runnable)))
+    stream = score_files(jobs, workers)
+    if args.verbose:
+        stream = _progress(stream, len(jobs), with_algorithm=True)
+    by_category_text: list[str] = []
+    for i, algorithm in enumerate(runnable, start=1):
+        runs = [next(stream) for _ in files]
+        failed = [r for r in runs if r.scores is None]
+        scoring = sum(r.scoring_seconds for r in runs)
+        if failed:
+            note = f"failed on {failed[0].job.key}: {failed[0].error}"
+            rows.append(AlgorithmRow(algorithm, None, note=note))
+            print(f"  [{i:>{width}}/{len(runnable)}] {algorithm:<14} {note}", flush=True)
+            continue
+        scores = [r.scores for r in runs if r.scores is not None]
+        result = evaluate_corpus(cases, scores)
+        rate = total / scoring if scoring > 0 else math.nan
+        rows.append(AlgorithmRow(algorithm, result, rate))
+        figures = "  ".join(f"{result[p].normalised:5.1f}" for p in PROFILES)
+        print(
+            f"  [{i:>{width}}/{len(runnable)}] {algorithm:<14} scored in {scoring:5.1f} s "
+            f"(CPU, all files)   standard / low-FP / low-FN  {figures}",
+            flush=True,
+        )
+        if args.by_category:
+            table = format_categories(by_category(cases, scores), thresholds=args.verbose)
+            by_category_text.append(f"\n[{algorithm}]\n{table}")
+    stream.close()  # every job is consumed: shut the pool down
+    n_windows = sum(len(c.windows) for c in cases)
+    print(
+        f"\nevery algorithm, default parameters, causal in batches of {BATCH:,}: "
+        f"NAB scores on {len(cases)} files, {n_windows} windows, best threshold per profile; "
+        "points/s of scoring on one core"
+    )
+    print(format_algorithms(rows, first=DEFAULT))
+    for text in by_category_text:
+        print(text)
+
+
+def _print_throughput(
+    series: Sequence[Series], algorithm: str, params: dict[str, Any] | None, total: int
+) -> None:
+    rates, river_rate = throughput(series, algorithm=algorithm, params=params)
+    print(f"\nscoring throughput on these {total:,} points (score + learn, best of 3):")
+    if river_rate is None:
+        print("  river GaussianScorer: not installed (pip install river), no ratio")
+    else:
+        print(f"  river GaussianScorer          {river_rate:12,.0f} points/s (point by point)")
+    for batch, rate in rates.items():
+        ratio = "" if river_rate is None else f"   {rate / river_rate:5.1f} x river"
+        label = f"{algorithm}, batches of {batch:>6,}"
+        print(f"  {label:<29} {rate:12,.0f} points/s{ratio}")
+
+
+def _progress(
+    runs: Iterable[FileRun], total: int, *, with_algorithm: bool
+) -> Generator[FileRun, None, None]:
+    """Print one line per file as it is done (prefixed by the algorithm with ``all``)."""
+    width = len(str(total))
+    for i, r in enumerate(runs, start=1):
+        tail = f"{r.seconds:6.2f} s" if r.scores is not None else f"failed: {r.error}"
+        label = f"{r.job.algorithm} {r.job.key}" if with_algorithm else r.job.key
+        print(f"  [{i:>{width}}/{total}] {label:<62} {r.rows:>7} rows {tail}", flush=True)
+        yield r

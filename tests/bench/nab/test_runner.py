@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,95 +10,22 @@ import pytest
 from bench.nab import runner
 from services.anomaly.detectors.auto import AutoDetector
 from services.cli import main
-
-START = np.datetime64("2024-03-01T00:00:00", "s")
-STEP = np.timedelta64(300, "s")
-
-
-def write_csv(path: Path, values: np.ndarray, *, repeat_at: int | None = None) -> list[str]:
-    stamps = START + STEP * np.arange(values.shape[0])
-    if repeat_at is not None:  # a repeated time stamp, as a few NAB files have
-        stamps[repeat_at] = stamps[repeat_at - 1]
-    text = [str(s).replace("T", " ") for s in stamps]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["timestamp", "value"])
-        writer.writerows(zip(text, values.tolist(), strict=True))
-    return text
-
-
-def stamp(i: int) -> str:
-    return str(START + STEP * i).replace("T", " ")
-
-
-@pytest.fixture()
-def corpus(tmp_path: Path) -> dict[str, object]:
-    rng = np.random.default_rng(42)
-    data = tmp_path / "data"
-    spiky = 20.0 + rng.normal(0.0, 1.0, 600)
-    spiky[450] = 45.0
-    step = np.full(400, 7.0) + rng.normal(0.0, 0.1, 400)
-    step[300:] += 5.0
-    quiet = 3.0 + rng.normal(0.0, 0.5, 350)
-    files = {
-        "webA/latency.csv": (spiky, None),
-        "webA/quiet.csv": (quiet, 200),
-        "jobs/queue.csv": (step, None),
-    }
-    stamps = {key: write_csv(data / key, v, repeat_at=r) for key, (v, r) in files.items()}
-    (data / "README.md").write_text("not a category\n")
-    labels = tmp_path / "windows.json"
-    labels.write_text(
-        json.dumps(
-            {
-                "webA/latency.csv": [[stamp(430), stamp(470)]],
-                "jobs/queue.csv": [[stamp(290), stamp(320)]],
-                "gone/missing.csv": [],
-            }
-        )
-    )
-    return {"root": tmp_path, "data": data, "labels": labels, "files": files, "stamps": stamps}
-
-
-def run_cli(corpus: dict[str, object], *extra: str) -> int:
-    root = corpus["root"]
-    assert isinstance(root, Path)
-    return main(
-        [
-            "bench",
-            "nab",
-            "--data",
-            str(corpus["data"]),
-            "--labels",
-            str(corpus["labels"]),
-            "--out",
-            str(root / "out"),
-            "--no-throughput",
-            *extra,
-        ]
-    )
-
-
-def read_result(path: Path) -> tuple[list[str], list[list[str]]]:
-    with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    return rows[0], rows[1:]
+from tests.bench.nab.support import START, STEP, read_result, run_cli, stamp
 
 
 def test_writes_nab_named_result_files(
     corpus: dict[str, object], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_cli(corpus, "--workers", "1") == 0
-    out = Path(str(corpus["root"])) / "out" / "sentry"
+    out = Path(str(corpus["root"])) / "out" / "auto"  # named after the algorithm
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.csv"))
-    assert written == ["jobs/sentry_queue.csv", "webA/sentry_latency.csv", "webA/sentry_quiet.csv"]
+    assert written == ["jobs/auto_queue.csv", "webA/auto_latency.csv", "webA/auto_quiet.csv"]
     files = corpus["files"]
     stamps = corpus["stamps"]
     assert isinstance(files, dict) and isinstance(stamps, dict)
     for key, (values, _) in files.items():
         category, name = key.split("/")
-        header, rows = read_result(out / category / f"sentry_{name}")
+        header, rows = read_result(out / category / f"auto_{name}")
         assert header == ["timestamp", "value", "anomaly_score"]
         assert [r[0] for r in rows] == stamps[key]  # time stamps written as read
         np.testing.assert_allclose([float(r[1]) for r in rows], values)
