@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("bench.ingest", "HTTP ingest throughput against raw COPY"),
     "oncall": ("bench.resolver", "on-call resolution against recurring_ical_events"),
     "alerts": ("bench.alerts", "1,000 alerts at once to a webhook sink"),
+    "synth": ("bench.synth.runner", "write a seeded labelled corpus of operations metrics"),
 }
 
 
