@@ -16,7 +16,7 @@ from .scores import (
     empty_scores,
     fill_band,
     safe_scale,
-    score_from_p,
+    score_from_surprise,
 )
 from .state import (
     FLOAT,
@@ -27,6 +27,7 @@ from .state import (
 # mean overshoot of a Gaussian random walk over a boundary (Siegmund's 0.583):
 # P(S >= s) ~ exp(-2k (s + 0.583)) for the one-sided statistic in steady state
 _OVERSHOOT = 0.583
+_LN_TWO = math.log(2.0)
 # points scored per vectorised step; a confirmed shift ends the step early
 _CHUNK = 512
 # points without a confirmed shift before the scalar loop hands back to chunks
@@ -73,9 +74,12 @@ class CusumDetector(Detector):
 
     Score: ``1 - p`` with ``p = min(1, 2 exp(-2k (S + 0.583)))``, the
     steady-state tail probability of the larger sum ``S`` (Siegmund's
-    approximation; two sides, hence the 2). With the defaults the score passes
-    0.99 at ``S = 4.7`` and is 0.993 at ``S = h``. Band: reference mean ± 2.58
-    std (for single values; the sum itself is in ``detail``, signed).
+    approximation; two sides, hence the 2), through the shared map
+    (:func:`~.scores.score_from_surprise` on ``-ln p``), so beyond the knee
+    (0.9999, ``S = 9.3`` with the defaults) a larger sum still scores higher
+    and no sum scores 1. With the defaults the score passes 0.99 at
+    ``S = 4.7`` and is 0.993 at ``S = h``. Band: reference mean ± 2.58 std
+    (for single values; the sum itself is in ``detail``, signed).
 
     Parameters
     ----------
@@ -131,9 +135,13 @@ class CusumDetector(Detector):
         self._down_sum = 0.0
         self._down_n = 0
 
-    def _p_value(self, evidence: np.ndarray) -> np.ndarray:
-        tail = 2.0 * np.exp(-2.0 * self.params.k * (evidence + _OVERSHOOT))
-        return np.where(evidence > 0.0, np.minimum(tail, 1.0), 1.0)
+    def _surprise(self, evidence: np.ndarray) -> np.ndarray:
+        """``-ln p`` of the larger sum, ``p = min(1, 2 exp(-2k (S + 0.583)))``.
+
+        Kept as a log so a large sum keeps ranking (``p`` itself underflows).
+        """
+        surprise = 2.0 * self.params.k * (evidence + _OVERSHOOT) - _LN_TWO
+        return np.where(evidence > 0.0, np.maximum(surprise, 0.0), 0.0)
 
     def _fill(
         self,
@@ -150,7 +158,7 @@ class CusumDetector(Detector):
         fill_band(
             result,
             np.arange(where.start, where.stop)[warm],
-            score_from_p(self._p_value(np.maximum(up, down))),
+            score_from_surprise(self._surprise(np.maximum(up, down))),
             mean[warm],
             std[warm],
             detail=np.where(up >= down, up, -down),

@@ -10,9 +10,13 @@ from pydantic import Field
 
 from .base import DetectorParams, PointScore, Scores
 from .explain import fmt, learning_sentence
+from .robust import robust_sigma, row_median
 from .scores import empty_scores, fill_z, safe_scale
 from .state import INT, Codec
 from .window import WindowDetector, windows_ending_at
+
+# successive differences of independent points have sqrt(2) times their spread
+_SQRT_HALF = math.sqrt(0.5)
 
 
 class DriftParams(DetectorParams):
@@ -46,11 +50,16 @@ class DriftDetector(WindowDetector):
     min_std : float, default 0.0
         Floor on the band's standard deviation.
 
-    Score: ``1 - P(|Z| >= |z|)`` with ``z = (|S| - 1) / sd(S)`` (continuity
-    corrected, ``var(S) = n(n-1)(2n+5)/18``). ``expected`` is the mean of the
-    previous ``window - 1`` points and the band their mean ± 2.58 std (what a
-    trendless series stays in); ``detail`` is the least-squares slope per
-    point over the window.
+    Score: ``1 - P(|Z| >= |z|)`` (the shared map, ranked beyond 0.9999) with
+    ``z = (|S| - c) / sd(S)``, ``var(S) = n(n-1)(2n+5)/18`` and ``c`` the
+    continuity correction: 1 for a trendless window, shrinking towards 0 as
+    the trend grows (``1 / (1 + ln(1 + size))``, size = least-squares rise
+    over the window in units of the robust noise of the steps). ``S`` stops
+    growing once every pair is in order; ``c`` keeps a steeper trend ranking
+    higher, and moves ``z`` by less than one step of ``S``. ``expected`` is
+    the mean of the previous ``window - 1`` points and the band their mean ±
+    2.58 std (what a trendless series stays in); ``detail`` is the
+    least-squares slope per point over the window.
 
     Examples
     --------
@@ -106,15 +115,37 @@ class DriftDetector(WindowDetector):
         if np.any(warm):
             rows = np.flatnonzero(warm)
             tested = kendall[rows].astype(np.float64)
-            z = np.sign(tested) * np.maximum(np.abs(tested) - 1.0, 0.0) / self._kendall_sd
             previous = middle[rows]
             level = previous.mean(axis=1)
             spread = safe_scale(previous.std(axis=1), level, self.params.min_std)
-            fill_z(result, rows, z, level, spread, detail=windows[rows, 1:] @ self._slope_weights)
+            window = windows[rows, 1:]
+            slope = window @ self._slope_weights
+            correction = self._continuity_correction(window, slope, level)
+            z = np.sign(tested) * np.maximum(np.abs(tested) - correction, 0.0) / self._kendall_sd
+            fill_z(result, rows, z, level, spread, detail=slope)
         if learn:
             self._kendall = int(kendall[-1])
             self._learn_tail(values)
         return result
+
+    def _continuity_correction(
+        self, window: np.ndarray, slope: np.ndarray, level: np.ndarray
+    ) -> np.ndarray:
+        """The continuity correction of ``S``, in (0, 1], smaller for a larger trend.
+
+        ``S`` counts signs, so it stops growing once every pair is in order:
+        a leak of 100 noise units per window and one of 10,000 would tie. The
+        correction, 1 for no trend, shrinks with the size of the trend in noise
+        units (least-squares rise over the window / the robust noise of the
+        steps): ``1 / (1 + ln(1 + size))``. It changes ``z`` by less than one
+        step of ``S`` (so the rank test still decides), and ranks equal ``S``
+        by the size of the trend.
+        """
+        steps = np.diff(window, axis=1)
+        noise = robust_sigma(steps, row_median(steps)) * _SQRT_HALF
+        noise = safe_scale(noise, level, self.params.min_std)
+        size = np.abs(slope) * (self.params.window - 1) / noise
+        return 1.0 / (1.0 + np.log1p(size))
 
     def explain(self, value: float, point: PointScore) -> str:
         if math.isnan(point.expected) or point.detail is None:

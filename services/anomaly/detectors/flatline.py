@@ -13,7 +13,7 @@ from .explain import fmt, learning_sentence
 from .recursions import linear_recursion
 from .scores import (
     empty_scores,
-    score_from_p,
+    score_from_surprise,
 )
 from .state import (
     FLOAT,
@@ -56,9 +56,12 @@ class FlatlineDetector(Detector):
     warmup : int, default 30
         Points learned before scoring.
 
-    Score: ``1 - q ** r``. No value band: ``expected``, ``lower`` and
-    ``upper`` are NaN (the threshold's direction rule lets such points pass in
-    any direction); ``detail`` is the run length ``r``.
+    Score: ``1 - q ** r`` up to the shared knee (0.9999); beyond it the shared
+    map ranks the surprise ``-r ln q`` (:func:`~.scores.score_from_surprise`),
+    so a longer run always scores higher and no run scores 1. No value band:
+    ``expected``, ``lower`` and ``upper`` are NaN (the threshold's direction
+    rule lets such points pass in any direction); ``detail`` is the run
+    length ``r``.
 
     Examples
     --------
@@ -115,7 +118,9 @@ class FlatlineDetector(Detector):
             steps_before = np.full(n, self._steps)
         repeat_rate = (repeats_before + 1.0) / (steps_before + 2.0)
         warm = self._seen_before(n, learn) >= self.warmup
-        result.score[:] = np.where(warm, score_from_p(repeat_rate**run), 0.0)
+        # -ln(q ** r): q ** r itself underflows on a long run
+        surprise = -run * np.log(repeat_rate)
+        result.score[:] = np.where(warm, score_from_surprise(surprise), 0.0)
         result.detail[:] = np.where(warm, run, np.nan)  # type: ignore[index]
         if learn:
             self._count += n

@@ -6,6 +6,25 @@ evidence is a z-like statistic use the two-sided normal tail, so a score of
 0.99 means "as surprising as a 2.58-sigma deviation" for every algorithm.
 ``Z_BAND`` is that deviation: ``lower``/``upper`` bands are drawn where the
 score reaches ``BAND_SCORE``, the default alert threshold.
+
+**The tail ranks.** In float64 ``1 - p`` is exactly 1.0 once ``p`` falls below
+about 1.1e-16 (a normal z beyond 8.2), so every larger event would tie at 1.0
+and no threshold could tell a 9-sigma blip from a 10,000-sigma outage. Beyond
+the knee ``p = KNEE_P`` (1e-4, a score of 0.9999, z 3.89) the reported ``p``
+therefore decays slowly in the *surprise* ``s = -ln p`` (in nats) instead of
+exponentially::
+
+    p = KNEE_P / (1 + ln(s / s_knee)) ** TAIL_POWER      (s > s_knee = 9.21)
+
+It is continuous at the knee and strictly decreasing in ``s``, and stays
+above 3.5e-14 for any evidence (the surprise of the largest float64 z), so the
+score is strictly increasing in the evidence and never exactly 1.0. Below the
+knee nothing changes: 0.99 and 0.999 (the default ``critical``) keep their
+meaning, and so do the bands. For a normal z: 0.9999 at 3.89, 1 - 4.9e-6 at
+10, 1 - 2.6e-7 at 100, 1 - 2.2e-8 at 10^4, 1 - 5.9e-9 at 10^6. Every score
+map goes through :func:`score_from_surprise` (z-like statistics through
+:func:`two_sided_score` and :func:`upper_score`, which compute the surprise
+without the underflow of ``p``).
 """
 
 from __future__ import annotations
@@ -22,8 +41,18 @@ BAND_SCORE = 0.99
 Z_BAND = NormalDist().inv_cdf(0.5 + BAND_SCORE / 2.0)
 # smallest scale used as a denominator, relative to the magnitude of the level
 RELATIVE_SCALE_FLOOR = 1e-9
-
 _SQRT_HALF = math.sqrt(0.5)
+
+# the knee of the score map: below it score = 1 - p exactly, beyond it the tail ranks
+KNEE_P = 1e-4
+KNEE_SURPRISE = -math.log(KNEE_P)  # 9.21 nats; a two-sided normal z of 3.89
+# how fast the reported p keeps falling beyond the knee (per e-fold of the surprise ratio)
+TAIL_POWER = 3.0
+_LOG_KNEE_SURPRISE = math.log(KNEE_SURPRISE)
+# log of the largest surprise scored: that of the largest float64 z (z^2 / 2 would
+# overflow, its log does not); infinite evidence scores like it, p = 3.5e-14
+_LOG_MAX_SURPRISE = 2.0 * math.log(np.finfo(np.float64).max * _SQRT_HALF)
+
 # Horner coefficients, highest power first (Numerical Recipes' erfcc)
 _ERFC_COEFFS = (
     0.17087277,
@@ -40,6 +69,15 @@ _ERFC_COEFFS = (
 
 
 # -- tail probabilities -------------------------------------------------------
+def _erfc_parts(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``t`` and the polynomial of ``erfc(z) = t exp(poly - z^2)`` for z >= 0."""
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = np.full_like(t, _ERFC_COEFFS[0])
+    for coeff in _ERFC_COEFFS[1:]:
+        poly = poly * t + coeff
+    return t, poly
+
+
 def erfc(x: np.ndarray) -> np.ndarray:
     """Complementary error function, vectorised (relative error < 1.1e-7).
 
@@ -48,21 +86,80 @@ def erfc(x: np.ndarray) -> np.ndarray:
     slower. Monotone decreasing, which keeps scores monotone in surprise.
     """
     z = np.abs(x)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = np.full_like(t, _ERFC_COEFFS[0])
-    for coeff in _ERFC_COEFFS[1:]:
-        poly = poly * t + coeff
+    t, poly = _erfc_parts(z)
     tail = t * np.exp(poly - z * z)
     return np.where(x >= 0.0, tail, 2.0 - tail)
 
 
-def two_sided_score(z: np.ndarray) -> np.ndarray:
-    """``1 - P(|Z| >= |z|)`` for a standard normal Z; NaN z scores 0."""
-    z = np.asarray(z, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        score = 1.0 - erfc(np.abs(z) * _SQRT_HALF)
-    score = np.where(np.isnan(score), 0.0, score)
+def _tail_p(log_surprise: np.ndarray) -> np.ndarray:
+    """The reported ``p`` beyond the knee, from ``ln s`` (``s > KNEE_SURPRISE``)."""
+    log_ratio = np.minimum(log_surprise, _LOG_MAX_SURPRISE) - _LOG_KNEE_SURPRISE
+    return KNEE_P / (1.0 + log_ratio) ** TAIL_POWER
+
+
+def _score_of_p(p: np.ndarray) -> np.ndarray:
+    """``1 - p`` clipped to [0, 1]; NaN scores 0."""
+    score = np.where(np.isnan(p), 0.0, 1.0 - p)
     return np.clip(score, 0.0, 1.0)
+
+
+def score_from_surprise(surprise: np.ndarray) -> np.ndarray:
+    """Score of the evidence ``s = -ln p`` (nats): ``1 - p``, the tail ranked.
+
+    The shared score map. Up to ``KNEE_SURPRISE`` it is ``1 - exp(-s)``;
+    beyond, ``1 - KNEE_P / (1 + ln(s / KNEE_SURPRISE)) ** TAIL_POWER``, which
+    is strictly increasing in ``s`` and below 1 for every ``s`` (infinity
+    included). ``s <= 0`` scores 0, NaN scores 0. Detectors whose ``p`` would
+    underflow (long runs, large sums) pass the surprise itself.
+    """
+    s = np.asarray(surprise, dtype=np.float64)
+    p = np.exp(-np.maximum(s, 0.0))  # NaN stays NaN
+    tail = s > KNEE_SURPRISE
+    if np.any(tail):
+        p = np.where(tail, 0.0, p)
+        p[tail] = _tail_p(np.log(s[tail]))
+    return _score_of_p(p)
+
+
+def score_from_p(p: np.ndarray) -> np.ndarray:
+    """Score of a tail probability ``p``: ``1 - p`` up to the knee, ranked beyond.
+
+    NaN p scores 0; ``p >= 1`` scores 0. A ``p`` that has underflowed to 0
+    scores like infinite evidence (just below 1); pass the surprise to
+    :func:`score_from_surprise` where it can underflow.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surprise = -np.log(np.where(p > 0.0, p, 0.0))
+    return np.where(np.isnan(p) | (p >= 1.0), 0.0, score_from_surprise(surprise))
+
+
+def two_sided_score(z: np.ndarray) -> np.ndarray:
+    """``1 - P(|Z| >= |z|)`` for a standard normal Z, the tail ranked; NaN z scores 0.
+
+    Up to the knee this is the plain normal tail; beyond it the surprise
+    ``-ln P = x^2 - poly(t) - ln t`` (``x = |z| / sqrt 2``) is taken from the
+    same erfc fit without forming ``P``, which underflows, and its log without
+    forming ``x^2``, which overflows beyond |z| of about 1e154.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    x = np.abs(z) * _SQRT_HALF
+    t, poly = _erfc_parts(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = t * np.exp(poly - x * x)
+    tail = p < KNEE_P  # NaN compares False
+    if np.any(tail):
+        xt, polyt = x[tail], poly[tail]
+        with np.errstate(over="ignore"):
+            surprise = xt * xt - polyt + np.log1p(0.5 * xt)
+        finite = np.isfinite(surprise)
+        with np.errstate(divide="ignore"):
+            log_surprise = np.where(
+                finite, np.log(np.where(finite, surprise, 1.0)), 2.0 * np.log(xt)
+            )
+        p = np.where(tail, 0.0, p)
+        p[tail] = np.minimum(_tail_p(log_surprise), KNEE_P)
+    return _score_of_p(p)
 
 
 def upper_score(z: np.ndarray) -> np.ndarray:
@@ -74,13 +171,6 @@ def upper_score(z: np.ndarray) -> np.ndarray:
     """
     z = np.asarray(z, dtype=np.float64)
     return two_sided_score(np.where(z > 0.0, z, 0.0))
-
-
-def score_from_p(p: np.ndarray) -> np.ndarray:
-    """``1 - p`` clipped to [0, 1] (NaN p scores 0)."""
-    p = np.asarray(p, dtype=np.float64)
-    score = np.where(np.isnan(p), 0.0, 1.0 - p)
-    return np.clip(score, 0.0, 1.0)
 
 
 def safe_scale(scale: np.ndarray, level: np.ndarray, min_scale: float) -> np.ndarray:

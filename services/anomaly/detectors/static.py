@@ -10,9 +10,7 @@ from pydantic import Field, model_validator
 
 from .base import Detector, DetectorParams, InvalidParams, PointScore, Scores
 from .explain import fmt
-from .scores import (
-    empty_scores,
-)
+from .scores import KNEE_SURPRISE, empty_scores, score_from_surprise
 
 
 class StaticParams(DetectorParams):
@@ -35,7 +33,13 @@ class StaticDetector(Detector):
 
     Catches values beyond limits known in advance (a disk above 95 %, a
     temperature below freezing). Nothing is learned and there is no warm-up:
-    a value outside ``[lower, upper]`` scores 1, any other value scores 0.
+    a value inside ``[lower, upper]`` scores 0, a value outside scores at
+    least 0.9999 (the knee of the shared score map, above the default
+    ``critical`` 0.999) and more the farther it is, so breaches rank:
+    ``score_from_surprise(9.21 (1 + excess / unit))``, i.e.
+    ``1 - 1e-4 / (1 + ln(1 + excess / unit)) ** 3``, never 1. The unit is the
+    width ``upper - lower`` when both bounds are set, else the magnitude of
+    the bound (1 when that is 0).
 
     ``expected`` is the nearest allowed value (the value itself when inside),
     so the threshold's direction rule sees an upper breach as "up".
@@ -51,8 +55,9 @@ class StaticDetector(Detector):
     --------
     >>> import numpy as np
     >>> detector = StaticDetector(upper=90.0)
-    >>> detector.score(np.arange(3.0), np.array([50.0, 95.0, 90.0])).score.tolist()
-    [0.0, 1.0, 0.0]
+    >>> scores = detector.score(np.arange(4.0), np.array([50.0, 95.0, 90.0, 900.0])).score
+    >>> scores[[0, 2]].tolist(), bool(0.9999 < scores[1] < scores[3] < 1.0)
+    ([0.0, 0.0], True)
     """
 
     name: ClassVar[str] = "static"
@@ -61,6 +66,13 @@ class StaticDetector(Detector):
 
     def reset(self) -> None:
         self._count = 0
+        lower, upper = self.params.lower, self.params.upper
+        if lower is not None and upper is not None:
+            unit = upper - lower
+        else:
+            unit = abs(next(b for b in (lower, upper) if b is not None))
+        # the scale of an excess (only how breaches rank depends on it)
+        self._unit = unit if 0.0 < unit < math.inf else 1.0
 
     @property
     def warmup(self) -> int:
@@ -71,7 +83,13 @@ class StaticDetector(Detector):
         result = empty_scores(n)
         lower = -math.inf if self.params.lower is None else self.params.lower
         upper = math.inf if self.params.upper is None else self.params.upper
-        result.score[:] = ((values < lower) | (values > upper)).astype(np.float64)
+        with np.errstate(over="ignore"):  # an excess beyond float64 ranks as infinite
+            excess = np.maximum(values - upper, lower - values)
+        breached = excess > 0.0
+        if np.any(breached):
+            result.score[breached] = score_from_surprise(
+                KNEE_SURPRISE * (1.0 + excess[breached] / self._unit)
+            )
         result.expected[:] = np.clip(values, lower, upper)
         if self.params.lower is not None:
             result.lower[:] = lower

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from services.anomaly.detectors import Scores
+from services.anomaly.detectors import Detector, Scores
 
 # parameters the contract suite uses for algorithms that have no usable defaults
 CONTRACT_PARAMS: dict[str, dict[str, Any]] = {
@@ -33,6 +33,74 @@ def contract_series(seed: int = 20261122) -> tuple[np.ndarray, np.ndarray]:
     values[1300:1320] = values[1299]
     values[1350:] += rng.normal(0, 6.0, n - 1350)
     return timestamps, np.round(values, 1)
+
+
+# -- ordinary data and excursions from it (the ranking property) ----------------------
+#: the standard deviation of the ordinary series' noise: the excursions' unit
+NOISE = 2.0
+#: distances of the ranking probes, in noise units (or points, or intervals)
+EXCURSION_DISTANCES = (10.0, 30.0, 100.0, 1e3, 1e4)
+ORDINARY_LENGTH = 1200
+
+
+def _ordinary_level(timestamps: np.ndarray) -> np.ndarray:
+    return 50.0 + 10.0 * np.sin(2 * np.pi * timestamps / 86400.0)
+
+
+def ordinary_series(seed: int = 20261123) -> tuple[np.ndarray, np.ndarray]:
+    """The contract series without its anomalies: a daily cycle, noise of
+    ``NOISE``, a jittered 5-minute cadence, values rounded to 0.1; long
+    enough to warm every algorithm (1,000 points for the seasonal ones)."""
+    rng = np.random.default_rng(seed)
+    timestamps = 1_790_000_000.0 + np.cumsum(FIVE_MINUTES + rng.normal(0.0, 8.0, ORDINARY_LENGTH))
+    values = _ordinary_level(timestamps) + rng.normal(0.0, NOISE, ORDINARY_LENGTH)
+    return timestamps, np.round(values, 1)
+
+
+def excursion(
+    detector: Detector, timestamps: np.ndarray, values: np.ndarray, distance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points after ``timestamps``/``values`` whose last one is ``distance`` from normal.
+
+    Distance as the algorithm sees it, with the same noise at every distance
+    so only the distance changes: for ``flatline`` a stuck run of
+    ``10 sqrt(distance / 10)`` points (10 to 316: a run far beyond the
+    detector's memory of ``1 / alpha`` steps becomes the normal it learns);
+    for ``gap`` one point after ``distance`` usual
+    intervals; for ``volatility`` a burst of ``window`` points with
+    ``distance`` times the noise; for ``level_shift`` a step of ``distance``
+    noise units held for ``window`` points; for ``drift`` a ramp of
+    ``window`` points rising by ``distance`` noise units; for ``static`` one
+    point ``distance`` noise units beyond the upper bound; for every other
+    algorithm (``cusum``'s shift onset included) one point ``distance`` noise
+    units above the ordinary level.
+    """
+    name = detector.name
+    params: Any = detector.params
+    rng = np.random.default_rng(99)
+    if name == "gap":
+        stamps = timestamps[-1:] + distance * FIVE_MINUTES
+        return stamps, _ordinary_level(stamps)
+    if name == "flatline":
+        length = round(10.0 * math.sqrt(distance / 10.0))
+    elif name in ("volatility", "level_shift", "drift"):
+        length = int(params.window)
+    else:
+        length = 1
+    stamps = timestamps[-1] + FIVE_MINUTES * np.arange(1.0, length + 1.0)
+    level = _ordinary_level(stamps)
+    noise = NOISE * rng.standard_normal(length)
+    if name == "flatline":
+        return stamps, np.full(length, values[-1])
+    if name == "volatility":
+        return stamps, level + distance * noise
+    if name == "level_shift":
+        return stamps, level + distance * NOISE + noise
+    if name == "drift":
+        return stamps, level + distance * NOISE * np.arange(1.0, length + 1.0) / length + noise
+    if name == "static":
+        return stamps, np.array([params.upper + distance * NOISE])
+    return stamps, level + distance * NOISE
 
 
 def value_scale(values: np.ndarray) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -16,13 +17,19 @@ from services.anomaly.detectors._seasonality import detect_period, snap_lag
 from services.anomaly.detectors.recursions import linear_recursion
 from services.anomaly.detectors.robust import robust_sigma, sorted_quantile
 from services.anomaly.detectors.scores import (
+    KNEE_P,
+    KNEE_SURPRISE,
     Z_BAND,
     erfc,
     score_from_p,
+    score_from_surprise,
     two_sided_score,
     upper_score,
 )
 from services.anomaly.detectors.window import windows_ending_at
+
+# the z at which the two-sided normal tail is KNEE_P (1e-4)
+KNEE_Z = NormalDist().inv_cdf(1.0 - KNEE_P / 2.0)
 
 
 # -- tail probabilities -------------------------------------------------------------
@@ -36,19 +43,59 @@ def test_scores_are_monotone_in_surprise() -> None:
     z = np.linspace(0.0, 40.0, 400001)
     score = two_sided_score(z)
     assert np.all(np.diff(score) >= 0.0)
-    assert score[0] == 0.0 and score[-1] == 1.0
+    assert score[0] == 0.0 and score[-1] < 1.0
     np.testing.assert_allclose(two_sided_score(-z), score)
+
+
+def test_the_tail_ranks_and_never_reaches_one() -> None:
+    # strictly increasing from the knee to 10^9 standard deviations, in steps of 0.01 %
+    z = np.exp(np.arange(math.log(KNEE_Z), math.log(1e9), 1e-4))
+    score = two_sided_score(z)
+    assert np.all(np.diff(score) > 0.0)
+    # and distinct, below 1, for any z a float can hold (and infinity)
+    far = two_sided_score(np.array([1e3, 1e6, 1e12, 1e100, 1e154, 1e200, 1e308, math.inf]))
+    assert np.all(np.diff(far) > 0.0) and far[-1] < 1.0
+    assert 1.0 - far[-1] > 3e-14
+    # the surprise map: same knee, same cap
+    surprise = np.concatenate(([0.0, 1.0, KNEE_SURPRISE], np.logspace(1.0, 300.0, 3000)))
+    scores = score_from_surprise(np.append(surprise, math.inf))
+    assert np.all(np.diff(scores) > 0.0) and scores[-1] < 1.0
+    assert scores[-1] == pytest.approx(far[-1], abs=1e-15)
+
+
+def test_the_map_is_continuous_at_the_knee_and_unchanged_below_it() -> None:
+    eps = 1e-9
+    around = two_sided_score(np.array([KNEE_Z - eps, KNEE_Z + eps]))
+    assert around[1] > around[0]
+    # 1e-10: the erfc fit's own error (relative 1e-7 of p = 1e-4)
+    assert around == pytest.approx([1.0 - KNEE_P, 1.0 - KNEE_P], abs=1e-10)
+    switch = np.linspace(KNEE_Z - 1e-6, KNEE_Z + 1e-6, 20001)  # where the fit crosses 1e-4
+    assert np.all(np.diff(two_sided_score(switch)) >= 0.0)
+    knee = score_from_surprise(np.array([KNEE_SURPRISE - eps, KNEE_SURPRISE + eps]))
+    assert knee[1] > knee[0] and knee == pytest.approx([0.9999, 0.9999], abs=1e-12)
+    # below the knee a score is the plain tail: 1 - erfc(|z| / sqrt 2)
+    z = np.linspace(0.0, KNEE_Z - 1e-6, 10001)
+    plain = np.clip(1.0 - erfc(z * math.sqrt(0.5)), 0.0, 1.0)
+    np.testing.assert_allclose(two_sided_score(z), plain, rtol=0, atol=1e-15)
+    s = np.linspace(0.0, KNEE_SURPRISE, 1001)
+    np.testing.assert_allclose(score_from_surprise(s), 1.0 - np.exp(-s), rtol=0, atol=1e-15)
 
 
 def test_score_scale_meaning() -> None:
     # 0.99 means a 1 % two-sided tail: 2.576 standard deviations
     assert two_sided_score(np.array([Z_BAND]))[0] == pytest.approx(0.99, abs=1e-7)
     assert two_sided_score(np.array([1.959964]))[0] == pytest.approx(0.95, abs=1e-6)
+    # the default critical level, 0.999, is still 3.29 standard deviations
+    assert two_sided_score(np.array([3.2905]))[0] == pytest.approx(0.999, abs=1e-6)
     assert upper_score(np.array([-3.0, 0.0, Z_BAND])).tolist() == pytest.approx([0.0, 0.0, 0.99])
     assert two_sided_score(np.array([math.nan]))[0] == 0.0
-    assert score_from_p(np.array([1.0, 0.01, 0.0, math.nan])).tolist() == pytest.approx(
-        [0.0, 0.99, 1.0, 0.0]
+    assert score_from_p(np.array([1.0, 0.01, 1e-4, math.nan, 2.0])).tolist() == pytest.approx(
+        [0.0, 0.99, 0.9999, 0.0, 0.0]
     )
+    # an underflowed p scores like infinite evidence: below 1, above any finite z
+    assert two_sided_score(np.array([1e300]))[0] < score_from_p(np.array([0.0]))[0] < 1.0
+    assert score_from_surprise(np.array([-1.0, 0.0, math.nan])).tolist() == [0.0, 0.0, 0.0]
+    assert score_from_surprise(np.array([math.log(100.0)]))[0] == pytest.approx(0.99)
 
 
 # -- recursions and windows ------------------------------------------------------------

@@ -94,9 +94,13 @@ def test_iqr_band_is_asymmetric_on_skewed_data() -> None:
 def test_static_flags_only_beyond_its_bounds() -> None:
     values = np.array([10.0, 90.0, 90.5, 100.0, -1.0, 0.0])
     scores = run("static", {"lower": 0.0, "upper": 90.0}, np.arange(6.0), values)
-    assert scores.score.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0, 0.0]
+    breached = np.array([False, False, True, True, True, False])
+    assert np.all(scores.score[~breached] == 0.0)
+    # any breach is critical (0.999 by default), never 1, and a larger one ranks higher
+    assert np.all((scores.score[breached] >= 0.9999) & (scores.score[breached] < 1.0))
+    assert scores.score[3] > scores.score[4] > scores.score[2]  # excess 10, 1, 0.5
     only_upper = run("static", {"upper": 90.0}, np.arange(6.0), values)
-    assert only_upper.score.tolist() == [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]
+    assert np.flatnonzero(only_upper.score).tolist() == [2, 3]
     assert np.all(np.isnan(only_upper.lower))
 
 
