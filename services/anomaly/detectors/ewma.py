@@ -45,8 +45,10 @@ class EwmaDetector(Detector):
     min_std : float, default 0.0
         Floor on the standard deviation, for series that are usually constant.
 
-    Score: ``1 - P(|Z| >= |z|)`` with ``z = (value - mean) / std``; band:
-    ``mean ± 2.58 std`` (where the score reaches 0.99).
+    Score: ``1 - P(|Z| >= |z|)`` with ``z = (value - mean) / std``, on the
+    shared scale (:mod:`.scores`: the normal tail up to 0.9999 at |z| 3.89,
+    then ranked, strictly rising with |z| and never 1); band: ``mean ± 2.58
+    std`` (where the score reaches 0.99).
 
     Examples
     --------

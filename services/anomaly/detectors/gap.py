@@ -54,7 +54,9 @@ class GapDetector(Detector):
         Relative interval variation always treated as normal (0.1 = 10 %).
 
     Score: the one-sided normal score of
-    ``z = (log interval - median) / spread``. No value band (``expected``,
+    ``z = (log interval - median) / spread`` on the shared scale (the normal
+    tail up to 0.9999, then ranked: a longer silence always scores higher,
+    never 1). No value band (``expected``,
     ``lower``, ``upper`` are NaN); ``detail`` is the interval divided by the
     usual one. Learning needs timestamps after the last learned one.
 

@@ -98,7 +98,9 @@ class HoltWintersDetector(Detector):
         Floor on the standard deviation of the errors.
 
     Score: ``1 - P(|Z| >= |z|)`` with ``z`` the one-step error over its running
-    standard deviation; band: forecast ± 2.58 std. Points scored with
+    standard deviation, on the shared scale (the normal tail up to 0.9999,
+    then ranked, strictly rising with |z| and never 1); band: forecast ± 2.58
+    std. Points scored with
     ``learn=False`` are placed in the season from their timestamp and the mean
     interval.
 

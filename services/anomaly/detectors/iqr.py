@@ -56,7 +56,9 @@ class IqrDetector(WindowDetector):
         Floor on each side's scale (units of the value).
 
     Score: ``1 - P(|Z| >= |z|)`` with ``z`` the distance from the median in
-    the scale of the side the point is on; band: median ± 2.58 side scale.
+    the scale of the side the point is on, on the shared scale (the normal
+    tail up to 0.9999, then ranked, strictly rising with |z| and never 1);
+    band: median ± 2.58 side scale.
     A side whose quantile equals the median borrows the other side's scale,
     then the window's standard deviation (sparse counts).
 

@@ -48,7 +48,9 @@ class LevelShiftDetector(WindowDetector):
     min_std : float, default 0.0
         Floor on the reference window's robust standard deviation.
 
-    Score: ``1 - P(|Z| >= |z|)`` on the median difference; ``expected`` is the
+    Score: ``1 - P(|Z| >= |z|)`` on the median difference, on the shared
+    scale (the normal tail up to 0.9999, then ranked: a larger step scores
+    higher, never 1); ``expected`` is the
     reference median and the band bounds the *recent median* (the level), not
     single values; ``detail`` is the recent median. Warm-up:
     ``window + reference_window - 1`` points.

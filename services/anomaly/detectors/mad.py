@@ -41,8 +41,9 @@ class MadDetector(WindowDetector):
     min_std : float, default 0.0
         Floor on the robust standard deviation (units of the value).
 
-    Score: ``1 - P(|Z| >= |z|)`` with ``z = (value - median) / robust std``;
-    band: ``median ± 2.58 robust std``.
+    Score: ``1 - P(|Z| >= |z|)`` with ``z = (value - median) / robust std``,
+    on the shared scale (the normal tail up to 0.9999, then ranked, strictly
+    rising with |z| and never 1); band: ``median ± 2.58 robust std``.
 
     Examples
     --------

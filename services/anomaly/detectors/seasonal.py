@@ -161,8 +161,9 @@ class SeasonalDetector(Detector):
         Floor on the standard deviation.
 
     Score: ``1 - P(|Z| >= |z|)`` with ``z = (value - slot mean) / sd``, where
-    ``sd`` includes the slot mean's own uncertainty; band: slot mean ± 2.58
-    sd.
+    ``sd`` includes the slot mean's own uncertainty, on the shared scale (the
+    normal tail up to 0.9999, then ranked, strictly rising with |z| and never
+    1); band: slot mean ± 2.58 sd.
 
     Examples
     --------

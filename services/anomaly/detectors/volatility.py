@@ -52,7 +52,11 @@ class VolatilityDetector(WindowDetector):
     min_std : float, default 0.0
         Floor on both standard deviations (units of the value).
 
-    Score: ``1 - P(|Z| >= |z|)``; ``expected`` is the reference window's mean,
+    Score: ``1 - P(|Z| >= |z|)`` on the shared scale (the normal tail up to
+    0.9999, then ranked, never 1). Paulson's deviate rises strictly with the
+    ratio but towards a bound (about 18.9 for a burst, -7.5 for a window gone
+    flat, with the defaults), so a bigger burst always scores higher, by less
+    and less; ``expected`` is the reference window's mean,
     the band its mean ± 2.58 reference std; ``detail`` is the ratio of standard
     deviations (recent / reference). Warm-up: ``window + reference_window - 1``.
 

@@ -70,7 +70,8 @@ class WindowDetector(Detector):
     State: a count and the latest ``history_length`` points. Subclasses
     define ``history_length`` and :meth:`_score_windows`, which turns the
     windows of ``window_length`` points ending at the scored points into a
-    :class:`Band`; the score is its two-sided normal score. The warm-up is
+    :class:`Band`; the score is its two-sided normal score on the shared scale
+    (:func:`~.scores.two_sided_score`, ranked beyond 0.9999). The warm-up is
     ``history_length`` points unless overridden.
     """
 
