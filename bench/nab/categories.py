@@ -42,7 +42,7 @@ from bench.nab.scorer import (
     normalise,
     score_file,
 )
-from bench.nab.table import SHORT_PROFILE, Column, render, score_text
+from bench.nab.table import SHORT_PROFILE, Column, render, score_text, threshold_text
 
 #: Name of the totals row.
 TOTAL = "all categories"
@@ -218,10 +218,13 @@ def format_categories(rows: Sequence[CategoryResult], *, thresholds: bool = Fals
         tcols = [Column("held-out threshold", left=True)]
         tcols += [Column(SHORT_PROFILE.get(n, n)) for n in profiles]
         tbody = [
-            [r.category, *(f"{r.held_out[n].threshold:.6f}" for n in profiles)]
+            [r.category, *(threshold_text(r.held_out[n].threshold) for n in profiles)]
             for r in rows
             if r.category != TOTAL
         ]
-        corpus_row = ["(corpus-wide)", *(f"{rows[-1].corpus[n].threshold:.6f}" for n in profiles)]
+        corpus_row = [
+            "(corpus-wide)",
+            *(threshold_text(rows[-1].corpus[n].threshold) for n in profiles),
+        ]
         lines += ["", render(tcols, [*tbody, corpus_row], rule_before=len(tbody))]
     return "\n".join(lines)

@@ -53,7 +53,7 @@ from bench.nab.corpus import (
     write_results,
 )
 from bench.nab.scorer import PROFILES, CorpusResult, FileCase, evaluate_corpus
-from bench.nab.table import AlgorithmRow, format_algorithms
+from bench.nab.table import AlgorithmRow, format_algorithms, threshold_text
 from services.anomaly.detectors import ALGORITHMS, InvalidParams, create
 
 __all__ = [
@@ -264,14 +264,19 @@ def report(result: CorpusResult, cases: Sequence[FileCase], verbose: bool) -> No
     print(f"\nNAB scores ({len(cases)} files, {n_windows} windows), best threshold per profile:")
     for name in PROFILES:
         r = result[name]
+        shown = _threshold(r.tp + r.fp, r.threshold)
         print(
-            f"  {name:<20} {r.normalised:6.1f}   threshold {r.threshold:.6f}   "
+            f"  {name:<20} {r.normalised:6.1f}   threshold {shown}   "
             f"TP {r.tp}  FP {r.fp}  FN {r.fn}   raw {r.raw:.2f}"
         )
     if verbose:
         print("\nper file (standard profile):")
         for f in result["standard"].files:
             print(f"  {f.name:<62} raw {f.raw:7.3f}  TP {f.tp}  FP {f.fp}  FN {f.fn}")
+
+
+def _threshold(detections: int, threshold: float) -> str:
+    return threshold_text(threshold) if detections else "never (fires on no row)"
 
 
 def _fail(message: str) -> int:

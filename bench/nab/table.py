@@ -33,6 +33,17 @@ def score_text(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.1f}"
 
 
+def threshold_text(value: float) -> str:
+    """A threshold with 6 decimals, or as many more as it takes (up to 12) not to
+    print a threshold below 1 as ``1.000000`` (non-saturating score maps put
+    the best thresholds within 1e-6 of 1)."""
+    for digits in range(6, 13):
+        text = f"{value:.{digits}f}"
+        if value >= 1.0 or float(text) < 1.0:
+            return text
+    return f"{value:.12f}"
+
+
 def render(columns: Sequence[Column], rows: Sequence[Sequence[str]], rule_before: int = -1) -> str:
     """Rows under their headers, each column as wide as its widest cell.
 
@@ -122,7 +133,7 @@ def format_algorithms(rows: Sequence[AlgorithmRow], first: str = "auto") -> str:
         for name in profiles:
             r = row.result[name]
             fires = r.tp + r.fp > 0
-            cells += [score_text(r.normalised), f"{r.threshold:.6f}" if fires else "never"]
+            cells += [score_text(r.normalised), threshold_text(r.threshold) if fires else "never"]
         rate = row.points_per_second
         cells.append("-" if math.isnan(rate) else f"{rate:,.0f}")
         body.append(cells)
