@@ -30,7 +30,10 @@ class Column:
 
 def score_text(value: float) -> str:
     """A normalised score with one decimal, or ``-`` when there is none (NaN)."""
-    return "-" if math.isnan(value) else f"{value:.1f}"
+    if math.isnan(value):
+        return "-"
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text  # a score a hair below 0 is not "minus zero"
 
 
 def threshold_text(value: float) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from services.anomaly.detectors import ALGORITHMS, InvalidParams, create
 from services.cli import main
 
 START = np.datetime64("2024-03-01T00:00:00", "s")
@@ -95,3 +96,15 @@ def read_result(path: Path) -> tuple[list[str], list[list[str]]]:
 def result_scores(path: Path) -> np.ndarray:
     _, rows = read_result(path)
     return np.array([float(r[2]) for r in rows])
+
+
+def runnable_algorithms() -> list[str]:
+    """The registered algorithms that can be built from their defaults."""
+    out = []
+    for name in ALGORITHMS:
+        try:
+            create(name, {})
+        except InvalidParams:
+            continue
+        out.append(name)
+    return out

@@ -14,7 +14,7 @@ import pytest
 
 from bench.nab.categories import TOTAL, by_category, format_categories
 from bench.nab.scorer import PROFILES, FileCase, best_threshold, evaluate_corpus
-from tests.bench.nab.support import Corpus, run_cli
+from tests.bench.nab.support import Corpus, run_cli, runnable_algorithms
 
 STANDARD = PROFILES["standard"]
 
@@ -43,10 +43,6 @@ def tiny_corpus() -> tuple[list[FileCase], list[np.ndarray]]:
     cases = [window_file("a/1.csv"), window_file("b/1.csv"), window_file("c/1.csv")]
     scores = [scored({40: 0.8}), scored({40: 0.8, 20: 0.5}), scored({40: 0.4})]
     return cases, scores
-
-
-def rows_by_name(cases: list[FileCase], scores: list[np.ndarray]) -> dict[str, object]:
-    return {r.category: r for r in by_category(cases, scores)}
 
 
 def test_held_out_threshold_is_chosen_without_the_held_out_category() -> None:
@@ -175,3 +171,14 @@ def test_cli_prints_the_categories(corpus: Corpus, capsys: pytest.CaptureFixture
     lines = printed.splitlines()
     for category in ("jobs", "webA", "all categories"):
         assert any(line.startswith(category + " ") for line in lines), category
+
+
+def test_cli_with_every_algorithm_prints_a_table_per_algorithm(
+    corpus: Corpus, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(corpus, "--workers", "2", "--by-category", "--algorithm", "all") == 0
+    printed = capsys.readouterr().out
+    scored = runnable_algorithms()
+    for algorithm in scored:
+        assert f"\n[{algorithm}]\nNAB score per category" in printed, algorithm
+    assert printed.count("\nall categories ") == len(scored)

@@ -11,6 +11,7 @@ from bench.nab.table import (
     format_algorithms,
     ranked,
     render,
+    score_text,
     threshold_text,
 )
 
@@ -29,6 +30,13 @@ def test_threshold_text_never_rounds_a_threshold_below_1_up_to_1() -> None:
     assert threshold_text(0.9999996) == "0.9999996"
     assert threshold_text(1 - 1e-11) == "0.99999999999"
     assert threshold_text(1.0) == "1.000000"
+
+
+def test_score_text() -> None:
+    assert score_text(66.26) == "66.3"
+    assert score_text(-1e-12) == "0.0"
+    assert score_text(-39.44) == "-39.4"
+    assert score_text(float("nan")) == "-"
 
 
 def test_ranked_puts_auto_first_then_best_standard_then_unscored() -> None:
