@@ -81,6 +81,9 @@ class Scores:
     upper: np.ndarray
     # optional per-point figure the explanation uses (run length, gap seconds, ...)
     detail: np.ndarray | None = None
+    # optional per point: True where the detector was still learning when it scored
+    # the point (``auto``: its first season); None leaves it to the caller's rule
+    learning: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.score.shape[0])
@@ -164,6 +167,11 @@ class Detector(ABC):
     @property
     def is_warm(self) -> bool:
         return self.n_seen >= self.warmup
+
+    @property
+    def is_learning(self) -> bool:
+        """Still learning (status ``learning``): by default until warm."""
+        return not self.is_warm
 
     def _seen_before(self, n: int, learn: bool) -> np.ndarray:
         """Points learned before each of ``n`` batch points was scored."""

@@ -1,56 +1,107 @@
-"""Parameters of ``auto`` and the constants its parts share."""
+"""Parameters of ``auto`` and the constants its parts share.
+
+Every length is a duration in seconds: the kernel turns it into points with
+the series' own cadence (the median of its first intervals), so a setting
+means the same for one-minute and one-hour data.
+"""
 
 from __future__ import annotations
-
-import math
 
 from pydantic import Field
 
 from ..base import DetectorParams
 
-__all__ = ["CHANNELS", "EXCESS_AT_ALERT", "AutoParams"]
+__all__ = [
+    "ALERT_EXCESS",
+    "CHANNELS",
+    "AutoParams",
+]
 
-#: Excess (in noise units) at which the score reaches 0.99, the default alert level.
-EXCESS_AT_ALERT = 0.5
-#: ``score = 1 - exp(-SCORE_RATE * excess)``: 0.99 at ``EXCESS_AT_ALERT``.
-SCORE_RATE = -math.log(0.01) / EXCESS_AT_ALERT
-#: Blocks the recent range is kept in (its length varies by one block).
+#: Excess (in noise units, after the weights) at which the score is 0.99, the default alert level.
+ALERT_EXCESS = 0.5
+#: Points needed before any score (the cadence is the median of the first 16 intervals).
+MIN_POINTS = 20
+#: Intervals whose median sets the cadence.
+CADENCE_INTERVALS = 16
+#: Bounds of the local window, in points (its length is ``local_seconds`` at the cadence).
+LOCAL_MIN_POINTS, LOCAL_MAX_POINTS = 16, 256
+#: Bounds of the short trailing window, in points.
+SHORT_MIN_POINTS, SHORT_MAX_POINTS = 3, 64
+#: Most time slots per season (finer cadences share a slot): bounds the state.
+MAX_SLOTS = 1440
+#: Blocks the recent ranges are kept in.
 RECENT_BLOCKS = 10
-#: Rows of the recent-range blocks: maxima of the mean, of -mean, of the value, of -value.
-RECENT_ROWS = 4
-#: Smallest noise unit, relative to the magnitude of the range.
+#: Recent alerts kept for the refractory damping.
+MAX_ALERTS = 32
+#: Smallest noise unit, relative to the magnitude of the values.
 RELATIVE_FLOOR = 1e-9
+#: Calibration prior: the typical-high robust deviation assumed before history,
+#: and the points of history it weighs as.
+CALIBRATION_PRIOR = 4.0
+CALIBRATION_PRIOR_POINTS = 200.0
+#: The calibration quantile is refreshed every this many learned points.
+CALIBRATION_REFRESH = 16
 
 #: Channel names by the code stored in ``Scores.detail``.
-CHANNELS = ("none", "level", "mean", "seasonal", "recent")
-LEVEL, MEAN, SEASONAL, RECENT = 1, 2, 3, 4
+CHANNELS = ("none", "level", "mean", "seasonal", "recent", "local")
+LEVEL, MEAN, SEASONAL, RECENT, LOCAL = 1, 2, 3, 4, 5
+
+_DAY = 86400.0
 
 
 class AutoParams(DetectorParams):
     """Parameters of :class:`~.detector.AutoDetector` (the defaults suit most series)."""
 
-    warmup: int = Field(100, ge=10, description="points learned before scores can be non-zero")
-    memory: int = Field(
-        1000, ge=10, description="points the noise units average over (EWMA 1/memory)"
+    warmup_seconds: float = Field(
+        6 * 3600.0, ge=0.0, description="time learned before scores can be non-zero"
     )
-    forget: float = Field(
-        3000.0, gt=0.0, description="points for a past extreme to fade by one noise unit"
+    memory_seconds: float = Field(
+        3.5 * _DAY, gt=0.0, description="time constant of the level channel's noise unit"
     )
-    mean_window: int = Field(10, ge=2, le=1000, description="points in the mean channel")
-    recent: int = Field(
-        1000, ge=RECENT_BLOCKS, le=1_000_000, description="points in the mean's recent range"
+    forget_seconds: float = Field(
+        23 * _DAY, gt=0.0, description="time for a past extreme to fade by one noise unit"
     )
+    mean_window: int = Field(10, ge=2, le=64, description="points in the mean channel")
+    recent_seconds: float = Field(
+        3.5 * _DAY, gt=0.0, description="span of the mean and recent channels' ranges"
+    )
+    local_seconds: float = Field(
+        6 * 3600.0,
+        gt=0.0,
+        description="span of the local channel's trailing window (16 to 256 points)",
+    )
+    short_seconds: float = Field(
+        1800.0,
+        gt=0.0,
+        description="span of the short trailing median (3 to 64 points): only the first "
+        "part of a level shift is far from both medians",
+    )
+    season_seconds: float = Field(
+        _DAY, ge=0.0, description="season in seconds; 0 turns the seasonal channel off"
+    )
+    refractory_seconds: float = Field(
+        4 * 3600.0, ge=0.0, description="time a past alert damps repeats"
+    )
+    refractory_factor: float = Field(
+        0.7, ge=0.0, le=1.0, description="share of the largest recent excess taken off"
+    )
+    level_weight: float = Field(1.0, ge=0.0, le=1.0, description="weight of the level channel")
     mean_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the mean channel")
     recent_weight: float = Field(
         0.25, ge=0.0, le=1.0, description="weight of the value against its recent range"
     )
-    season_seconds: float = Field(
-        86400.0, ge=0.0, description="season in seconds; 0 turns the seasonal channel off"
-    )
     seasonal_weight: float = Field(
         0.3, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
     )
-    refractory: int = Field(50, ge=0, le=10000, description="points a past alert damps repeats")
-    refractory_factor: float = Field(
-        0.5, ge=0.0, le=1.0, description="share of the largest recent excess taken off"
+    local_weight: float = Field(
+        0.6, ge=0.0, le=2.0, description="weight of the local robust channel"
+    )
+    calibration_quantile: float = Field(
+        0.999,
+        ge=0.9,
+        lt=1.0,
+        description="quantile of the series' own past local deviations taken as typical-high",
+    )
+    calibration_seconds: float = Field(
+        7 * _DAY, gt=0.0, description="time constant of the local channel's calibration"
     )
