@@ -1,9 +1,12 @@
 """Labelled anomalies: what goes wrong, injected into a :class:`~.shapes.Signal`.
 
-Every size is in units of the series' own noise at the onset
-(:meth:`Signal.sigma`, the standard deviation a robust estimate of the
-local noise would find), so "8" means the same surprise on a request rate,
-a crash count or a p99 latency. Each injector edits the signal in place
+Every size is in units of the series' own noise around the onset
+(:meth:`Signal.typical_sigma`: the median noise standard deviation over the
+24 hours centred on the onset, what a robust estimate of the recent noise
+would find), so "8" means the same surprise on a request rate, a crash
+count or a p99 latency, and a later incident of smaller size is smaller in
+value too, whatever the time of day. A sparse count's unit is at least half
+an event. Each injector edits the signal in place
 and returns the :class:`Label` of what it did: the onset row (the instant
 NAB's windows are centred on) and the last row it affected.
 
@@ -48,7 +51,7 @@ class Anomaly:
     at: float  # nominal onset, as a fraction of the series' rows
     size: float = 0.0  # noise units (a factor of the noise for ``variance``)
     minutes: float = 0.0  # duration
-    hour: float = 0.0  # ``missed_peak``: the hour of the peak that is missed (UTC)
+    hour: float | None = None  # onset at this hour UTC (``missed_peak``: the peak's centre)
     mode: str = "add"  # ``shift``: add, or scale the level
     persist: bool = False  # ``ramp``: the level stays up afterwards
 
@@ -57,6 +60,8 @@ class Anomaly:
             raise ValueError(f"unknown anomaly kind {self.kind!r}")
         if not 0.0 < self.at < 1.0:
             raise ValueError(f"anomaly at {self.at}: not inside the series")
+        if self.kind == "missed_peak" and self.hour is None:
+            raise ValueError("a missed_peak needs the hour of its peak")
 
 
 @dataclass(frozen=True)
@@ -69,14 +74,14 @@ class Label:
     size: float
 
 
-def incident(at: float, size: float, minutes: float) -> Anomaly:
-    """A rise (negative size: a drop) lasting ``minutes``."""
-    return Anomaly("incident", at, size, minutes)
+def incident(at: float, size: float, minutes: float, hour: float | None = None) -> Anomaly:
+    """A rise (negative size: a drop) lasting ``minutes`` (starting at ``hour`` UTC)."""
+    return Anomaly("incident", at, size, minutes, hour)
 
 
-def spike(at: float, size: float, minutes: float = 0.0) -> Anomaly:
+def spike(at: float, size: float, minutes: float = 0.0, hour: float | None = None) -> Anomaly:
     """A one- or two-row spike (negative size: a dip)."""
-    return Anomaly("spike", at, size, minutes)
+    return Anomaly("spike", at, size, minutes, hour)
 
 
 def shift(at: float, size: float, mode: str = "add") -> Anomaly:
@@ -109,9 +114,18 @@ def rows_of(minutes: float, cadence: float) -> int:
     return max(1, round(minutes * 60.0 / cadence))
 
 
-def place(anomaly: Anomaly, n: int, rng: np.random.Generator) -> int:
-    """The onset row: the nominal place, moved by up to ``JITTER`` of the series."""
-    return int(round((anomaly.at + rng.uniform(-JITTER, JITTER)) * n))
+def place(anomaly: Anomaly, t: np.ndarray, rng: np.random.Generator) -> int:
+    """The onset row: the nominal place, moved by up to ``JITTER`` of the series.
+
+    With an ``hour`` (other than for ``missed_peak``), the onset moves to that
+    hour of the same day.
+    """
+    n = t.shape[0]
+    row = int(round((anomaly.at + rng.uniform(-JITTER, JITTER)) * n))
+    if anomaly.hour is not None and anomaly.kind != "missed_peak":
+        target = float(t[row] - t[row] % DAY) + anomaly.hour * 3600.0
+        row = int(np.searchsorted(t, target))
+    return row
 
 
 def inject(sig: Signal, anomaly: Anomaly, row: int, rng: np.random.Generator) -> Label:
@@ -123,7 +137,7 @@ def inject(sig: Signal, anomaly: Anomaly, row: int, rng: np.random.Generator) ->
         return _missed_peak(sig, anomaly, row)
     if row + m > n - 1 or row < 1:
         raise ValueError(f"{anomaly.kind} at row {row} (+{m}) does not fit {n} rows")
-    sigma = sig.sigma(row)
+    sigma = sig.typical_sigma(row)
     kind = anomaly.kind
     if kind in ("incident", "spike"):
         m = min(m, 2) if kind == "spike" else m
@@ -133,7 +147,7 @@ def inject(sig: Signal, anomaly: Anomaly, row: int, rng: np.random.Generator) ->
         return Label(kind, row, row + m - 1, anomaly.size)
     if kind == "shift":
         if anomaly.mode == "scale":
-            factor = max(1.0 + anomaly.size * sigma / float(sig.level[row]), 0.05)
+            factor = max(1.0 + anomaly.size * sigma / sig.typical_level(row), 0.05)
             sig.level[row:] *= factor
             if sig.model == "gauss":
                 sig.sd[row:] *= factor
@@ -174,13 +188,14 @@ def _profile(m: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _missed_peak(sig: Signal, anomaly: Anomaly, row: int) -> Label:
+    assert anomaly.hour is not None
     midnight = float(sig.t[row] - sig.t[row] % DAY)
     centre = midnight + anomaly.hour * 3600.0
     half = anomaly.minutes * 30.0
     a, b = np.searchsorted(sig.t, [centre - half, centre + half])
     b = min(int(b), sig.t.shape[0] - 1)
     a = int(a)
-    sigmas = np.array([sig.sigma(i) for i in range(a, b + 1)])
+    sigmas = sig.sigmas(a, b + 1)
     before = sig.level[a : b + 1].copy()
     flat = np.linspace(before[0], before[-1], b - a + 1)
     deficit = before - flat

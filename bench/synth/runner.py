@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     def report(i: int, total: int, series: Series) -> None:
         kinds = ", ".join(lab.kind for lab in series.labels) or "no anomalies"
         print(
-            f"  [{i:>2}/{total}] {series.key:<42} {len(series.values):>7,} rows "
+            f"  [{i:>{len(str(total))}}/{total}] {series.key:<42} {len(series.values):>7,} rows "
             f"{len(series.windows):>2} windows  ({kinds})",
             flush=True,
         )

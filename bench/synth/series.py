@@ -66,14 +66,13 @@ class Series:
 
     def csv_text(self) -> str:
         """The file's text: ``timestamp,value`` and one line per row."""
-        stamps = np.datetime_as_string(self.stamps, unit="s")
+        stamps = np.datetime_as_string(self.stamps, unit="s").tolist()
         if self.decimals == 0:
-            values = [str(int(v)) for v in self.values.tolist()]
+            values = list(map(str, self.values.astype(np.int64).tolist()))
         else:
-            pattern = f"{{:.{self.decimals}f}}"
-            values = [pattern.format(v) for v in self.values.tolist()]
-        lines = [f"{s.replace('T', ' ')},{v}" for s, v in zip(stamps, values, strict=True)]
-        return "timestamp,value\n" + "\n".join(lines) + "\n"
+            values = list(map(f"{{:.{self.decimals}f}}".format, self.values.tolist()))
+        body = "\n".join(map(",".join, zip(stamps, values, strict=True)))
+        return "timestamp,value\n" + body.replace("T", " ") + "\n"
 
     def window_times(self) -> list[list[str]]:
         """Windows in NAB's ``combined_windows.json`` form."""
@@ -97,7 +96,7 @@ def generate(spec: Spec, seed: int) -> Series:
     first = np.datetime64(spec.start, "s")
     t = first.astype(np.int64).astype(np.float64) + spec.cadence * np.arange(n, dtype=np.float64)
     sig = spec.recipe(rng, t, **spec.params)
-    rows = [place(a, n, rng) for a in spec.anomalies]
+    rows = [place(a, t, rng) for a in spec.anomalies]
     labels = [inject(sig, a, r, rng) for a, r in zip(spec.anomalies, rows, strict=True)]
     values = sig.compose(rng)
     for label in labels:

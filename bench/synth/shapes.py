@@ -30,6 +30,8 @@ import numpy as np
 
 DAY = 86400.0
 HOUR = 3600.0
+#: Smallest Poisson mean used for a noise unit: a sparse count's unit is sqrt(0.25) events.
+POISSON_FLOOR = 0.25
 
 
 @dataclass
@@ -44,19 +46,33 @@ class Signal:
     volume: np.ndarray | None = None
 
     def sigma(self, i: int) -> float:
-        """Noise standard deviation of row ``i`` in value units (before any anomaly)."""
-        level, sd = float(self.level[i]), float(self.sd[i])
+        """Noise standard deviation of row ``i`` in value units."""
+        return float(self.sigmas(i, i + 1)[0])
+
+    def sigmas(self, lo: int, hi: int) -> np.ndarray:
+        """Noise standard deviations of rows ``lo..hi-1`` in value units."""
+        level, sd = self.level[lo:hi], self.sd[lo:hi]
         if self.model == "gauss":
-            return sd
+            return sd.copy()
         if self.model == "lognormal":
             return level * sd
-        if self.model == "poisson":
-            rate = max(level, 0.05)
-            return float(np.sqrt(rate + (rate * sd) ** 2))
+        if self.model == "poisson":  # a sparse count's unit is at least half an event
+            rate = np.maximum(level, POISSON_FLOOR)
+            return np.sqrt(rate + (rate * sd) ** 2)
         assert self.volume is not None
-        volume = float(self.volume[i])
-        mean = max(volume * level / 100.0, 0.05)
-        return float(np.hypot(100.0 * np.sqrt(mean) / volume, level * sd))
+        volume = self.volume[lo:hi]
+        mean = np.maximum(volume * level / 100.0, POISSON_FLOOR)
+        return np.hypot(100.0 * np.sqrt(mean) / volume, level * sd)
+
+    def typical_sigma(self, i: int) -> float:
+        """The noise unit of anomaly sizes: the median noise of the day centred on row ``i``."""
+        half = int(DAY / 2 / float(self.t[1] - self.t[0]))
+        return float(np.median(self.sigmas(max(i - half, 0), i + half + 1)))
+
+    def typical_level(self, i: int) -> float:
+        """The median level of the day centred on row ``i``."""
+        half = int(DAY / 2 / float(self.t[1] - self.t[0]))
+        return float(np.median(self.level[max(i - half, 0) : i + half + 1]))
 
     def compose(self, rng: np.random.Generator) -> np.ndarray:
         """Draw the values."""

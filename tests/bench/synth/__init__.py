@@ -1,0 +1,1 @@
+"""Tests of bench/synth: the synthetic operations corpus."""
