@@ -306,9 +306,7 @@ class TestContract:
             # nothing about an unchanging value is surprising (flatline's job aside)
             assert scores.score.max() < 0.99
 
-    def test_farther_from_normal_scores_strictly_higher_and_never_one(
-        self, name: str, request: pytest.FixtureRequest
-    ) -> None:
+    def test_farther_from_normal_scores_strictly_higher_and_never_one(self, name: str) -> None:
         # the ranking property: one threshold can still tell events apart by size
         timestamps, values = ordinary_series()
         warmed = make(name)
