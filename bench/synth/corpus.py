@@ -9,7 +9,7 @@ vary in size, and a later one is often smaller than an earlier one.
 
 from __future__ import annotations
 
-from bench.synth import shapes as sh
+from bench.synth import recipes as sh
 from bench.synth.anomalies import (
     Anomaly,
     flatline,

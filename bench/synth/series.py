@@ -3,7 +3,7 @@
 :func:`generate` is deterministic: the generator of a file is seeded from the
 corpus seed and the file's key (``<category>/<file>.csv``), so the same seed
 gives the same bytes and adding a file to the catalogue changes no other.
-Order of work for a file: the base signal (:mod:`.shapes`), the anomalies
+Order of work for a file: the base signal (:mod:`.recipes`), the anomalies
 (:mod:`.anomalies`) on its level and noise, the values drawn, flatlines,
 clipping and rounding, then the missing rows (monitoring gaps and, for some
 series, single scrapes lost at random). The onset row of every anomaly is

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bench.synth import shapes
+from bench.synth import recipes
 from bench.synth.anomalies import Label, flatline, incident, spike
 from bench.synth.corpus import CATALOGUE
 from bench.synth.series import Spec, file_seed, generate, nab_windows
@@ -53,7 +53,7 @@ def spec(**changes: object) -> Spec:
         300,
         10,
         "2024-01-01",
-        shapes.traffic,
+        recipes.traffic,
         {"lo": 100.0, "hi": 300.0},
         (incident(0.5, 8, 60),),
     )
