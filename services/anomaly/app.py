@@ -12,7 +12,7 @@ from services.anomaly.backtest.views import router as backtest_router
 from services.anomaly.detectors_api.views import router as detectors_router
 from services.anomaly.hasura.views import router as hasura_router
 from services.anomaly.ingest.coalesce import SingleIngest
-from services.anomaly.ingest.pipeline import Ingestor
+from services.anomaly.ingest.pipeline import Clock, Ingestor, utcnow
 from services.anomaly.ingest.views import IngestShim
 from services.anomaly.ingest.views import router as ingest_router
 from services.anomaly.paging.sender import paging_hook
@@ -40,7 +40,9 @@ def wake_pager(app: FastAPI) -> None:
 async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
     """The ingest pipeline (its live-detector cache) and the group commit of
     single-point ingests, for the app's lifetime."""
-    app.state.ingestor = Ingestor(app.state.pool, on_pages=lambda: wake_pager(app))
+    app.state.ingestor = Ingestor(
+        app.state.pool, on_pages=lambda: wake_pager(app), clock=app.state.clock
+    )
     app.state.single_ingest = SingleIngest(app.state.ingestor)
     try:
         yield
@@ -49,10 +51,15 @@ async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
         app.state.ingestor.cache.clear()
 
 
-def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
-    """The service; `background=False` leaves out the paging sender and the pruner."""
+def create_app(
+    settings: Settings | None = None, *, background: bool = True, clock: Clock | None = None
+) -> FastAPI:
+    """The service; `background=False` leaves out the paging worker and the pruner;
+    `clock` replaces the wall clock (tests): when points are scored (the page age
+    limit) and when the paging worker runs (quiet episodes ending, retries)."""
     settings = settings or load_settings()
-    hooks = [ingest_hook] + ([paging_hook(), retention_hook()] if background else [])
+    clock = clock or utcnow
+    hooks = [ingest_hook] + ([paging_hook(clock=clock), retention_hook()] if background else [])
     app = build_app(
         plugin=PLUGIN,
         settings=settings,
@@ -67,6 +74,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         ],
         hooks=hooks,
     )
+    app.state.clock = clock
     # the hot path, answered before routing by the same handler as the documented route
     app.add_middleware(IngestShim, service_app=app, plugin=PLUGIN)
     return app

@@ -1,9 +1,9 @@
-"""Threshold policy: from any detector's scores to anomalies, severities, episodes.
+"""Threshold policy: from any detector's scores to anomalies, severities, episodes, pages.
 
 Kept apart from the detectors (like river's ``ThresholdFilter``): a detector
-says how surprising each point is; this policy decides what to raise. It is
-pure and vectorised, and carries its streaming part (the current run of
-passing points and the current episode) in a small JSON state.
+says how surprising each point is; this policy decides what to raise and what
+pages. It is pure and vectorised, and carries its streaming part (the current
+run of passing points and the current episode) in a small JSON state.
 
 Rules, in order (``Thresholds`` holds the configuration):
 
@@ -17,7 +17,9 @@ Rules, in order (``Thresholds`` holds the configuration):
 * **static bounds**: a value above ``upper`` or below ``lower`` is anomalous
   whatever its score, direction or run, and always ``critical``.
 * **severity**: ``critical`` from the ``critical`` score up (or beyond a
-  bound), else ``warning``; ``None`` for normal points.
+  bound), else ``warning``; ``None`` for normal points. A point the detector
+  scored while still *learning* (``Scores.learning``) is never ``critical``
+  unless it crosses a bound.
 * **cooldown groups, never suppresses**: every anomalous point stays flagged
   with its own severity. An anomaly joins the current episode when it directly
   follows an anomalous point or comes within ``cooldown_seconds`` of the
@@ -25,17 +27,29 @@ Rules, in order (``Thresholds`` holds the configuration):
   timestamp of the episode's first anomaly) goes into the paging dedup key
   ``anomaly:<account>:<detector>:<episode start>``, so an episode pages once
   however many points it flags.
+* **pages**: an episode pages at its first *eligible* anomaly (``page``):
+  one not scored while learning (or crossing a bound), and not older than
+  ``page_max_age_seconds`` at ``now``, the instant it is scored (the caller's
+  clock; ``now=None``, as in backtests, ignores age). So a backfill of old
+  history pages nobody, nor does a detector's first seasonal cycle, while an
+  incident still going on when fresh points arrive pages once they do.
+* **episode end**: an episode ends at the first point that comes more than
+  ``cooldown_seconds`` after its last anomaly without joining it (a normal
+  point, or an anomaly opening the next episode). ``resolve`` marks that point
+  with the start of the episode when the episode paged and ``auto_resolve``
+  is on: its on-call alert is to be resolved. When no point comes at all,
+  :func:`episode_end` says when the caller's clock ends it (the paging worker).
 * **late points** (``learn=False``): judged alone against ``score``,
   direction and bounds (a run needs neighbours, so with ``consecutive > 1``
-  only a bound makes them anomalous); they never open or join an episode
-  (``episode_start`` is NaN) and the state does not move.
+  only a bound makes them anomalous); they never open, join or end an episode,
+  never page (``episode_start`` is NaN) and the state does not move.
 
 Two implementations of the same rules sit side by side: the vectorised
 :meth:`Thresholds.apply` for batches, and :func:`apply_one`, the same rules
 for one point in plain Python (a single-point ingest would spend more time
 setting up ``apply``'s arrays than the judgement takes).
-``tests/anomaly/test_thresholds.py`` checks they agree over random states,
-settings and scores.
+``tests/anomaly/test_thresholds.py`` checks they agree with each other and
+with a plain loop over random states, settings and scores.
 """
 
 from __future__ import annotations
@@ -44,12 +58,30 @@ import math
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
 from services.anomaly.detectors.base import InvalidParams, Scores, params_error
 
 WARNING = "warning"
 CRITICAL = "critical"
+
+#: Default episode cooldown: 30 minutes. Anomalies closer than this to the previous one
+#: are one incident (one page), and an episode ends, its alert resolved, after this long
+#: without an anomaly. Long enough to hold together a flapping metric (a few points over,
+#: a few under, for minutes at a time) and to span two or three points of 5- to 15-minute
+#: data, short enough that an incident half an hour after recovery pages again and an
+#: alert stays open no longer than half an hour after the last anomaly.
+DEFAULT_COOLDOWN_SECONDS = 1800.0
+#: Default page age limit: points older than an hour when scored page nobody (backfills).
+DEFAULT_PAGE_MAX_AGE_SECONDS = 3600.0
+_YEAR = 366 * 86400.0
 
 
 class ThresholdState(BaseModel):
@@ -59,23 +91,45 @@ class ThresholdState(BaseModel):
 
     run: int = Field(0, ge=0, description="passing points in a row ending at the last point")
     last_anomaly: float | None = Field(None, description="timestamp of the latest anomaly")
-    episode_start: float | None = Field(None, description="first anomaly of the current episode")
+    episode_start: float | None = Field(
+        None, description="first anomaly of the current episode (None: no episode open)"
+    )
     previous_anomalous: bool = Field(False, description="whether the last point was anomalous")
+    paged: bool = Field(False, description="whether the current episode has paged")
+    last_seen: float | None = Field(None, description="timestamp of the latest learned point")
+    interval: float | None = Field(
+        None, description="seconds between the two latest learned points"
+    )
 
 
 class ThresholdResult(NamedTuple):
     """Per point: anomalous?, severity (None/'warning'/'critical'), episode start
-    (NaN unless anomalous and learned); and the state after the batch."""
+    (NaN unless anomalous and learned); the state after the batch; whether the point
+    pages (the first eligible anomaly of its episode); and the start of the paged
+    episode that ends at the point, whose alert is to be resolved (NaN: none)."""
 
     is_anomaly: np.ndarray
     severity: np.ndarray
     episode_start: np.ndarray
     state: ThresholdState
+    page: np.ndarray
+    resolve: np.ndarray
 
     def opens_episode(self, timestamps: Any) -> np.ndarray:
-        """Anomalies that open an episode (the ones that page)."""
+        """Anomalies that open an episode."""
         ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
         return self.is_anomaly & (self.episode_start == ts)
+
+
+class Verdict(NamedTuple):
+    """:func:`apply_one`'s answer for one point (see :class:`ThresholdResult`)."""
+
+    is_anomaly: bool
+    severity: str | None
+    episode_start: float
+    state: dict[str, Any]
+    page: bool
+    resolve: float
 
 
 class Thresholds(BaseModel):
@@ -89,12 +143,30 @@ class Thresholds(BaseModel):
     )
     consecutive: int = Field(1, ge=1, le=10_000, description="passing points in a row to raise")
     cooldown_seconds: float = Field(
-        0.0, ge=0.0, description="anomalies this close to the previous one join its episode"
+        DEFAULT_COOLDOWN_SECONDS,
+        ge=0.0,
+        le=_YEAR,
+        description=(
+            "anomalies this close to the previous one join its episode (one page); an "
+            "episode ends after this long without an anomaly"
+        ),
     )
     upper: float | None = Field(None, description="static bound: anomalous above, always")
     lower: float | None = Field(None, description="static bound: anomalous below, always")
     critical: float = Field(
         0.999, ge=0.0, le=1.0, description="score from which an anomaly is critical"
+    )
+    page_max_age_seconds: float | None = Field(
+        DEFAULT_PAGE_MAX_AGE_SECONDS,
+        gt=0.0,
+        le=_YEAR,
+        description=(
+            "a point older than this when scored pages nobody (still stored and listed); "
+            "null: no limit"
+        ),
+    )
+    auto_resolve: StrictBool = Field(
+        True, description="resolve the on-call alert of an episode when the episode ends"
     )
 
     @model_validator(mode="after")
@@ -117,14 +189,24 @@ class Thresholds(BaseModel):
         state: ThresholdState | dict[str, Any] | None = None,
         *,
         learn: bool = True,
+        now: float | None = None,
     ) -> ThresholdResult:
-        """Judge a batch (in time order when ``learn``); pure, state in and out."""
+        """Judge a batch (in time order when ``learn``); pure, state in and out.
+
+        ``scores.learning`` marks the points scored while the detector was learning
+        (None: none were); ``now`` (epoch seconds) is when the batch is scored, for the
+        page age limit (None: no age limit).
+        """
         ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
         vs = np.asarray(values, dtype=np.float64).reshape(-1)
         n = vs.shape[0]
         if ts.shape[0] != n or len(scores) != n:
             raise ValueError("timestamps, values and scores differ in length")
         before = _as_state(state)
+        if scores.learning is None:
+            learning = np.zeros(n, dtype=bool)
+        else:
+            learning = np.asarray(scores.learning, dtype=bool).reshape(-1)
 
         with np.errstate(invalid="ignore"):
             no_expectation = np.isnan(scores.expected)
@@ -146,40 +228,125 @@ class Thresholds(BaseModel):
         is_anomaly = hit | crossed
         severity = np.full(n, None, dtype=object)
         severity[is_anomaly] = WARNING
-        severity[crossed | (hit & (scores.score >= self.critical))] = CRITICAL
+        severity[crossed | (hit & ~learning & (scores.score >= self.critical))] = CRITICAL
 
         episode_start = np.full(n, np.nan)
+        page = np.zeros(n, dtype=bool)
+        resolve = np.full(n, np.nan)
         if not learn or n == 0:
-            return ThresholdResult(is_anomaly, severity, episode_start, before)
+            return ThresholdResult(is_anomaly, severity, episode_start, before, page, resolve)
 
+        eligible = crossed | ~learning
+        if now is not None and self.page_max_age_seconds is not None:
+            eligible &= (now - ts) <= self.page_max_age_seconds
+        episodes = _Episodes(self, ts, before)
         anomalies = np.flatnonzero(is_anomaly)
-        last_anomaly, current_start = before.last_anomaly, before.episode_start
         if anomalies.size:
-            times = ts[anomalies]
-            previous_time = np.concatenate(
-                ([np.nan if last_anomaly is None else last_anomaly], times[:-1])
-            )
-            follows = np.where(
-                anomalies > 0, is_anomaly[np.maximum(anomalies - 1, 0)], before.previous_anomalous
-            )
-            with np.errstate(invalid="ignore"):
-                close = (times - previous_time) <= self.cooldown_seconds
-            joins = follows | close
-            if current_start is None:
-                joins[0] = False  # nothing to join yet
-            opener = np.where(joins, -1, np.arange(anomalies.size))
-            latest_opener = np.maximum.accumulate(opener)
-            carried = np.nan if current_start is None else current_start
-            starts = np.where(latest_opener >= 0, times[np.maximum(latest_opener, 0)], carried)
-            episode_start[anomalies] = starts
-            last_anomaly, current_start = float(times[-1]), float(starts[-1])
+            episodes.judge(anomalies, is_anomaly, eligible[anomalies], episode_start, page)
+        final_start, final_paged = episodes.end(resolve)
+        last_anomaly = float(ts[anomalies[-1]]) if anomalies.size else before.last_anomaly
+        interval = before.interval
+        if n > 1:
+            interval = float(ts[-1] - ts[-2])
+        elif before.last_seen is not None:
+            interval = float(ts[0] - before.last_seen)
         after = ThresholdState(
             run=int(run[-1]),
             last_anomaly=last_anomaly,
-            episode_start=current_start,
+            episode_start=final_start,
             previous_anomalous=bool(is_anomaly[-1]),
+            paged=final_paged,
+            last_seen=float(ts[-1]),
+            interval=interval,
         )
-        return ThresholdResult(is_anomaly, severity, episode_start, after)
+        return ThresholdResult(is_anomaly, severity, episode_start, after, page, resolve)
+
+
+class _Episodes:
+    """The episode bookkeeping of one learned batch (``Thresholds.apply``)."""
+
+    def __init__(self, policy: Thresholds, ts: np.ndarray, before: ThresholdState) -> None:
+        self.policy = policy
+        self.ts = ts
+        self.before = before
+        # groups of anomalies, in order: (start, time of the last anomaly, paged)
+        self.groups: list[tuple[float, float | None, bool]] = []
+        self.carried_continues = False
+
+    def judge(
+        self,
+        anomalies: np.ndarray,
+        is_anomaly: np.ndarray,
+        eligible: np.ndarray,
+        episode_start: np.ndarray,
+        page: np.ndarray,
+    ) -> None:
+        """Episode of each anomaly, and the anomalies that page."""
+        before, ts = self.before, self.ts
+        current_start = before.episode_start
+        times = ts[anomalies]
+        previous_time = np.concatenate(
+            ([np.nan if before.last_anomaly is None else before.last_anomaly], times[:-1])
+        )
+        follows = np.where(
+            anomalies > 0, is_anomaly[np.maximum(anomalies - 1, 0)], before.previous_anomalous
+        )
+        with np.errstate(invalid="ignore"):
+            close = (times - previous_time) <= self.policy.cooldown_seconds
+        joins = follows | close
+        if current_start is None:
+            joins[0] = False  # nothing to join yet
+        self.carried_continues = bool(joins[0])
+        opener = np.where(joins, -1, np.arange(anomalies.size))
+        latest_opener = np.maximum.accumulate(opener)
+        carried = np.nan if current_start is None else current_start
+        starts = np.where(latest_opener >= 0, times[np.maximum(latest_opener, 0)], carried)
+        episode_start[anomalies] = starts
+
+        # group 0: the carried episode (when it continues); then one per opener
+        group = np.cumsum(~joins)
+        paged_before = self.carried_continues and before.paged
+        candidates = np.flatnonzero(eligible)
+        pages = candidates
+        if candidates.size:
+            g = group[candidates]
+            first = np.ones(candidates.size, dtype=bool)
+            first[1:] = g[1:] != g[:-1]
+            if paged_before:
+                first &= g != 0
+            pages = candidates[first]
+            page[anomalies[pages]] = True
+        paged_groups = set(group[pages].tolist())
+        if paged_before:
+            paged_groups.add(0)
+        ends = np.flatnonzero(np.append(group[1:] != group[:-1], True))
+        for k in ends.tolist():
+            g = int(group[k])
+            self.groups.append((float(starts[k]), float(times[k]), g in paged_groups))
+
+    def end(self, resolve: np.ndarray) -> tuple[float | None, bool]:
+        """Mark where episodes end (``resolve``); the open episode after the batch."""
+        before, ts = self.before, self.ts
+        groups = self.groups
+        if before.episode_start is not None and not self.carried_continues:
+            groups.insert(0, (before.episode_start, before.last_anomaly, before.paged))
+        if not groups:
+            return before.episode_start, before.paged
+        cooldown = self.policy.cooldown_seconds
+        ended = False
+        for start, last, paged in groups:
+            ended = False
+            if last is None:
+                continue
+            k = int(np.searchsorted(ts, last + cooldown, side="right"))
+            if k < ts.shape[0]:
+                ended = True
+                if paged and self.policy.auto_resolve:
+                    resolve[k] = start
+        start, _, paged = groups[-1]
+        if ended:
+            return None, False
+        return start, paged
 
 
 def _as_state(state: ThresholdState | dict[str, Any] | None) -> ThresholdState:
@@ -197,6 +364,25 @@ def _runs(passes: np.ndarray, carried: int) -> np.ndarray:
     return np.where(passes, np.where(last_fail < 0, carried + index + 1, index - last_fail), 0)
 
 
+def episode_end(policy: Thresholds, state: ThresholdState | dict[str, Any] | None) -> float | None:
+    """When the open episode ends if no point comes (epoch seconds), for the paging
+    worker; None when there is nothing to resolve then (no episode, it has not paged,
+    or ``auto_resolve`` is off).
+
+    The cooldown after the last anomaly, or twice the series' latest interval if that
+    is longer: a series reporting every hour is not quiet half an hour after a point.
+    """
+    s = _as_state(state)
+    if s.episode_start is None or s.last_anomaly is None or not s.paged:
+        return None
+    if not policy.auto_resolve:
+        return None
+    wait = policy.cooldown_seconds
+    if s.interval is not None:
+        wait = max(wait, 2.0 * s.interval)
+    return s.last_anomaly + wait
+
+
 _FIELDS = frozenset(ThresholdState.model_fields)
 
 
@@ -209,7 +395,9 @@ def apply_one(
     state: dict[str, Any] | None,
     *,
     learn: bool,
-) -> tuple[bool, str | None, float, dict[str, Any]]:
+    learning: bool = False,
+    now: float | None = None,
+) -> Verdict:
     """:meth:`Thresholds.apply` for a batch of one point, in plain Python.
 
     Gives exactly what ``apply`` gives for that point.
@@ -225,14 +413,20 @@ def apply_one(
         Policy state as ``ThresholdState.model_dump()`` gives it (None: fresh).
     learn : bool
         False for a late point (judged alone, state unchanged).
+    learning : bool
+        Whether the detector was still learning when it scored the point.
+    now : float or None
+        When the point is scored (epoch seconds), for ``page_max_age_seconds``.
 
     Returns
     -------
-    tuple
-        ``(is_anomaly, severity, episode_start, state after)``: the severity is
-        None, ``'warning'`` or ``'critical'``; the episode start is NaN unless
-        the point is anomalous and learned; the state is the dict
-        ``ThresholdState.model_dump()`` would give.
+    Verdict
+        ``(is_anomaly, severity, episode_start, state, page, resolve)``: the
+        severity is None, ``'warning'`` or ``'critical'``; the episode start is
+        NaN unless the point is anomalous and learned; the state is the dict
+        ``ThresholdState.model_dump()`` would give; ``page`` whether the point
+        pages; ``resolve`` the start of the paged episode ending at the point
+        (NaN: none).
     """
     if state is None or state.keys() != _FIELDS:
         state = ThresholdState.model_validate(state or {}).model_dump()
@@ -251,23 +445,46 @@ def apply_one(
     is_anomaly = hit or crossed
     severity = None
     if is_anomaly:
-        severity = CRITICAL if crossed or (hit and score >= policy.critical) else WARNING
+        critical = crossed or (hit and not learning and score >= policy.critical)
+        severity = CRITICAL if critical else WARNING
     if not learn:
-        return is_anomaly, severity, math.nan, state
+        return Verdict(is_anomaly, severity, math.nan, state, False, math.nan)
     last_anomaly, current_start = state["last_anomaly"], state["episode_start"]
+    previous, paged = state["previous_anomalous"], state["paged"]
+    cooldown = policy.cooldown_seconds
+    resolve = math.nan
+    if (
+        current_start is not None
+        and last_anomaly is not None
+        and timestamp - last_anomaly > cooldown
+        and not (is_anomaly and previous)
+    ):  # the episode ends here
+        if paged and policy.auto_resolve:
+            resolve = current_start
+        current_start, paged = None, False
     episode_start = math.nan
+    page = False
     if is_anomaly:
-        close = last_anomaly is not None and timestamp - last_anomaly <= policy.cooldown_seconds
-        joins = (state["previous_anomalous"] or close) and current_start is not None
-        episode_start = current_start if joins else timestamp
-        last_anomaly, current_start = timestamp, episode_start
+        close = last_anomaly is not None and timestamp - last_anomaly <= cooldown
+        if not ((previous or close) and current_start is not None):
+            current_start, paged = timestamp, False
+        episode_start = current_start
+        last_anomaly = timestamp
+        if not paged and (crossed or not learning):
+            max_age = policy.page_max_age_seconds
+            if now is None or max_age is None or now - timestamp <= max_age:
+                page = paged = True
+    last_seen = state["last_seen"]
     after = {
         "run": run,
         "last_anomaly": last_anomaly,
         "episode_start": current_start,
         "previous_anomalous": is_anomaly,
+        "paged": paged,
+        "last_seen": timestamp,
+        "interval": state["interval"] if last_seen is None else timestamp - last_seen,
     }
-    return is_anomaly, severity, episode_start, after
+    return Verdict(is_anomaly, severity, episode_start, after, page, resolve)
 
 
 def parse_thresholds(raw: dict[str, Any] | None) -> Thresholds:

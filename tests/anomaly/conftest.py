@@ -17,10 +17,35 @@ from tests.conftest import auth_headers, serve_app
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
+class FakeClock:
+    """The injected clock: `clock()` is now; tests move it with `advance` or `set`."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now = self.now + timedelta(**delta)
+        return self.now
+
+    def set(self, at: datetime) -> datetime:
+        self.now = at
+        return at
+
+
 @pytest.fixture(scope="module")
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The anomaly app (no background sender/pruner) with its lifespan, over ASGI."""
-    async with serve_app(create_app(settings, background=False)) as c:
+def clock() -> FakeClock:
+    """The anomaly app's clock; at T0, so the points tests push from T0 on are fresh."""
+    return FakeClock(T0)
+
+
+@pytest.fixture(scope="module")
+async def client(settings: Settings, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
+    """The anomaly app (no background sender/pruner) with its lifespan, over ASGI, on
+    the module's fake clock."""
+    async with serve_app(create_app(settings, background=False, clock=clock)) as c:
         yield c
 
 

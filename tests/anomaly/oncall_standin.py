@@ -1,8 +1,10 @@
-"""A real HTTP server on 127.0.0.1 standing in for nself-oncall's POST /api/v1/alerts.
+"""A real HTTP server on 127.0.0.1 standing in for nself-oncall's alert routes.
 
 Plain asyncio streams (no framework): it records every request and answers like
-on-call does: 201 with a new alert, 200 with the open alert for a known dedup key,
-or whatever status `respond` picks.
+on-call does: `POST /api/v1/alerts` 201 with a new alert, 200 with the open alert
+for a known open dedup key; `POST /api/v1/alerts/{id}/resolve` 200 with the alert,
+resolved (again 200 when it already is; 404 for an unknown id); or whatever status
+`respond` picks.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class OncallStandIn:
     port: int
     respond: Callable[[Received], int | None] = lambda _r: None
     requests: list[Received] = field(default_factory=list)
-    alerts: dict[str, int] = field(default_factory=dict)
+    alerts: dict[str, int] = field(default_factory=dict)  # open dedup key -> alert id
+    status: dict[int, str] = field(default_factory=dict)  # alert id -> triggered/resolved
     received: asyncio.Event = field(default_factory=asyncio.Event)
     _server: asyncio.Server | None = None
 
@@ -83,8 +86,25 @@ class OncallStandIn:
         forced = self.respond(request)
         if forced is not None:
             return forced, {"error": {"code": "forced", "message": "forced"}}
+        if request.path.endswith("/resolve"):
+            alert_id = int(request.path.split("/")[-2])
+            if alert_id not in self.status:
+                return 404, {"error": {"code": "not_found", "message": "no such alert"}}
+            self.status[alert_id] = "resolved"
+            self.alerts = {k: v for k, v in self.alerts.items() if v != alert_id}
+            return 200, {"id": alert_id, "status": "resolved"}
         key = request.body["dedup_key"]
         if key in self.alerts:
-            return 200, {"id": self.alerts[key], "dedup_key": key}
-        self.alerts[key] = len(self.alerts) + 1
-        return 201, {"id": self.alerts[key], "dedup_key": key}
+            return 200, {"id": self.alerts[key], "dedup_key": key, "status": "triggered"}
+        alert_id = len(self.status) + 1
+        self.alerts[key] = alert_id
+        self.status[alert_id] = "triggered"
+        return 201, {"id": alert_id, "dedup_key": key, "status": "triggered"}
+
+    def opened(self) -> list[Received]:
+        """The POST /api/v1/alerts requests."""
+        return [r for r in self.requests if r.path == "/api/v1/alerts"]
+
+    def resolved(self) -> list[Received]:
+        """The resolve requests."""
+        return [r for r in self.requests if r.path.endswith("/resolve")]

@@ -121,8 +121,10 @@ async def _page(
             },
         )
     )
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    values = [1.0] * 40
+    # recent points (older than an hour when scored would page nobody), ending within the
+    # cooldown of the last anomaly: the episode, and its alert, stay open
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    values = [1.0] * 30
     for i in (20, 21, 22, 25):  # one episode: anomalies within the cooldown
         values[i] = 50.0
     points = [

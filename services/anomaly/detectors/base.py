@@ -18,6 +18,16 @@ warm-up), ``expected``, ``lower`` and ``upper`` (the band it considers
 normal; NaN when it has no opinion yet) and, through ``explain``, a
 one-sentence explanation.
 
+A detector also says when it is still *learning* (``is_learning`` now, and
+``Scores.learning`` per point: whether it was still learning when it scored
+that point). The threshold policy never makes a learning point critical and
+never pages for it (a static bound excepted), and the detector API shows the
+status ``learning``. The default is the warm-up rule: the first ``warmup``
+points learned are learning points, filled in by ``score`` for every
+algorithm. A detector with another rule (``auto``: its first seasonal cycle,
+in time) overrides ``is_learning`` and fills ``Scores.learning`` itself, both
+from the same rule.
+
 Pure: no I/O, no clock reads. Timestamps are float seconds since the epoch,
 strictly increasing within a learning batch. Values must be finite:
 ``InvalidInput`` is raised for NaN or infinity (the service validates before
@@ -27,7 +37,7 @@ scoring, so this is a programming error there).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -82,7 +92,8 @@ class Scores:
     # optional per-point figure the explanation uses (run length, gap seconds, ...)
     detail: np.ndarray | None = None
     # optional per point: True where the detector was still learning when it scored
-    # the point (``auto``: its first season); None leaves it to the caller's rule
+    # the point (``auto``: its first season); None: not said, and ``Detector.score``
+    # fills the warm-up rule in
     learning: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -95,6 +106,7 @@ class Scores:
             lower=float(self.lower[i]),
             upper=float(self.upper[i]),
             detail=None if self.detail is None else float(self.detail[i]),
+            learning=False if self.learning is None else bool(self.learning[i]),
         )
 
 
@@ -105,6 +117,16 @@ class PointScore:
     lower: float
     upper: float
     detail: float | None = None
+    learning: bool = False
+
+
+def warmup_learning(seen_before: int, n: int, learn: bool, warmup: int) -> np.ndarray:
+    """The default learning rule for ``n`` points scored after ``seen_before`` were
+    learned: the first ``warmup`` points learned are learning points (a point scored
+    without learning is a learning point while the model is)."""
+    if learn:
+        return np.arange(seen_before, seen_before + n) < warmup
+    return np.full(n, seen_before < warmup)
 
 
 class Detector(ABC):
@@ -170,7 +192,12 @@ class Detector(ABC):
 
     @property
     def is_learning(self) -> bool:
-        """Still learning (status ``learning``): by default until warm."""
+        """Still learning (status ``learning``): its points are never critical and never
+        page, a static bound excepted.
+
+        Default: until warm (fewer than ``warmup`` points learned). A detector
+        overriding this fills ``Scores.learning`` from the same rule.
+        """
         return not self.is_warm
 
     def _seen_before(self, n: int, learn: bool) -> np.ndarray:
@@ -195,7 +222,12 @@ class Detector(ABC):
             raise InvalidInput("timestamps must be finite")
         if learn and ts.size > 1 and np.any(np.diff(ts) <= 0):
             raise InvalidInput("timestamps must be strictly increasing")
-        return self._score(ts, vs, learn)
+        seen_before = self.n_seen
+        result = self._score(ts, vs, learn)
+        if result.learning is None:
+            learning = warmup_learning(seen_before, vs.shape[0], learn, self.warmup)
+            result = replace(result, learning=learning)
+        return result
 
     def score_one(self, timestamp: float, value: float, *, learn: bool = True) -> PointScore:
         return self.score([timestamp], [value], learn=learn).point(0)

@@ -110,4 +110,3 @@ class DetectorOut(BaseModel):
     last_anomaly_at: datetime | None
     created_at: datetime
     updated_at: datetime
-

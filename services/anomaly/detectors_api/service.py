@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -17,10 +17,19 @@ from services.common.errors import ValidationFailed, invalid_field
 _SLUG_CHARS = re.compile(r"[^a-z0-9_.-]+")
 
 
+class Fresh(NamedTuple):
+    """What a fresh detector of a configuration says: its warm-up and whether it starts
+    out learning (status `learning`)."""
+
+    warmup: int
+    learning: bool
+
+
 def check_config(
     algorithm: str, params: dict[str, Any], thresholds: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any], int]:
-    """Validate algorithm, params and thresholds; return them normalised and the warm-up."""
+) -> tuple[dict[str, Any], dict[str, Any], Fresh]:
+    """Validate algorithm, params and thresholds; return them normalised and what a
+    fresh detector of them says (warm-up, learning)."""
     try:
         detector = build_detector(algorithm, params)
     except InvalidParams as exc:
@@ -30,7 +39,8 @@ def check_config(
         normalised_thresholds = parse_thresholds(thresholds).model_dump()
     except InvalidParams as exc:
         raise invalid_field(f"thresholds.{exc.field}", exc.message) from None
-    return detector.get_params(), normalised_thresholds, int(detector.warmup)
+    fresh = Fresh(int(detector.warmup), bool(detector.is_learning))
+    return detector.get_params(), normalised_thresholds, fresh
 
 
 def generate_id(name: str) -> str:
@@ -48,7 +58,8 @@ async def update(
     conn: asyncpg.Connection, *, account: str, detector_id: str, changes: dict[str, Any]
 ) -> asyncpg.Record:
     """Apply a PATCH under the row lock. A new algorithm or new params (after
-    normalisation) restart learning with the new warm-up; thresholds alone keep it."""
+    normalisation) restart learning with the new warm-up (status back to what a fresh
+    detector says); thresholds alone keep it."""
     for key in _NOT_NULL:
         if key in changes and changes[key] is None:
             raise ValidationFailed(f"{key}: may not be null", details={"field": key})
@@ -56,9 +67,9 @@ async def update(
     restart = ("algorithm" in changes and changes["algorithm"] != row["algorithm"]) or (
         "params" in changes
     )
-    warmup = None
+    fresh = None
     if {"algorithm", "params", "thresholds"} & changes.keys():
-        params, thresholds, warmup = check_config(
+        params, thresholds, fresh = check_config(
             changes.get("algorithm", row["algorithm"]),
             changes.get("params", row["params"]),
             changes.get("thresholds", row["thresholds"]),
@@ -69,7 +80,7 @@ async def update(
         if "thresholds" in changes:
             changes["thresholds"] = thresholds
     if not restart:
-        warmup = None
+        fresh = None
         changes.pop("params", None)
         changes.pop("algorithm", None)
     return await store.update_detector(
@@ -78,14 +89,17 @@ async def update(
         detector_id=detector_id,
         changes=changes,
         restart_learning=restart,
-        warmup=warmup,
+        warmup=fresh.warmup if fresh is not None else None,
+        learning=fresh.learning if fresh is not None else None,
     )
 
 
 def detector_status(row: asyncpg.Record) -> str:
+    """`disabled` when off, else `learning` while the detector says it is still learning
+    (its own verdict, stored with its state at every ingest), else `active`."""
     if not row["enabled"]:
         return "disabled"
-    return "learning" if row["n_seen"] < row["warmup"] else "active"
+    return "learning" if row["learning"] else "active"
 
 
 def detector_out(row: asyncpg.Record) -> dict[str, Any]:

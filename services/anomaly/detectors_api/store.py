@@ -16,8 +16,9 @@ from services.common.errors import Conflict, NotFound
 # every column but the streaming state (checkpoint, journal, policy run): large, internal
 DETECTOR_COLUMNS = (
     "source_account_id, id, name, description, metric_source, algorithm, params, thresholds, "
-    "escalation_policy_id, enabled, n_seen, warmup, points_count, anomalies_count, late_count, "
-    "duplicates_count, last_ts, last_value, last_score, last_anomaly_at, created_at, updated_at"
+    "escalation_policy_id, enabled, n_seen, warmup, learning, points_count, anomalies_count, "
+    "late_count, duplicates_count, last_ts, last_value, last_score, last_anomaly_at, "
+    "created_at, updated_at"
 )
 _SELECT_DETECTOR = (
     f"SELECT {DETECTOR_COLUMNS} FROM np_anomaly_detectors "  # noqa: S608 - fixed names
@@ -27,8 +28,8 @@ _SELECT_DETECTOR_FOR_UPDATE = _SELECT_DETECTOR + " FOR UPDATE"
 _INSERT_DETECTOR = f"""
 INSERT INTO np_anomaly_detectors
     (source_account_id, id, name, description, metric_source, algorithm, params,
-     thresholds, escalation_policy_id, enabled, warmup)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     thresholds, escalation_policy_id, enabled, warmup, learning)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING {DETECTOR_COLUMNS}
 """  # noqa: S608 - fixed names
 # the columns a user may change (PATCH), mapped to themselves: keys are never user input
@@ -65,6 +66,7 @@ async def insert_detector(
             values["escalation_policy_id"],
             values["enabled"],
             values["warmup"],
+            values["learning"],
         )
     except asyncpg.UniqueViolationError:
         raise Conflict(
@@ -105,6 +107,7 @@ async def update_detector(
     changes: dict[str, Any],
     restart_learning: bool,
     warmup: int | None,
+    learning: bool | None = None,
 ) -> asyncpg.Record:
     """Apply `changes` (keys from the PATCH body); new algorithm or params restart learning."""
     assignments: list[str] = []
@@ -124,6 +127,9 @@ async def update_detector(
     if warmup is not None:
         args.append(warmup)
         assignments.append(f"warmup = ${len(args)}")
+    if learning is not None:
+        args.append(learning)
+        assignments.append(f"learning = ${len(args)}")
     assignments.append("updated_at = now()")
     row = await conn.fetchrow(
         f"UPDATE np_anomaly_detectors SET {', '.join(assignments)} "  # noqa: S608 - fixed names

@@ -51,7 +51,7 @@ async def list_detectors(
     responses={**ERRORS, 409: {"description": "a detector with this id exists"}},
 )
 async def create_detector(request: Request, caller: Caller, body: DetectorCreate) -> dict[str, Any]:
-    params, thresholds, warmup = service.check_config(body.algorithm, body.params, body.thresholds)
+    params, thresholds, fresh = service.check_config(body.algorithm, body.params, body.thresholds)
     values = {
         "id": body.id or service.generate_id(body.name),
         "name": body.name,
@@ -62,7 +62,8 @@ async def create_detector(request: Request, caller: Caller, body: DetectorCreate
         "thresholds": thresholds,
         "escalation_policy_id": body.escalation_policy_id,
         "enabled": body.enabled,
-        "warmup": warmup,
+        "warmup": fresh.warmup,
+        "learning": fresh.learning,
     }
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
         row = await store.insert_detector(conn, account=caller.account_id, values=values)

@@ -32,7 +32,6 @@ class BatchIn(Strict):
     points: list[PointIn] = Field(max_length=MAX_BATCH, description="at most 10,000 points")
 
 
-
 class IngestResult(BaseModel):
     """What an ingest stored: counts and the anomalies found (scoring is synchronous)."""
 
@@ -72,4 +71,3 @@ class IngestResult(BaseModel):
     duplicates: int = Field(description="points ignored: same detector and timestamp stored")
     late: int = Field(description="points older than their detector's latest (not learned)")
     anomalies: list[AnomalyOut]
-

@@ -38,7 +38,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -221,19 +221,29 @@ async def _score_and_write(
     return written, returned
 
 
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class Ingestor:
-    """The ingest pipeline of one app: its pool, its live-detector cache, and whom to
-    tell when pages are queued (``on_pages``, the paging sender's wake-up)."""
+    """The ingest pipeline of one app: its pool, its live-detector cache, whom to tell
+    when pages are queued (``on_pages``, the paging sender's wake-up), and its clock
+    (``clock``: when points are scored, for the page age limit; tests inject one)."""
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         *,
         on_pages: Callable[[], None] | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self.pool = pool
         self.cache = DetectorCache()
         self.on_pages = on_pages
+        self.clock = clock
         self._replica: bool | None = None
 
     async def ingest(
@@ -309,7 +319,7 @@ class Ingestor:
         left to do. Returns None when the detector is disabled (its points wait).
         """
         replica = await self._replica_allowed()
-        txn = IngestTransaction(account, self.cache)
+        txn = IngestTransaction(account, self.cache, self.clock())
         returned = None
         try:
             async with tenant_transaction(self.pool, account) as conn:
@@ -361,7 +371,7 @@ class Ingestor:
         """
         detector_ids = sorted({p.detector_id for call in calls for p in call.points})
         replica = await self._replica_allowed()
-        txn = IngestTransaction(account, self.cache)
+        txn = IngestTransaction(account, self.cache, self.clock())
         returned = None
         written = 0
         live_calls: list[Call] = []

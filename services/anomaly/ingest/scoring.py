@@ -8,13 +8,13 @@ same function); backtests call ``score_series`` with a fresh one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from services.anomaly import detectors
-from services.anomaly.detectors.base import Detector, Scores
+from services.anomaly.detectors.base import Detector, Scores, warmup_learning
 from services.anomaly.ingest import statecodec
 from services.anomaly.thresholds import Thresholds, apply_one, parse_thresholds
 
@@ -36,11 +36,14 @@ class ScoredSeries:
     severity: list[str | None]
     episode_start: list[float | None]
     opens_episode: np.ndarray
+    page: np.ndarray  # anomalies that page (the first eligible one of each episode)
+    resolve: np.ndarray  # start of the paged episode ending at the point (NaN: none)
     explanation: list[str | None]
     details: list[float | None]
     policy_state: dict[str, Any]
     n_seen: int
     warmup: int
+    learning: bool  # the detector's own verdict after these points (status `learning`)
 
 
 @dataclass
@@ -51,6 +54,8 @@ class _Judged:
     severity: list[str | None]
     episode_start: np.ndarray  # NaN unless anomalous and learned
     opens: np.ndarray
+    page: np.ndarray
+    resolve: np.ndarray
     state: dict[str, Any]
 
 
@@ -61,11 +66,12 @@ def _judge(
     scores: Scores,
     state: dict[str, Any],
     learn: bool,
+    now: float | None,
 ) -> _Judged:
     """The policy on a pass: its one-point entry for one point, the vectorised one else."""
     if epoch.shape[0] == 1:
         t = float(epoch[0])
-        is_anomaly, severity, start, after = apply_one(
+        verdict = apply_one(
             policy,
             t,
             float(values[0]),
@@ -73,22 +79,40 @@ def _judge(
             float(scores.expected[0]),
             state,
             learn=learn,
+            learning=scores.learning is not None and bool(scores.learning[0]),
+            now=now,
         )
+        start = verdict.episode_start
         return _Judged(
-            is_anomaly=np.array([is_anomaly]),
-            severity=[severity],
+            is_anomaly=np.array([verdict.is_anomaly]),
+            severity=[verdict.severity],
             episode_start=np.array([start]),
-            opens=np.array([is_anomaly and learn and start == t]),
-            state=after if learn else state,
+            opens=np.array([verdict.is_anomaly and learn and start == t]),
+            page=np.array([verdict.page]),
+            resolve=np.array([verdict.resolve]),
+            state=verdict.state if learn else state,
         )
-    outcome = policy.apply(epoch, values, scores, state, learn=learn)
+    outcome = policy.apply(epoch, values, scores, state, learn=learn, now=now)
     return _Judged(
         is_anomaly=outcome.is_anomaly,
         severity=list(outcome.severity),
         episode_start=outcome.episode_start,
         opens=outcome.opens_episode(epoch) if learn else np.zeros(epoch.shape[0], dtype=bool),
+        page=outcome.page,
+        resolve=outcome.resolve,
         state=outcome.state.model_dump() if learn else state,
     )
+
+
+def _scored(detector: Detector, ts: np.ndarray, vs: np.ndarray, learn: bool) -> Scores:
+    """The detector's scores with ``learning`` filled in (a detector overriding ``score``
+    without saying which points it scored while learning gets the warm-up rule)."""
+    seen_before = detector.n_seen
+    scores = detector.score(ts, vs, learn=learn)
+    if scores.learning is None:
+        learning = warmup_learning(seen_before, ts.shape[0], learn, detector.warmup)
+        scores = replace(scores, learning=learning)
+    return scores
 
 
 def score_points(
@@ -98,13 +122,17 @@ def score_points(
     epoch: np.ndarray,
     values: np.ndarray,
     late: np.ndarray,
+    *,
+    now: float | None = None,
 ) -> ScoredSeries:
     """Score one detector's points with a live detector (which learns the non-late ones).
 
     Late points are scored first, against the detector as it is and without
     learning; the others are then learned in order, in one ``score`` call. The
-    threshold policy turns scores into anomalies; only learned points move its
-    state (runs, episodes), and a late anomaly never opens or joins an episode.
+    threshold policy turns scores into anomalies and pages; only learned points
+    move its state (runs, episodes), and a late anomaly never opens, joins or
+    ends an episode nor pages. ``now`` (epoch seconds) is when the points are
+    scored, for the page age limit (None: no limit, as in backtests).
     """
     n = values.shape[0]
     if not late.any():
@@ -114,11 +142,12 @@ def score_points(
     else:
         passes = [(False, np.flatnonzero(late)), (True, np.flatnonzero(~late))]
     whole = passes[0][1] is None  # one pass over every point: its arrays are the result
-    score = expected = lower = upper = is_anomaly = opens = np.empty(0)
+    score = expected = lower = upper = is_anomaly = opens = page = resolve = np.empty(0)
     if not whole:
         score, expected = np.zeros(n), np.full(n, np.nan)
         lower, upper = np.full(n, np.nan), np.full(n, np.nan)
         is_anomaly, opens = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        page, resolve = np.zeros(n, dtype=bool), np.full(n, np.nan)
     severity: list[str | None] = [None] * n
     episode: list[float | None] = [None] * n
     explanation: list[str | None] = [None] * n
@@ -126,8 +155,8 @@ def score_points(
     for learn, idx in passes:
         ts = epoch if idx is None else epoch[idx]
         vs = values if idx is None else values[idx]
-        scores = detector.score(ts, vs, learn=learn)
-        judged = _judge(policy, ts, vs, scores, policy_state, learn)
+        scores = _scored(detector, ts, vs, learn)
+        judged = _judge(policy, ts, vs, scores, policy_state, learn, now)
         policy_state = judged.state
         if whole:
             score, expected, lower, upper = (
@@ -135,10 +164,12 @@ def score_points(
                 for a in (scores.score, scores.expected, scores.lower, scores.upper)
             )
             is_anomaly, opens = judged.is_anomaly, judged.opens
+            page, resolve = judged.page, judged.resolve
         else:
             score[idx], expected[idx] = scores.score, scores.expected
             lower[idx], upper[idx] = scores.lower, scores.upper
             is_anomaly[idx], opens[idx] = judged.is_anomaly, judged.opens
+            page[idx], resolve[idx] = judged.page, judged.resolve
         for k in np.flatnonzero(judged.is_anomaly).tolist():
             i = k if idx is None else int(idx[k])
             point = scores.point(k)
@@ -156,11 +187,14 @@ def score_points(
         severity=severity,
         episode_start=episode,
         opens_episode=opens,
+        page=page,
+        resolve=resolve,
         explanation=explanation,
         details=details,
         policy_state=policy_state,
         n_seen=int(detector.n_seen),
         warmup=int(detector.warmup),
+        learning=bool(detector.is_learning),
     )
 
 

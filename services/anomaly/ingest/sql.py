@@ -116,9 +116,16 @@ ins AS (
     )
 )
 
-# Detectors ($13..$25): id; the learned state (checkpoint?, its state, the journal bytes to append,
-# or with a checkpoint the whole journal after it); the threshold state; n_seen, warmup;
-# counters and the latest point. Unchanged state and journal are not rewritten.
+# Detectors ($13..$28): id; the learned state (checkpoint?, its state, the journal bytes to
+# append, or with a checkpoint the whole journal after it); the threshold state; n_seen,
+# warmup; counters and the latest point; whether the detector is still learning (its own
+# verdict: status `learning`); the open episode's dedup key and when the paging worker
+# ends it if no point comes (NULL: nothing to resolve then). Unchanged state and journal
+# are not rewritten; a detector only counted (duplicates) keeps its threshold state.
+# Pages ($29..$36): one outbox row per episode, at its first eligible anomaly. Resolves
+# ($37..$39): the dedup keys of episodes that ended, whose alert is to be resolved; a row
+# only for an episode with an open-page row (written before, or in this statement). Both
+# are due at once: $40 is the ingest's clock (the sender's clock decides from then on).
 _WRITE_TAIL = """,
 counted AS (
     SELECT detector_id, count(*) AS accepted,
@@ -138,6 +145,11 @@ upd AS (
         policy_state = COALESCE(s.policy_state, d.policy_state),
         n_seen = COALESCE(s.n_seen, d.n_seen),
         warmup = COALESCE(s.warmup, d.warmup),
+        learning = COALESCE(s.learning, d.learning),
+        episode_key = CASE WHEN s.policy_state IS NULL THEN d.episode_key
+                           ELSE s.episode_key END,
+        episode_ends_at = CASE WHEN s.policy_state IS NULL THEN d.episode_ends_at
+                               ELSE s.episode_ends_at END,
         points_count = d.points_count + COALESCE(c.accepted, 0),
         anomalies_count = d.anomalies_count + COALESCE(c.anomalies, 0),
         late_count = d.late_count + COALESCE(c.late, 0),
@@ -150,25 +162,45 @@ upd AS (
         updated_at = now()
       FROM unnest($13::text[], $14::bool[], $15::jsonb[], $16::bytea[], $17::jsonb[],
                   $18::bigint[], $19::int[], $20::int[], $21::int[], $22::timestamptz[],
-                  $23::float8[], $24::float8[], $25::timestamptz[])
+                  $23::float8[], $24::float8[], $25::timestamptz[], $26::bool[], $27::text[],
+                  $28::timestamptz[])
            AS s(id, checkpoint, state, journal, policy_state, n_seen, warmup, submitted,
-                duplicates, last_ts, last_value, last_score, last_anomaly_at)
+                duplicates, last_ts, last_value, last_score, last_anomaly_at, learning,
+                episode_key, episode_ends_at)
       LEFT JOIN counted c ON c.detector_id = s.id
      WHERE d.source_account_id = $1 AND d.id = s.id AND d.id = ANY($13::text[])
     RETURNING d.id, d.checkpoint_id, octet_length(d.journal) AS journal_bytes
 ),
 pages AS (
     INSERT INTO np_anomaly_page_outbox
-        (source_account_id, detector_id, point_id, policy_id, dedup_key, episode_start,
-         severity, summary, details)
-    SELECT $1, g.detector_id, ins.id, g.policy_id, g.dedup_key, g.episode_start, g.severity,
-           g.summary, g.details
-      FROM unnest($26::text[], $27::timestamptz[], $28::text[], $29::text[],
-                  $30::timestamptz[], $31::text[], $32::text[], $33::jsonb[])
+        (source_account_id, kind, detector_id, point_id, policy_id, dedup_key, episode_start,
+         severity, summary, details, next_attempt_at)
+    SELECT $1, 'open', g.detector_id, ins.id, g.policy_id, g.dedup_key, g.episode_start,
+           g.severity, g.summary, g.details, $40
+      FROM unnest($29::text[], $30::timestamptz[], $31::text[], $32::text[],
+                  $33::timestamptz[], $34::text[], $35::text[], $36::jsonb[])
            AS g(detector_id, ts, policy_id, dedup_key, episode_start, severity, summary,
                 details)
       JOIN ins ON ins.detector_id = g.detector_id AND ins.ts = g.ts
-    ON CONFLICT (source_account_id, dedup_key) DO NOTHING
+    ON CONFLICT (source_account_id, dedup_key, kind) DO NOTHING
+    RETURNING id, detector_id, policy_id, dedup_key, episode_start, severity
+),
+opened AS (
+    SELECT o.detector_id, o.policy_id, o.dedup_key, o.episode_start, o.severity
+      FROM np_anomaly_page_outbox o
+     WHERE o.source_account_id = $1 AND o.kind = 'open' AND o.dedup_key = ANY($37::text[])
+    UNION ALL
+    SELECT detector_id, policy_id, dedup_key, episode_start, severity FROM pages
+),
+resolves AS (
+    INSERT INTO np_anomaly_page_outbox
+        (source_account_id, kind, detector_id, policy_id, dedup_key, episode_start,
+         severity, summary, details, next_attempt_at)
+    SELECT $1, 'resolve', o.detector_id, o.policy_id, o.dedup_key, o.episode_start,
+           o.severity, r.summary, r.details, $40
+      FROM unnest($37::text[], $38::text[], $39::jsonb[]) AS r(dedup_key, summary, details)
+      JOIN opened o ON o.dedup_key = r.dedup_key
+    ON CONFLICT (source_account_id, dedup_key, kind) DO NOTHING
     RETURNING id
 )
 SELECT 1 AS kind, ins.id, ins.detector_id, ins.ts, ins.ingested_at,
@@ -177,7 +209,8 @@ SELECT 1 AS kind, ins.id, ins.detector_id, ins.ts, ins.ingested_at,
 UNION ALL
 SELECT 2, NULL, upd.id, NULL, NULL, upd.checkpoint_id, upd.journal_bytes FROM upd
 UNION ALL
-SELECT 3, NULL, NULL, NULL, NULL, (SELECT count(*) FROM ins), (SELECT count(*) FROM pages)
+SELECT 3, NULL, NULL, NULL, NULL, (SELECT count(*) FROM ins),
+       (SELECT count(*) FROM pages) + (SELECT count(*) FROM resolves)
 """
 
 INSERT_SQL = "WITH" + _INSERT_CTE.replace("{conflict}", "") + _WRITE_TAIL

@@ -25,7 +25,7 @@ from services.anomaly.ingest import sql, statecodec
 from services.anomaly.ingest.cache import DetectorCache, Entry
 from services.anomaly.ingest.outcome import IngestOutcome, PointLike
 from services.anomaly.ingest.scoring import ScoredSeries, build_detector, score_points
-from services.anomaly.thresholds import Thresholds, parse_thresholds
+from services.anomaly.thresholds import Thresholds, episode_end, parse_thresholds
 from services.common.errors import ApiError
 
 log = logging.getLogger("nsentry.anomaly.ingest")
@@ -72,6 +72,7 @@ class LockedDetector:
     duplicates: int = 0
     last_point: tuple[datetime, float, float] | None = None
     last_anomaly_at: datetime | None = None
+    learning: bool | None = None  # the detector's own verdict after its points
 
     def learned(self, epoch: np.ndarray, values: np.ndarray) -> None:
         """Journal a learned batch; checkpoint when the journal is long enough."""
@@ -124,12 +125,15 @@ class _Stamps:
 class IngestTransaction:
     """Detectors locked by one transaction, with their live detectors, and the one write."""
 
-    def __init__(self, account: str, cache: DetectorCache) -> None:
+    def __init__(self, account: str, cache: DetectorCache, now: datetime) -> None:
         self.account = account
         self.cache = cache
+        self.scored_at = now  # when the points are scored: the page age limit, pages due
+        self.now = now.timestamp()
         self.live: dict[str, LockedDetector] = {}
         self.points: list[list[Any]] = []
         self.pages: list[list[Any]] = []
+        self.resolves: list[list[Any]] = []
         self.staged: list[str] = []  # the detectors of the part being staged
         self.new_part()
         self.anomaly_rows: dict[tuple[str, datetime], tuple[Call, dict[str, Any]]] = {}
@@ -265,8 +269,11 @@ class IngestTransaction:
         values_list = [points[i].value for i in order]
         ts_list = _Stamps(points, order)
         values = np.asarray(values_list, dtype=np.float64)
-        s = score_points(live.detector, live.policy, live.policy_state, epoch, values, late)
+        s = score_points(
+            live.detector, live.policy, live.policy_state, epoch, values, late, now=self.now
+        )
         live.policy_state = s.policy_state
+        live.learning = s.learning
         learned = np.flatnonzero(~late)
         if learned.size:
             if learned.size == n:
@@ -286,6 +293,9 @@ class IngestTransaction:
             if detector_id not in self.staged:
                 self.staged.append(detector_id)
         self._stage_points(call, live, keys, ts_list, values_list, epoch, late, s, anomalous)
+        ended = np.flatnonzero(~np.isnan(s.resolve))
+        for i in ended.tolist():
+            self._stage_resolve(live.row, ts_list[i], values_list[i], float(s.resolve[i]))
 
     def _stage_points(
         self,
@@ -344,7 +354,7 @@ class IngestTransaction:
                     "reviewed_at": None,
                 },
             )
-            if s.opens_episode[i] and row["escalation_policy_id"] and start is not None:
+            if s.page[i] and row["escalation_policy_id"] and start is not None:
                 self._stage_page(row, ts, values_list[i], s, i, from_epoch(start))
 
     def _stage_page(
@@ -381,10 +391,30 @@ class IngestTransaction:
             }
         )
 
+    def _stage_resolve(self, row: asyncpg.Record, ts: datetime, value: float, start: float) -> None:
+        """The episode starting at ``start`` ended at this (normal or next-episode) point:
+        its alert is to be resolved (the write keeps it only if the episode paged)."""
+        episode = from_epoch(start)
+        r = self.resolves
+        r[0].append(dedup_key(self.account, row["id"], episode))
+        r[1].append(f"Recovered: {row['name']} back to normal at {iso(ts)}")
+        r[2].append(
+            {
+                "detector_id": row["id"],
+                "detector_name": row["name"],
+                "account": self.account,
+                "episode_start": iso(episode),
+                "ended_at": iso(ts),
+                "ended_by": "point",
+                "value": value,
+            }
+        )
+
     # -- the write
     def new_part(self) -> None:
         self.points = [[] for _ in range(11)]
         self.pages = [[] for _ in range(8)]
+        self.resolves = [[] for _ in range(3)]
         self.staged = []
 
     def touched(self) -> list[str]:
@@ -398,10 +428,17 @@ class IngestTransaction:
 
     def write_args(self) -> list[Any]:
         """The arguments of the write statement for what is staged."""
-        return [self.account, *self.points, *self._detector_columns(), *self.pages]
+        return [
+            self.account,
+            *self.points,
+            *self._detector_columns(),
+            *self.pages,
+            *self.resolves,
+            self.scored_at,
+        ]
 
     def _detector_columns(self) -> list[list[Any]]:
-        d: list[list[Any]] = [[] for _ in range(13)]
+        d: list[list[Any]] = [[] for _ in range(16)]
         for detector_id in self.staged:
             live = self.live[detector_id]
             detector = live.detector if live.scored else None  # None: the stored state stays
@@ -419,7 +456,21 @@ class IngestTransaction:
             d[10].append(last[1] if last else None)
             d[11].append(last[2] if last else None)
             d[12].append(live.last_anomaly_at)
+            d[13].append(live.learning if detector is not None else None)
+            key, ends_at = self._open_episode(live) if detector is not None else (None, None)
+            d[14].append(key)
+            d[15].append(ends_at)
         return d
+
+    def _open_episode(self, live: LockedDetector) -> tuple[str | None, datetime | None]:
+        """The open episode's dedup key and when the paging worker ends it if no point
+        comes (None, None: nothing to resolve then)."""
+        assert live.policy is not None
+        ends = episode_end(live.policy, live.policy_state)
+        if ends is None:
+            return None, None
+        start = from_epoch(live.policy_state["episode_start"])
+        return dedup_key(self.account, live.row["id"], start), from_epoch(ends)
 
     async def write(
         self, conn: asyncpg.Connection, sql: str

@@ -142,8 +142,10 @@ class IngestShim:
         limit = state.settings.max_body_bytes
         try:
             declared = declared_length(scope)
-            body = None if declared is not None and declared > limit else await read_body(
-                receive, limit
+            body = (
+                None
+                if declared is not None and declared > limit
+                else await read_body(receive, limit)
             )
             if body is None:
                 return too_large(limit)

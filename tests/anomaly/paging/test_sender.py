@@ -14,7 +14,7 @@ from services.anomaly.app import create_app
 from services.anomaly.paging.sender import Backoff, PageSender
 from services.common import db
 from services.common.settings import Settings
-from tests.anomaly.conftest import create_detector, ingest, series, stamp
+from tests.anomaly.conftest import T0, FakeClock, create_detector, ingest, series, stamp
 from tests.anomaly.oncall_standin import OncallStandIn, free_port
 from tests.conftest import PLUGIN_SECRET, make_settings, serve_app
 
@@ -30,8 +30,8 @@ async def _outbox(settings: Settings) -> list[dict[str, object]]:
     conn = await asyncpg.connect(settings.database_url)
     try:
         rows = await conn.fetch(
-            "SELECT source_account_id, detector_id, dedup_key, status, attempts, response_status "
-            "FROM np_anomaly_page_outbox ORDER BY id"
+            "SELECT source_account_id, detector_id, kind, dedup_key, status, attempts, "
+            "response_status, alert_id FROM np_anomaly_page_outbox ORDER BY id"
         )
     finally:
         await conn.close()
@@ -79,12 +79,21 @@ async def test_pages_arrive_once_per_episode_after_oncall_comes_back(
         try:
             report = await sender.run_once(now + timedelta(seconds=10))
             assert (report.sent, report.retried, report.failed) == (2, 0, 0)
+            # both episodes ended (normal points past the cooldown): their resolves were
+            # waiting for the alert ids, and go now
+            report = await sender.run_once(now + timedelta(seconds=11))
+            assert (report.claimed, report.sent) == (2, 2)
             assert (await sender.run_once(now + timedelta(hours=1))).claimed == 0
         finally:
             await oncall.stop()
 
-    keys = [r.body["dedup_key"] for r in oncall.requests]
+    keys = [r.body["dedup_key"] for r in oncall.opened()]
     assert keys == [f"anomaly:primary:pager:{stamp(10)}", f"anomaly:primary:pager:{stamp(40)}"]
+    assert sorted(r.path for r in oncall.resolved()) == [
+        "/api/v1/alerts/1/resolve",
+        "/api/v1/alerts/2/resolve",
+    ]
+    assert oncall.status == {1: "resolved", 2: "resolved"}
     request = oncall.requests[0]
     assert request.method == "POST" and request.path == "/api/v1/alerts"
     assert request.headers["authorization"] == f"Bearer {PLUGIN_SECRET}"
@@ -102,10 +111,13 @@ async def test_pages_arrive_once_per_episode_after_oncall_comes_back(
     assert request.body["details"]["detector_id"] == "pager"
     assert request.body["details"]["timestamp"] == stamp(10)
     outbox = await _outbox(settings)
-    assert [(r["status"], r["attempts"], r["response_status"]) for r in outbox] == [
-        ("sent", 3, 201),
-        ("sent", 1, 201),
+    assert [(r["kind"], r["status"], r["attempts"], r["response_status"]) for r in outbox] == [
+        ("open", "sent", 3, 201),
+        ("resolve", "sent", 1, 200),
+        ("open", "sent", 1, 201),
+        ("resolve", "sent", 1, 200),
     ]
+    assert [r["alert_id"] for r in outbox] == ["1", "1", "2", "2"]
 
 
 async def test_refused_pages_fail_and_throttled_ones_retry(
@@ -155,7 +167,7 @@ async def test_the_lifetime_hook_sends_when_an_ingest_pages(database_url: str) -
     await oncall.start()
     try:
         settings = make_settings(database_url, oncall_url=oncall.url)
-        async with serve_app(create_app(settings)) as c:
+        async with serve_app(create_app(settings, clock=FakeClock(T0))) as c:
             await create_detector(
                 c, "hooked", algorithm="static", params={"upper": 1}, escalation_policy_id="ops"
             )
