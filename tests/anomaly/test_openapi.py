@@ -49,3 +49,18 @@ def test_action_types_are_named_for_the_metadata() -> None:
         "late",
         "anomalies",
     }
+
+
+async def test_detector_fields_document_the_paging_rules(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for model in ("DetectorCreate", "DetectorPatch"):
+        thresholds = schemas[model]["properties"]["thresholds"]["description"]
+        for words in (
+            '"cooldown_seconds": 1800',
+            '"page_max_age_seconds": 3600',
+            '"auto_resolve": true',
+            "never while the detector is still learning",
+        ):
+            assert words in thresholds, (model, words)
+    status = schemas["DetectorOut"]["properties"]["status"]["description"]
+    assert "first seasonal cycle" in status and "page nobody" in status

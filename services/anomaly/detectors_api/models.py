@@ -9,6 +9,26 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.anomaly.fields import Slug, Status, Strict
 
+THRESHOLDS = (
+    "Threshold policy and paging, every key optional (defaults shown): "
+    '{"score": 0.99, "direction": "both|up|down", "consecutive": 1, '
+    '"cooldown_seconds": 1800, "upper": null, "lower": null, "critical": 0.999, '
+    '"page_max_age_seconds": 3600, "auto_resolve": true}. '
+    "A point is anomalous when its score reaches `score` in the allowed direction for "
+    "`consecutive` points, or crosses the static bound `upper`/`lower` (always critical). "
+    "`critical`: the score from which an anomaly is critical; never while the detector is "
+    "still learning (status `learning`), unless a bound is crossed. "
+    "`cooldown_seconds` (default 30 minutes): anomalies this close to the previous one, or "
+    "directly following it, form one episode, which pages once (a flapping metric is one "
+    "incident); the episode ends at the first point more than this after its last anomaly, "
+    "or when no point comes for that long (twice the series' interval if longer). "
+    "`page_max_age_seconds` (default one hour, null: no limit): a point older than this "
+    "when it is scored pages nobody (a backfill), though it is stored and listed; an "
+    "episode pages at its first anomaly that is neither too old nor scored while learning "
+    "(a bound excepted). `auto_resolve` (default true): the on-call alert of an episode is "
+    "resolved when the episode ends; false leaves it for a person to resolve."
+)
+
 
 class MetricSource(BaseModel):
     """Where the series comes from: pushed to /ingest, or a named source."""
@@ -44,15 +64,12 @@ class DetectorCreate(Strict):
     metric_source: MetricSource = Field(default_factory=MetricSource)
     algorithm: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "auto"
     params: dict[str, Any] = Field(default_factory=dict, description="per algorithm")
-    thresholds: dict[str, Any] = Field(
-        default_factory=dict,
-        description=(
-            'threshold policy: {"score": 0.99, "direction": "both|up|down", "consecutive": 1, '
-            '"cooldown_seconds": 0, "upper": null, "lower": null, "critical": 0.999}'
-        ),
-    )
+    thresholds: dict[str, Any] = Field(default_factory=dict, description=THRESHOLDS)
     escalation_policy_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = (
-        None
+        Field(
+            default=None,
+            description="nself-oncall escalation policy: each anomaly episode opens one alert",
+        )
     )
     enabled: bool = True
 
@@ -70,7 +87,7 @@ class DetectorPatch(Strict):
     metric_source: MetricSource | None = None
     algorithm: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     params: dict[str, Any] | None = None
-    thresholds: dict[str, Any] | None = None
+    thresholds: dict[str, Any] | None = Field(default=None, description=THRESHOLDS)
     escalation_policy_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = (
         None
     )
@@ -99,12 +116,21 @@ class DetectorOut(BaseModel):
     metric_source: dict[str, Any]
     algorithm: str
     params: dict[str, Any]
-    thresholds: dict[str, Any]
-    escalation_policy_id: str | None
+    thresholds: dict[str, Any] = Field(description="the policy, normalised (every default filled)")
+    escalation_policy_id: str | None = Field(
+        description="the nself-oncall escalation policy that anomaly episodes page (null: none)"
+    )
     enabled: bool
-    status: Status = Field(description="learning until warm, then active; disabled when off")
+    status: Status = Field(
+        description=(
+            "`learning` while the detector says it is still learning (most algorithms: "
+            "until `warmup` points are learned; `auto`: its first seasonal cycle, in time): "
+            "its anomalies are never critical and page nobody, a static bound excepted; "
+            "then `active`; `disabled` when off"
+        )
+    )
     n_seen: int = Field(description="points the model has learned")
-    warmup: int = Field(description="points needed before scores can be non-zero")
+    warmup: int = Field(description="points learned before scores can be non-zero")
     counts: DetectorCounts
     last_point: LastPoint | None
     last_anomaly_at: datetime | None

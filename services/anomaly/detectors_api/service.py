@@ -11,6 +11,7 @@ import asyncpg
 from services.anomaly.detectors.base import InvalidParams
 from services.anomaly.detectors_api import store
 from services.anomaly.ingest.scoring import build_detector
+from services.anomaly.ingest.transaction import open_episode
 from services.anomaly.thresholds import parse_thresholds
 from services.common.errors import ValidationFailed, invalid_field
 
@@ -83,6 +84,11 @@ async def update(
         fresh = None
         changes.pop("params", None)
         changes.pop("algorithm", None)
+    episode = None
+    if "thresholds" in changes:  # a new cooldown or auto_resolve applies to the open episode
+        state = await store.policy_state(conn, account=account, detector_id=detector_id)
+        policy = parse_thresholds(changes["thresholds"])
+        episode = open_episode(account, detector_id, policy, state)
     return await store.update_detector(
         conn,
         account=account,
@@ -91,6 +97,7 @@ async def update(
         restart_learning=restart,
         warmup=fresh.warmup if fresh is not None else None,
         learning=fresh.learning if fresh is not None else None,
+        episode=episode,
     )
 
 

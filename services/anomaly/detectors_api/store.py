@@ -7,6 +7,7 @@ queries name ``source_account_id`` as well so that they use the indexes.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -108,8 +109,10 @@ async def update_detector(
     restart_learning: bool,
     warmup: int | None,
     learning: bool | None = None,
+    episode: tuple[str | None, datetime | None] | None = None,
 ) -> asyncpg.Record:
-    """Apply `changes` (keys from the PATCH body); new algorithm or params restart learning."""
+    """Apply `changes` (keys from the PATCH body); new algorithm or params restart learning;
+    `episode` (dedup key, end) replaces the open paged episode's end (new thresholds)."""
     assignments: list[str] = []
     args: list[Any] = [account, detector_id]
     for column, value in changes.items():
@@ -130,6 +133,9 @@ async def update_detector(
     if learning is not None:
         args.append(learning)
         assignments.append(f"learning = ${len(args)}")
+    if episode is not None:
+        args.extend(episode)
+        assignments.append(f"episode_key = ${len(args) - 1}, episode_ends_at = ${len(args)}")
     assignments.append("updated_at = now()")
     row = await conn.fetchrow(
         f"UPDATE np_anomaly_detectors SET {', '.join(assignments)} "  # noqa: S608 - fixed names
@@ -139,6 +145,18 @@ async def update_detector(
     if row is None:
         raise detector_missing(detector_id)
     return row
+
+
+async def policy_state(
+    conn: asyncpg.Connection, *, account: str, detector_id: str
+) -> dict[str, Any] | None:
+    """The threshold policy's run and episode state (internal; not in DETECTOR_COLUMNS)."""
+    state: dict[str, Any] | None = await conn.fetchval(
+        "SELECT policy_state FROM np_anomaly_detectors WHERE source_account_id = $1 AND id = $2",
+        account,
+        detector_id,
+    )
+    return state
 
 
 async def delete_detector(conn: asyncpg.Connection, *, account: str, detector_id: str) -> None:

@@ -44,6 +44,22 @@ def dedup_key(account: str, detector_id: str, episode_start: datetime) -> str:
     return f"anomaly:{account}:{detector_id}:{iso(episode_start)}"
 
 
+def open_episode(
+    account: str, detector_id: str, policy: Thresholds, state: dict[str, Any] | None
+) -> tuple[str | None, datetime | None]:
+    """The open paged episode's dedup key and when the paging worker ends it if no point
+    comes (``thresholds.episode_end``); (None, None): nothing for it to resolve."""
+    ends = episode_end(policy, state)
+    if ends is None or state is None:
+        return None, None
+    start = from_epoch(state["episode_start"])
+    return dedup_key(account, detector_id, start), from_epoch(ends)
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
 def _nan_none(x: float) -> float | None:
     return None if math.isnan(x) else x
 
@@ -327,7 +343,8 @@ class IngestTransaction:
                 "algorithm": row["algorithm"],
                 "params": row["params"],
                 "thresholds": row["thresholds"],
-                "detail": s.details[i],
+                # NaN (a detector warming up) is not JSON: Postgres would refuse the row
+                "detail": _finite_or_none(s.details[i]),
                 "episode_start": iso(from_epoch(start)) if start is not None else None,
                 "n_seen": s.n_seen,
             }
@@ -457,20 +474,15 @@ class IngestTransaction:
             d[11].append(last[2] if last else None)
             d[12].append(live.last_anomaly_at)
             d[13].append(live.learning if detector is not None else None)
-            key, ends_at = self._open_episode(live) if detector is not None else (None, None)
+            key, ends_at = None, None
+            if detector is not None:
+                assert live.policy is not None
+                key, ends_at = open_episode(
+                    self.account, detector_id, live.policy, live.policy_state
+                )
             d[14].append(key)
             d[15].append(ends_at)
         return d
-
-    def _open_episode(self, live: LockedDetector) -> tuple[str | None, datetime | None]:
-        """The open episode's dedup key and when the paging worker ends it if no point
-        comes (None, None: nothing to resolve then)."""
-        assert live.policy is not None
-        ends = episode_end(live.policy, live.policy_state)
-        if ends is None:
-            return None, None
-        start = from_epoch(live.policy_state["episode_start"])
-        return dedup_key(self.account, live.row["id"], start), from_epoch(ends)
 
     async def write(
         self, conn: asyncpg.Connection, sql: str

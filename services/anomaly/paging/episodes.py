@@ -33,7 +33,7 @@ _CLOSE_SQL = """
 WITH due AS (
     SELECT d.source_account_id, d.id, d.name, d.episode_key, d.episode_ends_at
       FROM np_anomaly_detectors d
-     WHERE d.episode_ends_at <= $1
+     WHERE d.episode_ends_at < $1
        AND d.thresholds -> 'auto_resolve' IS DISTINCT FROM 'false'::jsonb
      ORDER BY d.episode_ends_at
      LIMIT $2
