@@ -19,31 +19,21 @@ from numba import njit
 
 from .layout import HIST_BINS
 
-_LOG2_MIN = -3.0
+#: log2 of the smallest binned deviation.
+LOG2_MIN = -3.0
+
 _PER_OCTAVE = 4.0
-_RESCALE_AT = 1e100
+#: Weights are rescaled to 1 beyond this.
+RESCALE_AT = 1e100
 
 
 @njit(cache=True, nogil=True)
 def bin_of(z: float) -> int:
-    """Histogram bin of a deviation."""
-    if z <= 0.125:
+    """Histogram bin of a deviation (bin 0 holds everything up to ``2 ** LOG2_MIN``)."""
+    if z <= 2.0**LOG2_MIN:
         return 0
-    b = int((math.log2(z) - _LOG2_MIN) * _PER_OCTAVE)
+    b = int((math.log2(z) - LOG2_MIN) * _PER_OCTAVE)
     return min(b, HIST_BINS - 1)
-
-
-@njit(cache=True, nogil=True)
-def add(hist: np.ndarray, total: float, weight: float, z: float) -> tuple[float, float]:
-    """Add ``z`` with ``weight``; returns the new total and weight (rescaled if large)."""
-    hist[bin_of(z)] += weight
-    total += weight
-    if weight > _RESCALE_AT:
-        for b in range(HIST_BINS):
-            hist[b] /= weight
-        total /= weight
-        weight = 1.0
-    return total, weight
 
 
 @njit(cache=True, nogil=True)
@@ -54,10 +44,10 @@ def quantile(hist: np.ndarray, total: float, q: float) -> float:
     for b in range(HIST_BINS - 1, -1, -1):
         h = hist[b]
         if h > 0.0 and acc + h >= target:
-            top = (b + 1) / _PER_OCTAVE + _LOG2_MIN
+            top = (b + 1) / _PER_OCTAVE + LOG2_MIN
             return 2.0 ** (top - (target - acc) / h / _PER_OCTAVE)
         acc += h
-    return 2.0**_LOG2_MIN
+    return 2.0**LOG2_MIN
 
 
 @njit(cache=True, nogil=True)
@@ -71,5 +61,5 @@ def typical(
     if total <= 0.0:
         return prior
     share = points / (points + prior_points)
-    own = max(quantile(hist, total, q), 2.0**_LOG2_MIN)
+    own = max(quantile(hist, total, q), 2.0**LOG2_MIN)
     return math.exp(share * math.log(own) + (1.0 - share) * math.log(prior))

@@ -59,6 +59,9 @@ PARAM_ORDER = (
     "calibration_quantile",
     "calibration_seconds",
     "level_weight",
+    "resolution_floor",
+    "record_rate",
+    "seasonal_echo",
 )
 #: A season needs at least this many points to get a seasonal channel.
 _MIN_SEASON_POINTS = 4.0
@@ -93,6 +96,7 @@ _SEASONAL_FULL_RATIO = 0.5
     S[k] for k in ("resid_noise", "resid_noise_n", "resid_lo", "resid_hi", "alert_pos")
 )
 (_SHORT_POS, _SHORT_FILL, _SHORT_WIDTH) = (S[k] for k in ("short_pos", "short_fill", "short_width"))
+(_QUANTUM, _RECORD_RATE) = (S["quantum"], S["record_rate"])
 _CUR = RECENT_BLOCKS  # column of the current block
 _DONE = RECENT_BLOCKS + 1  # column of the maxima of the completed blocks
 
@@ -155,6 +159,7 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
     season_s, refr_s, refr_f = P[7], P[8], P[9]
     mean_w, recent_w, season_w, local_w = P[10], P[11], P[12], P[13]
     cal_q, cal_s, level_w = P[14], P[15], P[16]
+    resolution_floor, record_rate, echo = P[17], P[18], P[19]
     for i in range(vs.shape[0]):
         t = ts[i]
         x = vs[i]
@@ -185,8 +190,20 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
         upper = math.nan
         z = -1.0
         iqr = 0.0
+        # the change from the same slot one season ago, if that slot was seen then
+        slots = int(s[_SLOTS])
+        resid = math.nan
+        k_index = -1.0
+        slot = -1
+        if slots > 0:
+            k_index = math.floor((t - s[_SEASON_T0]) / s[_SLOT_WIDTH] + 0.5)
+            slot = int(k_index % slots)
+            if slot_k[slot] == k_index - slots:
+                resid = x - slot_v[slot]
         if warm:
             raw = level_w * _outside(x, lo, hi) / unit
+            if record_rate > 0.0 and s[_RECORD_RATE] > record_rate:
+                raw *= record_rate / s[_RECORD_RATE]  # records are common here (a trend)
             chan = 1
             # the mean and the value against their ranges over the recent blocks
             mhi = max(blk[0, _CUR], blk[0, _DONE])
@@ -216,6 +233,7 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
                 bottom = min(med, near)
                 scale = max(
                     iqr / _IQR_SIGMA,
+                    resolution_floor * s[_QUANTUM],
                     _LONG_SCALE_FLOOR * s[_LONG_SCALE],
                     _LONG_SCALE_FLOOR * noise,
                     RELATIVE_FLOOR * max(abs(med), 1.0),
@@ -224,6 +242,10 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
                 typical = s[_TYPICAL]
                 if z > typical:
                     e = local_w * math.log(z / typical)
+                    if echo > 0.0 and not math.isnan(resid) and s[_RESID_COUNT] >= MIN_POINTS:
+                        # as it was one season ago: a recurring pattern, not news
+                        ratio = abs(resid) / max(s[_RESID_NOISE], RELATIVE_FLOOR)
+                        e *= min(max((ratio - echo) / echo, 0.0), 1.0)
                     if e > raw:
                         raw, chan = e, LOCAL
                 # the band: where either the level or the local channel reaches the alert level
@@ -235,15 +257,6 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
                     lower, upper = loc_lo, loc_hi
                 expected = med
         # the seasonal channel: the change from the same slot one season ago
-        slots = int(s[_SLOTS])
-        resid = math.nan
-        k_index = -1.0
-        slot = -1
-        if slots > 0:
-            k_index = math.floor((t - s[_SEASON_T0]) / s[_SLOT_WIDTH] + 0.5)
-            slot = int(k_index % slots)
-            if slot_k[slot] == k_index - slots:
-                resid = x - slot_v[slot]
         if warm and season_w > 0.0 and not math.isnan(resid) and s[_RESID_COUNT] >= MIN_POINTS:
             rfade = s[_RESID_NOISE] * dt / forget_s
             rlo = s[_RESID_LO] + rfade
@@ -254,7 +267,7 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
             e = season_w * gate * _outside(resid, rlo, rhi) / _unit(s[_RESID_NOISE], rlo, rhi)
             if e > raw:
                 raw, chan = e, SEASONAL
-        # refractory damping, then the score
+        # refractory damping
         score = 0.0
         if raw > 0.0:
             prior = 0.0
@@ -287,6 +300,11 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
             memory = max(memory_s / step, 10.0) if step > 0.0 else 1000.0
             s[_NOISE] = noise + max(1.0 / memory, 1.0 / n_changes) * (change - noise)
             s[_NOISE_N] = n_changes
+            if change > 0.0 and (s[_QUANTUM] == 0.0 or change < s[_QUANTUM]):
+                s[_QUANTUM] = change
+            if step > 0.0:
+                broke = 1.0 if (x > hi or x < lo) else 0.0
+                s[_RECORD_RATE] += min(1.0, dt / cal_s) * (broke - s[_RECORD_RATE])
             s[_LO] = min(lo, x)
             s[_HI] = max(hi, x)
             n_iv = int(s[_INTERVALS])
@@ -331,19 +349,23 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
                 s[_BLOCK_FILL] = 0.0
         # the local window and its calibration
         if z >= 0.0:
-            s[_HIST_TOTAL], s[_HIST_WEIGHT] = calibration.add(
-                hist, s[_HIST_TOTAL], s[_HIST_WEIGHT], z
-            )
-            s[_HIST_WEIGHT] *= 1.0 + dt / cal_s
+            s[_HIST_TOTAL] += s[_HIST_WEIGHT]
+            hist[calibration.bin_of(z)] += s[_HIST_WEIGHT]
             if s[_LONG_SCALE] == 0.0:
                 s[_LONG_SCALE] = iqr / _IQR_SIGMA
             else:
                 s[_LONG_SCALE] += min(1.0, dt / forget_s) * (iqr / _IQR_SIGMA - s[_LONG_SCALE])
+        s[_HIST_WEIGHT] *= 1.0 + dt / cal_s
+        if s[_HIST_WEIGHT] > calibration.RESCALE_AT:
+            hist /= s[_HIST_WEIGHT]
+            s[_HIST_TOTAL] /= s[_HIST_WEIGHT]
+            s[_HIST_WEIGHT] = 1.0
         if s[_TYPICAL] == 0.0 or int(count) % CALIBRATION_REFRESH == 0:
-            effective = s[_HIST_TOTAL] / s[_HIST_WEIGHT] if s[_HIST_WEIGHT] > 0.0 else 0.0
+            effective = s[_HIST_TOTAL] / s[_HIST_WEIGHT]
             s[_TYPICAL] = calibration.typical(
-                hist, s[_HIST_TOTAL], effective, cal_q, CALIBRATION_PRIOR, CALIBRATION_PRIOR_POINTS
-            )
+                hist, s[_HIST_TOTAL], effective, cal_q, CALIBRATION_PRIOR,
+                CALIBRATION_PRIOR_POINTS,
+            )  # fmt: skip
         width = int(s[_WINDOW])
         if width > 0:
             fill = int(s[_RING_FILL])

@@ -38,7 +38,7 @@ SCALARS = (
     "ring_pos",  # oldest slot of the local window's ring (once full)
     "ring_fill",  # values in the local window
     "window",  # the local window's length in points (0 until the cadence is known)
-    "hist_total",  # weighted count of the calibration histogram
+    "hist_total",  # weighted count of the local calibration histogram
     "hist_weight",  # weight of the next sample (grows with time, rescaled when large)
     "typical",  # the calibrated typical-high local deviation
     "long_scale",  # slow average of the local scale (its floor)
@@ -61,6 +61,8 @@ SCALARS = (
     "short_pos",  # oldest slot of the short window's ring (once full)
     "short_fill",  # values in the short window
     "short_width",  # the short window's length in points
+    "quantum",  # smallest non-zero change seen (the data's resolution; 0 before any)
+    "record_rate",  # EW share of points that broke the level range
 )
 S = {name: i for i, name in enumerate(SCALARS)}
 

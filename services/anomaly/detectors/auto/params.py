@@ -80,27 +80,48 @@ class AutoParams(DetectorParams):
         _DAY, ge=0.0, description="season in seconds; 0 turns the seasonal channel off"
     )
     refractory_seconds: float = Field(
-        4 * 3600.0, ge=0.0, description="time a past alert damps repeats"
+        2 * 3600.0, ge=0.0, description="time a past alert damps repeats"
     )
     refractory_factor: float = Field(
-        0.7, ge=0.0, le=1.0, description="share of the largest recent excess taken off"
+        0.9, ge=0.0, le=1.0, description="share of the largest recent excess taken off"
     )
-    level_weight: float = Field(1.0, ge=0.0, le=1.0, description="weight of the level channel")
+    level_weight: float = Field(0.7, ge=0.0, le=1.0, description="weight of the level channel")
     mean_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the mean channel")
     recent_weight: float = Field(
-        0.25, ge=0.0, le=1.0, description="weight of the value against its recent range"
+        0.1, ge=0.0, le=1.0, description="weight of the value against its recent range"
     )
     seasonal_weight: float = Field(
-        0.3, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
+        0.2, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
     )
     local_weight: float = Field(
-        0.6, ge=0.0, le=2.0, description="weight of the local robust channel"
+        0.4, ge=0.0, le=2.0, description="weight of the local robust channel"
     )
     calibration_quantile: float = Field(
-        0.999,
+        0.995,
         ge=0.9,
         lt=1.0,
         description="quantile of the series' own past local deviations taken as typical-high",
+    )
+    resolution_floor: float = Field(
+        1.0,
+        ge=0.0,
+        le=10.0,
+        description="the local scale is at least this many times the data's resolution "
+        "(its smallest change): a single count or a rounding step is not news",
+    )
+    record_rate: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="share of points allowed to break the level range before the level "
+        "channel is discounted in proportion (a trend makes records all the time; 0: never)",
+    )
+    seasonal_echo: float = Field(
+        2.0,
+        ge=0.0,
+        le=10.0,
+        description="a local deviation within this many seasonal noise units of the value "
+        "one season ago is discounted (full weight from twice as far; 0: off)",
     )
     calibration_seconds: float = Field(
         7 * _DAY, gt=0.0, description="time constant of the local channel's calibration"
