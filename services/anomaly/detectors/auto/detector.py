@@ -155,7 +155,7 @@ class AutoDetector(Detector):
         if code == 0 or point.score <= 0.0:
             return (
                 f"auto: value {fmt(value)} is within what this series has shown "
-                f"({fmt(point.lower)}–{fmt(point.upper)}); score {point.score:.3f}."
+                f"({fmt(point.lower)}–{fmt(point.upper)}); score {_score_text(point.score)}."
             )
         excess = excess_of_score(point.score)
         what = {
@@ -170,5 +170,10 @@ class AutoDetector(Detector):
         }[code]
         return (
             f"auto ({CHANNELS[code]}): {what} (normal {fmt(point.lower)}–{fmt(point.upper)}), "
-            f"by {excess:.3g} noise units; score {point.score:.3f}."
+            f"by {excess:.3g} noise units; score {_score_text(point.score)}."
         )
+
+
+def _score_text(score: float) -> str:
+    """A score with the digits that tell it from 1 (scores never reach 1)."""
+    return f"{score:.3f}" if score < 0.999 else f"{score:.6f}"

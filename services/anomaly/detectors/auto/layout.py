@@ -100,7 +100,9 @@ def _dump(a: np.ndarray) -> list[float | None]:
 
 
 def _load(values: list[float | None], missing: float) -> np.ndarray:
-    return np.asarray([missing if v is None else v for v in values], dtype=np.float64)
+    if None in values:
+        values = [missing if v is None else v for v in values]
+    return np.asarray(values, dtype=np.float64)
 
 
 def to_json(state: dict[str, np.ndarray]) -> dict[str, Any]:
