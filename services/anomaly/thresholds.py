@@ -269,8 +269,9 @@ class _Episodes:
         self.policy = policy
         self.ts = ts
         self.before = before
-        # groups of anomalies, in order: (start, time of the last anomaly, paged)
-        self.groups: list[tuple[float, float | None, bool]] = []
+        # the batch's episodes, in order: start, time of the last anomaly, paged
+        self.starts = self.lasts = np.empty(0)
+        self.paged = np.zeros(0, dtype=bool)
         self.carried_continues = False
 
     def judge(
@@ -303,50 +304,44 @@ class _Episodes:
         starts = np.where(latest_opener >= 0, times[np.maximum(latest_opener, 0)], carried)
         episode_start[anomalies] = starts
 
-        # group 0: the carried episode (when it continues); then one per opener
+        # episode of each anomaly: 0 the carried one (when it continues), then 1, 2, ...
         group = np.cumsum(~joins)
         paged_before = self.carried_continues and before.paged
         candidates = np.flatnonzero(eligible)
-        pages = candidates
         if candidates.size:
             g = group[candidates]
             first = np.ones(candidates.size, dtype=bool)
             first[1:] = g[1:] != g[:-1]
             if paged_before:
                 first &= g != 0
-            pages = candidates[first]
-            page[anomalies[pages]] = True
-        paged_groups = set(group[pages].tolist())
-        if paged_before:
-            paged_groups.add(0)
-        ends = np.flatnonzero(np.append(group[1:] != group[:-1], True))
-        for k in ends.tolist():
-            g = int(group[k])
-            self.groups.append((float(starts[k]), float(times[k]), g in paged_groups))
+            page[anomalies[candidates[first]]] = True
+            candidates = candidates[first]
+        paged_group = np.zeros(int(group[-1]) + 1, dtype=bool)
+        paged_group[group[candidates]] = True
+        paged_group[0] |= paged_before
+        last = np.flatnonzero(np.append(group[1:] != group[:-1], True))
+        self.starts, self.lasts, self.paged = starts[last], times[last], paged_group[group[last]]
 
     def end(self, resolve: np.ndarray) -> tuple[float | None, bool]:
         """Mark where episodes end (``resolve``); the open episode after the batch."""
         before, ts = self.before, self.ts
-        groups = self.groups
+        starts, lasts, paged = self.starts, self.lasts, self.paged
         if before.episode_start is not None and not self.carried_continues:
-            groups.insert(0, (before.episode_start, before.last_anomaly, before.paged))
-        if not groups:
+            carried_last = np.nan if before.last_anomaly is None else before.last_anomaly
+            starts = np.concatenate(([before.episode_start], starts))
+            lasts = np.concatenate(([carried_last], lasts))
+            paged = np.concatenate(([before.paged], paged))
+        if not starts.size:
             return before.episode_start, before.paged
-        cooldown = self.policy.cooldown_seconds
-        ended = False
-        for start, last, paged in groups:
-            ended = False
-            if last is None:
-                continue
-            k = int(np.searchsorted(ts, last + cooldown, side="right"))
-            if k < ts.shape[0]:
-                ended = True
-                if paged and self.policy.auto_resolve:
-                    resolve[k] = start
-        start, _, paged = groups[-1]
-        if ended:
+        with np.errstate(invalid="ignore"):
+            at = np.searchsorted(ts, lasts + self.policy.cooldown_seconds, side="right")
+        ended = ~np.isnan(lasts) & (at < ts.shape[0])  # a last anomaly unknown: never ends
+        if self.policy.auto_resolve:
+            resolved = ended & paged
+            resolve[at[resolved]] = starts[resolved]
+        if ended[-1]:
             return None, False
-        return start, paged
+        return float(starts[-1]), bool(paged[-1])
 
 
 def _as_state(state: ThresholdState | dict[str, Any] | None) -> ThresholdState:
