@@ -100,12 +100,14 @@ _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
 class Rotation:
     """Participants taking turns of ``length`` units from the ``handoff`` wall time.
 
-    Units: ``hourly`` one hour and ``custom`` ``shift_seconds`` (both measured
-    in elapsed time), ``daily`` one calendar day and ``weekly`` seven calendar
-    days (measured in the zone's wall time, so handoffs keep their local
-    time across DST). The rotation extends backwards before ``handoff`` as well
-    as forwards (the handoff is an anchor, not a start; a configuration starts
-    at its revision's ``effective_from``). A person may appear several times;
+    Units: ``hourly`` one hour, ``custom`` ``shift_seconds``, ``daily`` one
+    calendar day and ``weekly`` seven calendar days, all measured on the
+    zone's wall clock (as iCalendar's ``RRULE`` in a ``TZID``), so handoffs
+    keep their local time across DST: a 12-hour rotation from 08:00 hands off
+    at 08:00 and 20:00 all year, and the shift spanning a DST change is
+    longer or shorter in elapsed time. The rotation extends backwards before
+    ``handoff`` as well as forwards (the handoff is an anchor, not a start; a
+    configuration starts at its revision's ``effective_from``). A person may appear several times;
     an empty rotation has nobody on call.
     """
 
@@ -162,7 +164,7 @@ class Rotation:
 
     @property
     def shift(self) -> timedelta:
-        """Nominal length of one shift (day-based shifts may differ by a DST change)."""
+        """Nominal length of one shift (a shift spanning a DST change differs)."""
         return timedelta(seconds=_unit_seconds(self.type, self.shift_seconds) * self.length)
 
     @classmethod

@@ -14,7 +14,7 @@ the final schedule over ``[a, b)`` as contiguous segments:
 It works on sorted integer boundaries (microseconds), never by stepping
 through time: a range is split at the zone's offset transitions
 (:meth:`.zones.Zone.pieces`), where wall-time boundaries are plain
-arithmetic, and a day-based layer with restrictions replays its precomputed
+arithmetic, and a layer with restrictions replays its precomputed
 period (:class:`.restrictions.Pattern`). A year of final schedule costs a few
 milliseconds. It reads no clock: ``at``/``since``/``until`` are always given.
 Results are plain frozen dataclasses with UTC datetimes and a ``to_dict`` in
@@ -181,7 +181,7 @@ class _Layer:
     rotation: CompiledRotation  # labelled with each participant's segment key
     mask: Mask | None
     ends: tuple[int, ...]
-    pattern: Pattern | None  # rotation ∩ restrictions, precomputed for day-based rotations
+    pattern: Pattern | None  # rotation ∩ restrictions, precomputed (repeats in wall time)
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,7 @@ MAX_PATTERN_ITEMS = 5000
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """A day-based rotation already intersected with its restrictions, over one period.
+    """A rotation already intersected with its restrictions, over one period.
 
     Both repeat in wall time (the rotation every ``n × step``, the mask every
     week), so their intersection repeats every ``period`` (the least common
@@ -140,8 +140,8 @@ class Pattern:
 
     @classmethod
     def build(cls, rotation: CompiledRotation, mask: Mask) -> Pattern | None:
-        """The pattern of a day-based ``rotation`` under ``mask`` (None if not worth it)."""
-        if rotation.absolute or not rotation.labels:
+        """The pattern of ``rotation`` under ``mask`` (None if not worth it)."""
+        if not rotation.labels:
             return None
         cycle = rotation.step * len(rotation.labels)
         period = cycle * WEEK // gcd(cycle, WEEK)

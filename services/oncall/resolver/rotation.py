@@ -2,19 +2,22 @@
 
 Shift ``k`` (``k`` may be negative: the rotation is projected backwards from
 its handoff as well as forwards) belongs to ``participants[k % n]`` and
-starts at:
-
-* ``hourly`` / ``custom``: ``handoff_instant + k × length × unit`` (elapsed
-  time: an 8-hour shift lasts 8 hours even across a DST change);
-* ``daily`` / ``weekly``: the wall time ``handoff + k × length`` calendar days
-  (× 7 for weekly), resolved in the zone (gap → first valid instant after it,
-  ambiguous → first occurrence), so a 09:00 handoff stays at 09:00 local.
+starts at the wall time ``handoff + k × length × unit`` (unit: one hour for
+``hourly``, ``shift_seconds`` for ``custom``, one calendar day for ``daily``,
+seven for ``weekly``), resolved in the zone (gap → first valid instant after
+it, ambiguous → first occurrence). Every type steps on the wall clock, as an
+iCalendar ``RRULE`` in a ``TZID`` does: a 09:00 daily handoff stays at 09:00
+local, and a 12-hour rotation handing off at 08:00/20:00 keeps doing so after
+a DST change, the shift that spans the change being an hour (30 minutes on
+Lord Howe) longer or shorter in elapsed time.
 
 The resolver asks for the shifts of one *piece* of time with a single UTC
 offset (see :meth:`.zones.Zone.pieces`), where resolving a wall time is a
 subtraction; boundaries outside the piece are clipped to it, which is where
-the zone rules put them too. A shift swallowed whole by a DST gap (only
-possible for a gap longer than the shift) never appears.
+the zone rules put them too. A shift whose whole wall-clock span lies in a
+DST gap (a 1-hour shift from 02:00 on a spring-forward night in New York)
+never appears; its turn is skipped, as the rotation order is counted in wall
+steps from the handoff.
 """
 
 from __future__ import annotations
@@ -23,40 +26,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from .layers import Rotation, RotationType
-from .zones import DAY, HOUR, SECOND, Zone, wall_us
+from .zones import DAY, HOUR, SECOND, WEEK, Zone, wall_us
+
+_UNITS = {RotationType.HOURLY: HOUR, RotationType.DAILY: DAY, RotationType.WEEKLY: WEEK}
 
 
 @dataclass(frozen=True, slots=True)
 class CompiledRotation:
-    """A rotation reduced to integers for one zone.
+    """A rotation reduced to integers (wall-clock anchor and step).
 
     ``labels`` stand for the participants in order (the participant ids, or
     whatever the caller wants each shift tagged with).
     """
 
     labels: tuple[Any, ...]
-    absolute: bool  # True: step in elapsed time from ``anchor``; False: in wall time
-    step: int  # microseconds (elapsed or wall)
-    anchor: int  # instant (absolute) or wall time (day-based) of shift 0
+    step: int  # wall-clock microseconds between handoffs
+    anchor: int  # wall time of shift 0's handoff
 
     @classmethod
     def build(
         cls, rotation: Rotation, zone: Zone, labels: tuple[Any, ...] | None = None
     ) -> CompiledRotation:
-        """Compile ``rotation`` for ``zone`` (an absolute rotation's anchor is resolved here).
+        """Compile ``rotation`` (the zone is only needed per query, see :meth:`shifts`).
 
         ``labels`` (one per participant) tag the shifts; by default the
         participant ids.
         """
-        handoff = wall_us(rotation.handoff)
+        del zone  # every rotation steps in wall time; the zone applies per piece
         people = rotation.participants if labels is None else labels
-        if rotation.type is RotationType.HOURLY:
-            return cls(people, True, rotation.length * HOUR, zone.resolve(handoff))
-        if rotation.type is RotationType.CUSTOM:
-            step = rotation.length * int(rotation.shift_seconds or 0) * SECOND
-            return cls(people, True, step, zone.resolve(handoff))
-        days = rotation.length * (7 if rotation.type is RotationType.WEEKLY else 1)
-        return cls(people, False, days * DAY, handoff)
+        unit = _UNITS.get(rotation.type) or int(rotation.shift_seconds or 0) * SECOND
+        return cls(people, rotation.length * unit, wall_us(rotation.handoff))
 
     def shifts(self, a: int, b: int, offset: int, floor: int) -> list[tuple[int, int, Any]]:
         """Shifts overlapping ``[a, b)``, clipped, as ``(start, end, label)``.
@@ -69,21 +68,18 @@ class CompiledRotation:
         n = len(participants)
         if not n or a >= b:
             return []
-        step = self.step
-        if self.absolute:
-            k = (a - self.anchor) // step
-            s = self.anchor + k * step
-        else:
-            wa = a + offset
-            if wa < floor:  # in the repeated hour: handoffs there happened at the first one
-                wa = floor - 1
-            k = (wa - self.anchor) // step
-            w = self.anchor + k * step
-            s = w - offset if w >= floor else a
+        step, anchor = self.step, self.anchor
+        wa = a + offset
+        if wa < floor:  # in the repeated hour: handoffs there happened at the first one
+            wa = floor - 1
+        k = (wa - anchor) // step
+        w = anchor + k * step
+        s = w - offset if w >= floor else a  # below the floor: began before the piece
         out: list[tuple[int, int, Any]] = []
+        e = anchor + (k + 1) * step - offset
         while s < b:
-            e = s + step if self.absolute else self.anchor + (k + 1) * step - offset
             out.append((s if s > a else a, e if e < b else b, participants[k % n]))
             k += 1
             s = e
+            e += step
         return out

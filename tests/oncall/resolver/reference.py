@@ -39,19 +39,20 @@ def rotation_person(rotation: Rotation, tz: ZoneInfo, t: datetime) -> str | None
     people = rotation.participants
     if not people:
         return None
-    if rotation.type in (RotationType.HOURLY, RotationType.CUSTOM):
-        unit = 3600 if rotation.type is RotationType.HOURLY else rotation.shift_seconds
-        step = timedelta(seconds=unit * rotation.length)
-        anchor = resolve_wall(tz, rotation.handoff)
-        k = (t - anchor) // step
-        return people[k % len(people)]
-    days = rotation.length * (7 if rotation.type is RotationType.WEEKLY else 1)
+    # Every type steps on the wall clock from the handoff (SPEC: hourly and
+    # custom included, as iCalendar recurrences in a TZID do).
+    seconds = {
+        RotationType.HOURLY: 3600,
+        RotationType.DAILY: 86_400,
+        RotationType.WEEKLY: 7 * 86_400,
+    }.get(rotation.type, rotation.shift_seconds or 0)
+    step = timedelta(seconds=seconds * rotation.length)
 
     def start(k: int) -> datetime:
-        return resolve_wall(tz, rotation.handoff + timedelta(days=days * k))
+        return resolve_wall(tz, rotation.handoff + step * k)
 
     local = t.astimezone(tz).replace(tzinfo=None)
-    k = (local - rotation.handoff) // timedelta(days=days)
+    k = (local - rotation.handoff) // step
     while start(k) > t:
         k -= 1
     while start(k + 1) <= t:

@@ -1,4 +1,4 @@
-"""Time zones and DST: gaps, ambiguous times, half-hour shifts, elapsed vs wall time."""
+"""Time zones and DST: gaps, ambiguous times, half-hour shifts, wall-clock handoffs."""
 
 from __future__ import annotations
 
@@ -25,14 +25,25 @@ def test_a_handoff_in_the_spring_forward_gap_starts_at_03_00() -> None:
 
 
 def test_a_handoff_in_the_gap_as_the_rotation_anchor() -> None:
-    """An hourly rotation anchored at a non-existent 02:30 starts at 03:00 EDT and
-    steps in elapsed hours from there, backwards too (01:00 EST is an hour before)."""
+    """An hourly rotation anchored at a non-existent 02:30 starts at 03:00 EDT (the
+    first valid instant after the gap) and keeps handing off at :30 on the wall
+    clock: 03:30 EDT next, 01:30 EST before, so the shifts on either side of the
+    gap last 30 minutes each."""
     s = schedule(NY, layer("p", "hourly", "2026-03-08T02:30", ["a", "b"]))
     now = oncall(s, local(NY, 2026, 3, 8, 3, 10))
     assert now.person == "a" and now.shift_start == utc(2026, 3, 8, 7)
-    assert now.shift_end == utc(2026, 3, 8, 8)
-    before = oncall(s, local(NY, 2026, 3, 8, 1, 30))
-    assert before.person == "b" and before.shift_start == utc(2026, 3, 8, 6)
+    assert now.shift_end == utc(2026, 3, 8, 7, 30)
+    before = oncall(s, local(NY, 2026, 3, 8, 1, 45))
+    assert before.person == "b" and before.shift_start == utc(2026, 3, 8, 6, 30)
+    assert before.shift_end == utc(2026, 3, 8, 7)
+    segs = shifts(s, local(NY, 2026, 3, 8, 0, 30), local(NY, 2026, 3, 8, 5, 30)).segments
+    assert table(segs, NY) == [
+        ("2026-03-08 00:30-0500", "2026-03-08 01:30-0500", "a"),
+        ("2026-03-08 01:30-0500", "2026-03-08 03:00-0400", "b"),
+        ("2026-03-08 03:00-0400", "2026-03-08 03:30-0400", "a"),
+        ("2026-03-08 03:30-0400", "2026-03-08 04:30-0400", "b"),
+        ("2026-03-08 04:30-0400", "2026-03-08 05:30-0400", "a"),
+    ]
 
 
 def test_an_ambiguous_handoff_takes_the_first_occurrence() -> None:
@@ -75,22 +86,32 @@ def test_half_hour_offset_zone_without_dst() -> None:
     assert all(x.end - x.start == timedelta(days=1) for x in segs[1:-1])
 
 
-def test_hourly_and_custom_rotations_step_in_elapsed_time() -> None:
-    """Hourly and custom shifts last exactly their length across DST (documented
-    choice): a 12-hour custom rotation handing off at 07:00/19:00 EDT hands off
-    at 06:00/18:00 EST after the fall-back. Use daily layers with restrictions
-    for fixed local handoffs."""
+def test_hourly_and_custom_rotations_step_on_the_wall_clock() -> None:
+    """Hourly and custom shifts hand off at the same local times all year (SPEC):
+    on the fall-back night a 1-hour rotation's 01:00 shift lasts 2 hours (7 wall
+    hours, 7 shifts, 8 elapsed hours), and a 12-hour custom rotation handing off
+    at 07:00/19:00 EDT still hands off at 07:00/19:00 EST, the 19:00 shift before
+    the change lasting 13 hours. (Wall-time test of the old elapsed-time rule.)"""
     hourly = schedule(NY, layer("p", "hourly", "2026-11-01T00:00", ["a", "b"]))
     segs = shifts(hourly, local(NY, 2026, 10, 31, 22), local(NY, 2026, 11, 1, 5)).segments
-    assert all(x.end - x.start == timedelta(hours=1) for x in segs)
-    assert len(segs) == 8  # 7 wall hours, 8 elapsed
+    assert len(segs) == 7
+    assert [x.end - x.start for x in segs] == [timedelta(hours=h) for h in (1, 1, 1, 2, 1, 1, 1)]
+    assert [start[11:] for start, _, _ in table(segs, NY)] == [
+        "22:00-0400",
+        "23:00-0400",
+        "00:00-0400",
+        "01:00-0400",
+        "02:00-0500",
+        "03:00-0500",
+        "04:00-0500",
+    ]
     custom = schedule(
         NY, layer("p", "custom", "2026-10-30T07:00", ["a", "b"], shift_seconds=12 * 3600)
     )
     segs = shifts(custom, local(NY, 2026, 10, 31, 7), local(NY, 2026, 11, 2, 7)).segments
-    assert all(x.end - x.start == timedelta(hours=12) for x in segs[:-1])
     starts = [start[11:] for start, _, _ in table(segs, NY)]
-    assert starts == ["07:00-0400", "19:00-0400", "06:00-0500", "18:00-0500", "06:00-0500"]
+    assert starts == ["07:00-0400", "19:00-0400", "07:00-0500", "19:00-0500"]
+    assert [x.end - x.start for x in segs] == [timedelta(hours=h) for h in (12, 13, 12, 12)]
 
 
 def test_restriction_windows_follow_the_wall_clock_across_dst() -> None:
