@@ -14,6 +14,7 @@ import hmac
 import json
 import math
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Literal, Protocol
@@ -23,7 +24,7 @@ import httpcore
 import httpx
 
 from services import __version__
-from services.oncall.delivery.destinations import DestinationPolicy
+from services.oncall.delivery.destinations import DestinationPolicy, Refused
 from services.oncall.delivery.http import Answer, InvalidURL
 
 Outcome = Literal["sent", "retry", "permanent"]
@@ -137,8 +138,16 @@ _TRANSIENT = (httpcore.NetworkError, httpcore.ProtocolError, OSError)
 class WebhookClient(Protocol):
     """What a webhook channel sends with: the worker's :class:`~.http.Connections`."""
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
-        """POST `body` to `url`; raises httpcore's errors, or InvalidURL."""
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        *,
+        addresses: Sequence[str] | None = None,
+    ) -> Answer:
+        """POST `body` to `url`, connecting only to `addresses` (the checked ones);
+        raises httpcore's errors, or InvalidURL."""
         ...
 
 
@@ -146,7 +155,9 @@ class WebhookChannel:
     """POST the JSON payload, signed, with `Idempotency-Key`.
 
     `client` is the worker's :class:`~.http.Connections` (keep-alive connections per
-    origin); redirects are not followed and its errors are httpcore's.
+    origin); redirects are not followed and its errors are httpcore's. The
+    destination is checked (its name resolved once) before every send, and the
+    send connects only to the addresses that check judged.
     """
 
     name = "webhook"
@@ -166,9 +177,10 @@ class WebhookChannel:
         return canonical_json(message.payload)
 
     async def send(self, message: Message) -> Result:
-        problem = await self.destinations.resolved_problem(message.destination)
-        if problem is not None:
-            return Result("permanent", None, problem)
+        try:
+            destination = await self.destinations.check(message.destination)
+        except Refused as refused:
+            return Result("retry" if refused.transient else "permanent", None, refused.reason)
         body = self.body(message)
         headers = {
             "Content-Type": "application/json",
@@ -179,7 +191,9 @@ class WebhookChannel:
         if self.signing_secret:
             headers["X-Signature"] = signature(self.signing_secret, body)
         try:
-            response = await self.client.post(message.destination, body, headers)
+            response = await self.client.post(
+                destination.url, body, headers, addresses=destination.addresses
+            )
         except httpcore.TimeoutException:
             return Result("retry", None, "timed out")
         except (InvalidURL, httpcore.UnsupportedProtocol, httpcore.LocalProtocolError) as exc:
