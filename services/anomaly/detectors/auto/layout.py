@@ -86,7 +86,7 @@ def fresh() -> dict[str, np.ndarray]:
         "blk": np.full((BLOCK_ROWS, RECENT_BLOCKS + 2), -np.inf),
         "hist": np.zeros(HIST_BINS),
         "slot_v": np.zeros(MAX_SLOTS),
-        "slot_k": np.full(MAX_SLOTS, -1.0),
+        "slot_k": np.full(MAX_SLOTS, -np.inf),  # -inf: never written (matches no index)
         "al_t": np.full(MAX_ALERTS, -np.inf),
         "al_e": np.zeros(MAX_ALERTS),
     }
@@ -134,7 +134,7 @@ def from_json(data: dict[str, Any]) -> dict[str, np.ndarray]:
         ("short_ring", "short_ring", 0.0),
         ("tail", "tail", 0.0),
         ("slot_v", "slot_values", 0.0),
-        ("slot_k", "slot_index", -1.0),
+        ("slot_k", "slot_index", -math.inf),
     ):
         values = _load(data[name], missing)
         state[key][: values.shape[0]] = values

@@ -91,7 +91,7 @@ class AutoParams(DetectorParams):
         0.1, ge=0.0, le=1.0, description="weight of the value against its recent range"
     )
     seasonal_weight: float = Field(
-        0.2, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
+        0.3, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
     )
     local_weight: float = Field(
         0.4, ge=0.0, le=2.0, description="weight of the local robust channel"
