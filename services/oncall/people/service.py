@@ -23,7 +23,9 @@ def _person(row: asyncpg.Record) -> Person:
 
 
 def check_destinations(methods: Iterable[Any], policy: DestinationPolicy) -> None:
-    """422 for webhook/Slack URLs that could never be called."""
+    """422 for webhook/Slack URLs that could never be called; a numeric host in any form
+    (``http://2852039166/``, ``0x7f.1``) is judged as the address it is and stored in
+    canonical form."""
     errors = []
     for i, method in enumerate(methods):
         url = getattr(method, "url", None)
@@ -32,6 +34,8 @@ def check_destinations(methods: Iterable[Any], policy: DestinationPolicy) -> Non
         problem = policy.literal_problem(url)
         if problem:
             errors.append(field_error(("body", "contact_methods", i, "url"), problem))
+        else:
+            method.url = policy.canonical_url(url)
     raise_field_errors(errors)
 
 
