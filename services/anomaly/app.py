@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 
 from services.anomaly.anomalies.views import router as anomalies_router
 from services.anomaly.backtest.views import router as backtest_router
+from services.anomaly.detectors.auto import warm_up
 from services.anomaly.detectors_api.views import router as detectors_router
 from services.anomaly.hasura.views import router as hasura_router
 from services.anomaly.ingest.coalesce import SingleIngest
@@ -39,7 +41,9 @@ def wake_pager(app: FastAPI) -> None:
 @asynccontextmanager
 async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
     """The ingest pipeline (its live-detector cache) and the group commit of
-    single-point ingests, for the app's lifetime."""
+    single-point ingests, for the app's lifetime. The default detector's compiled
+    loop is loaded (or compiled, on a fresh install) before the app is ready."""
+    await asyncio.to_thread(warm_up)
     app.state.ingestor = Ingestor(
         app.state.pool, on_pages=lambda: wake_pager(app), clock=app.state.clock
     )

@@ -13,9 +13,10 @@ Where each part lives
 ``window``       the local window (a ring and its sorted copy)
 ``calibration``  the local channel's calibration against its own past
 ``layout``       the state's arrays and their JSON
+``_cache``       numba's on-disk cache, stamped with the hash of the whole package
 """
 
-from .detector import AutoDetector
+from .detector import AutoDetector, warm_up
 from .params import ALERT_EXCESS, CHANNELS, AutoParams
 
-__all__ = ["ALERT_EXCESS", "CHANNELS", "AutoDetector", "AutoParams"]
+__all__ = ["ALERT_EXCESS", "CHANNELS", "AutoDetector", "AutoParams", "warm_up"]

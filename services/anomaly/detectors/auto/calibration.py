@@ -17,6 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
+from . import _cache  # noqa: F401 (stamps the compiled functions with the package hash)
 from .layout import HIST_BINS
 
 #: log2 of the smallest binned deviation.

@@ -174,6 +174,11 @@ class AutoDetector(Detector):
         )
 
 
+def warm_up() -> None:
+    """Compile the kernel (or load it from numba's cache) before the first real batch."""
+    AutoDetector().score(np.arange(MIN_POINTS + 2) * 60.0, np.zeros(MIN_POINTS + 2))
+
+
 def _score_text(score: float) -> str:
     """A score with the digits that tell it from 1 (scores never reach 1)."""
     return f"{score:.3f}" if score < 0.999 else f"{score:.6f}"

@@ -16,7 +16,11 @@ import math
 import numpy as np
 from numba import njit
 
-from . import calibration, window
+from . import (
+    _cache,  # noqa: F401 (stamps the compiled functions with the package hash)
+    calibration,
+    window,
+)
 from .layout import S
 from .params import (
     ALERT_EXCESS,

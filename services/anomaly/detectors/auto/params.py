@@ -37,7 +37,7 @@ MAX_ALERTS = 32
 RELATIVE_FLOOR = 1e-9
 #: Calibration prior: the typical-high robust deviation assumed before history,
 #: and the points of history it weighs as.
-CALIBRATION_PRIOR = 4.0
+CALIBRATION_PRIOR = 3.0
 CALIBRATION_PRIOR_POINTS = 200.0
 #: The calibration quantile is refreshed every this many learned points.
 CALIBRATION_REFRESH = 16
@@ -94,7 +94,7 @@ class AutoParams(DetectorParams):
         0.3, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
     )
     local_weight: float = Field(
-        0.4, ge=0.0, le=2.0, description="weight of the local robust channel"
+        0.5, ge=0.0, le=2.0, description="weight of the local robust channel"
     )
     calibration_quantile: float = Field(
         0.995,

@@ -13,6 +13,8 @@ import math
 import numpy as np
 from numba import njit
 
+from . import _cache  # noqa: F401 (stamps the compiled functions with the package hash)
+
 
 @njit(cache=True, nogil=True)
 def quantile_sorted(a: np.ndarray, n: int, q: float) -> float:
