@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         default="", description="comma-separated hosts or CIDRs webhooks may reach"
     )
     log_level: str = "info"
+    # GraphQL limits (docs/oncall-api.md, "GraphQL limits"; services/oncall/graphql/limits.py)
+    graphql_max_tokens: int = Field(default=10_000, ge=100)
+    graphql_max_cost: int = Field(default=10_000, ge=100)
+    graphql_max_depth: int = Field(default=8, ge=2)
+    graphql_max_aliases: int = Field(default=200, ge=0)
+    graphql_statement_timeout_ms: int = Field(default=5_000, ge=1)
 
     @field_validator("hasura_graphql_jwt_secret")
     @classmethod

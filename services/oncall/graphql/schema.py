@@ -1,10 +1,12 @@
 """Strawberry schema served at `/graphql` (Hasura's remote schema for on-call).
 
 Every field answers through the same store functions as the REST routes
-(so the GraphQL on-call of a schedule is the REST answer), inside a tenant
-transaction of the caller's account: the plugin bearer with the forwarded
-`X-Hasura-Source-Account-Id`, or a Hasura JWT. Errors carry
-`extensions.code` (`not_found`, `validation_error`, `internal`).
+(so the GraphQL on-call of a schedule is the REST answer), inside the one
+tenant transaction of the request (`transaction.py`) in the caller's account:
+the plugin bearer with the forwarded `X-Hasura-Source-Account-Id`, or a Hasura
+JWT. A document is checked against the limits of `limits.py` (tokens, cost,
+depth, aliases) before it is validated or run. Errors carry `extensions.code`
+(`not_found`, `validation_error`, `query_too_complex`, `timeout`, `internal`).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.types import Info
 
 from services.common.auth import Principal, authenticate
-from services.common.db import tenant_transaction
 from services.common.errors import ApiError
 from services.oncall.deps import clock_of
 from services.oncall.escalation import engine, runner
+from services.oncall.graphql.limits import CODE as LIMIT_CODE
+from services.oncall.graphql.limits import GraphQLLimits, Limits
+from services.oncall.graphql.transaction import RequestConnection, RequestTransaction
 from services.oncall.people import service as people
 from services.oncall.policies import service as policies
 from services.oncall.schedules import models as rest
@@ -73,8 +77,9 @@ def _ctx(info: Info) -> dict[str, Any]:
 
 
 def _tx(info: Info) -> Any:
-    ctx = _ctx(info)
-    return tenant_transaction(ctx["pool"], ctx["principal"].account_id)
+    """The request's transaction (opened by the first field that reads the database)."""
+    db: RequestConnection = _ctx(info)["db"]
+    return db.use()
 
 
 def _now(info: Info) -> datetime:
@@ -313,14 +318,49 @@ class Query:
         )
 
 
-schema = strawberry.Schema(query=Query)
+# the fields whose resolvers read the database (the cost of `limits.py` weighs them)
+DB_FIELDS = frozenset(
+    {
+        ("Query", "schedule"),
+        ("Query", "schedules"),
+        ("Query", "currentOncall"),
+        ("Query", "policy"),
+        ("Schedule", "oncall"),
+        ("Schedule", "shifts"),
+        ("EscalationPolicy", "currentResponders"),
+    }
+)
+
+
+class _Limits(GraphQLLimits):
+    db_fields = DB_FIELDS
+    list_default = MAX_LIST
+
+
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Strawberry logs every error; a refused document is the caller's, not ours."""
+        ours = [e for e in errors if (e.extensions or {}).get("code") != LIMIT_CODE]
+        if ours:
+            super().process_errors(ours, execution_context)
+
+
+schema = _Schema(query=Query, extensions=[_Limits, RequestTransaction])
 
 
 async def _context(request: Request) -> dict[str, Any]:
-    principal: Principal = authenticate(request.headers, request.app.state.settings)
+    settings = request.app.state.settings
+    principal: Principal = authenticate(request.headers, settings)
+    limits = Limits.of(settings)
     return {
         "principal": principal,
         "pool": request.app.state.pool,
+        "db": RequestConnection(
+            request.app.state.pool,
+            principal.account_id,
+            statement_timeout_ms=limits.statement_timeout_ms,
+        ),
+        "limits": limits,
         "clock": clock_of(request),
         "request": request,
     }
