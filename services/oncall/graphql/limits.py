@@ -342,6 +342,14 @@ def _introspection_children(schema: GraphQLSchema, field: str, value: Any) -> li
 
 
 @functools.cache
+def _default_limits() -> Limits:
+    """The settings' defaults (a schema executed without the router's context)."""
+    from services.common.settings import Settings
+
+    return Limits.of(Settings.model_construct())
+
+
+@functools.cache
 def _rules(limit: str, allowed: int) -> list[type[ASTValidationRule]]:
     """Strawberry's validation rule for a limit (its extensions' rules, run here first)."""
     if limit == "depth":
@@ -400,7 +408,9 @@ class GraphQLLimits(SchemaExtension):
     list_default: int = 1000
 
     def _limits(self) -> Limits:
-        return self.execution_context.context["limits"]  # type: ignore[no-any-return]
+        context = self.execution_context.context
+        found = context.get("limits") if isinstance(context, dict) else None
+        return found if isinstance(found, Limits) else _default_limits()
 
     def on_operation(self) -> Iterator[None]:
         self.execution_context.parse_options["max_tokens"] = self._limits().max_tokens
