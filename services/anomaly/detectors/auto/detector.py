@@ -46,37 +46,9 @@ def excess_of_score(score: float) -> float:
 class AutoDetector(Detector):
     """Default ensemble: new extremes of the long history, local robust deviations, seasons.
 
-    Parameters (every length is a duration; see :class:`.params.AutoParams`)
-    -------------------------------------------------------------------------
-    warmup_seconds : float, default 21600 (6 hours)
-        Time learned before scores can be non-zero (and at least 20 points).
-    memory_seconds : float, default 302400 (3.5 days)
-        Time constant of the level channel's noise unit.
-    forget_seconds : float, default 1987200 (23 days)
-        Time for a past extreme of the level or seasonal channel to fade by
-        one noise unit.
-    mean_window : int, default 10
-        Points averaged by the mean channel.
-    recent_seconds : float, default 302400 (3.5 days)
-        Span of the recent ranges of the mean and recent channels.
-    local_seconds : float, default 21600 (6 hours)
-        Span of the local channel's trailing window (16 to 256 points).
-    short_seconds : float, default 1800
-        Span of the short trailing median (3 to 64 points): only the first
-        part of a level shift is far from both medians.
-    season_seconds : float, default 86400
-        Season of the seasonal channel (0 turns it off); the detector is
-        ``learning`` during its first season.
-    refractory_seconds : float, default 14400 (4 hours)
-        Time during which a past alert damps new ones (0: no damping).
-    refractory_factor : float, default 0.7
-        Share of the largest recent alert excess subtracted from a new one.
-    level_weight, mean_weight, recent_weight, seasonal_weight, local_weight : float
-        Weights of the channels (1, 0.5, 0.25, 0.3, 0.6).
-    calibration_quantile : float, default 0.999
-        Quantile of the series' own past local deviations taken as typical-high.
-    calibration_seconds : float, default 604800 (7 days)
-        Time constant of that calibration.
+    Parameters: :class:`.params.AutoParams` (every length is a duration in
+    seconds; the defaults and what each does are in its field descriptions
+    and in docs/detectors.md, "auto").
 
     Examples
     --------

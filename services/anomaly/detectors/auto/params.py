@@ -94,7 +94,7 @@ class AutoParams(DetectorParams):
         0.3, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
     )
     local_weight: float = Field(
-        0.5, ge=0.0, le=2.0, description="weight of the local robust channel"
+        0.45, ge=0.0, le=2.0, description="weight of the local robust channel"
     )
     calibration_quantile: float = Field(
         0.995,
