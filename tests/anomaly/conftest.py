@@ -12,27 +12,10 @@ import pytest
 
 from services.anomaly.app import create_app
 from services.common.settings import Settings
+from tests.clock import FakeClock
 from tests.conftest import auth_headers, serve_app
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-class FakeClock:
-    """The injected clock: `clock()` is now; tests move it with `advance` or `set`."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now = self.now + timedelta(**delta)
-        return self.now
-
-    def set(self, at: datetime) -> datetime:
-        self.now = at
-        return at
 
 
 @pytest.fixture(scope="module")

@@ -7,26 +7,14 @@ import json
 import socket
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.clock import FakeClock as FakeClock  # re-exported for the on-call tests
+
 SIGNING_SECRET = "webhook-signing-secret-for-tests-0123456789"
-
-
-class FakeClock:
-    """The injected clock: `clock()` is now; tests move it with `advance`."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now = self.now + timedelta(**delta)
-        return self.now
 
 
 def utc(text: str) -> datetime:

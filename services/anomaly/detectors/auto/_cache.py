@@ -36,26 +36,25 @@ def _in_package(py_file: str) -> bool:
     return Path(py_file).resolve().parent == PACKAGE
 
 
-class PackageInTreeLocator(caching.InTreeCacheLocator):
-    """The package's ``__pycache__``, stamped with the package hash."""
+class _PackageStamped:
+    """A numba locator for this package's functions only, stamped with the package hash."""
 
     def get_source_stamp(self) -> Any:
         return STAMP
 
     @classmethod
     def from_function(cls, py_func: Any, py_file: str) -> Any:
-        return super().from_function(py_func, py_file) if _in_package(py_file) else None
+        if not _in_package(py_file):
+            return None
+        return super().from_function(py_func, py_file)  # type: ignore[misc]
 
 
-class PackageUserWideLocator(caching.UserWideCacheLocator):
-    """The user-wide cache folder (read-only installs), stamped with the package hash."""
+class PackageInTreeLocator(_PackageStamped, caching.InTreeCacheLocator):
+    """The package's ``__pycache__``."""
 
-    def get_source_stamp(self) -> Any:
-        return STAMP
 
-    @classmethod
-    def from_function(cls, py_func: Any, py_file: str) -> Any:
-        return super().from_function(py_func, py_file) if _in_package(py_file) else None
+class PackageUserWideLocator(_PackageStamped, caching.UserWideCacheLocator):
+    """The user-wide cache folder (read-only installs)."""
 
 
 _LOCATORS = caching.CacheImpl._locator_classes  # noqa: SLF001 (numba's locator list)
