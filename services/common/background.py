@@ -3,8 +3,11 @@
 ``repeat`` runs one pass after another while the app is ready, each pass
 saying when the next is due, woken early by an event if it has one; a pass
 that fails is logged and retried at the next interval, so a database hiccup
-never ends the loop. ``running`` starts such a loop for the app's lifetime and
-``worker_pool`` gives it a pool of the worker role (across accounts).
+never ends the loop. A pass that fails because the database is unreachable is
+logged without a trace, once per kind of failure per interval
+(``common.outage``), and the first pass that succeeds after it says so.
+``running`` starts such a loop for the app's lifetime and ``worker_pool`` gives
+it a pool of the worker role (across accounts).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.common import db
+from services.common.outage import outage_kind, outages
 from services.common.settings import Settings
 
 # one pass; returns the seconds until the next one (0: at once)
@@ -42,6 +46,7 @@ async def repeat(
         raise ValueError("interval must be positive")
     if first_delay > 0:
         await asyncio.sleep(first_delay)
+    down = False  # the last pass failed for a database outage
     while True:
         if wakeup is not None:
             wakeup.clear()
@@ -49,9 +54,18 @@ async def repeat(
         if getattr(app.state, "ready", False):
             try:
                 delay = await one_pass()
-            except Exception:  # keep the loop alive through database hiccups
-                log.exception("%s pass failed", name)
+            except Exception as exc:  # keep the loop alive through database hiccups
+                kind = outage_kind(exc)
+                if kind is None:
+                    log.exception("%s pass failed", name)
+                else:  # the database is away: one line per kind per interval, no trace
+                    outages.report(kind, f"{name} pass", exc)
+                    down = True
                 delay = interval
+            else:
+                if down:
+                    log.info("%s pass: the database is reachable again", name)
+                    down = False
         if delay <= 0:
             await asyncio.sleep(0)  # another pass at once, but let the loop breathe
             continue

@@ -16,8 +16,16 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from services.common.errors import DatabaseUnavailable
+from services.common.outage import outage_kind, unavailable
+
 APP_ROLE = "nsentry_app"
 WORKER_ROLE = "nsentry_worker"
+
+
+# reaching the server (asyncpg's default is 60 s): an unreachable host fails a request
+# with 503 in seconds instead of holding it for a minute
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 async def _init_connection(conn: asyncpg.Connection, role: str | None) -> None:
@@ -52,13 +60,14 @@ async def create_pool(
         init=init,
         reset=_keep_session,
         command_timeout=60,
+        timeout=CONNECT_TIMEOUT_SECONDS,
     )
     assert pool is not None
     return pool
 
 
 async def connect(dsn: str, *, role: str | None = None) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_SECONDS)
     await _init_connection(conn, role)
     return conn
 
@@ -95,6 +104,24 @@ async def tenant_transaction(
     level = _ISOLATION.get(isolation)
     if level is None:
         raise ValueError(f"isolation must be one of {sorted(_ISOLATION)}")
+    inside = False
+    try:
+        async with _scoped(pool, account_id, level) as conn:
+            inside = True
+            yield conn
+    except Exception as exc:
+        # the database is unreachable: the 503 every caller answers (common.outage); a
+        # timeout of the caller's own (not reaching the server) stays what it is
+        down = unavailable(exc)
+        if down is None or down is exc or (inside and isinstance(exc, TimeoutError)):
+            raise
+        raise down from exc
+
+
+@asynccontextmanager
+async def _scoped(
+    pool: asyncpg.Pool, account_id: str, level: str
+) -> AsyncIterator[asyncpg.Connection]:
     async with pool.acquire() as conn:
         try:
             if _LITERAL_ACCOUNT.fullmatch(account_id):
@@ -103,16 +130,44 @@ async def tenant_transaction(
                 await conn.execute(f"BEGIN ISOLATION LEVEL {level}")
                 await conn.execute(_SCOPE_SQL, account_id, APP_ROLE)
             yield conn
-        except BaseException:
+        except BaseException as exc:
             # Unconditionally: a cancel during the first message leaves the connection's
             # status "idle" though BEGIN ran (a ROLLBACK outside a transaction is harmless).
             try:
-                if not conn.is_closed():
+                if not _is_closed(conn):
                     await conn.execute("ROLLBACK")
             except Exception:  # a broken connection: not returned to the pool as is
-                conn.terminate()
+                if not _is_closed(conn):
+                    conn.terminate()
+            _raise_if_lost(conn, exc)
             raise
-        await conn.execute("COMMIT")
+        try:
+            await conn.execute("COMMIT")
+        except Exception as exc:
+            # lost on the way: the server may have committed before it went away
+            kind = outage_kind(exc) or (
+                f"connection lost ({exc.__class__.__name__})" if _is_closed(conn) else None
+            )
+            if kind is None:
+                raise
+            # asyncpg refuses before sending on a connection it knows is gone
+            sent = not isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError)
+            raise DatabaseUnavailable(kind, in_doubt=sent) from exc
+
+
+def _is_closed(conn: asyncpg.Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took back a connection that was lost
+        return True
+
+
+def _raise_if_lost(conn: asyncpg.Connection, exc: BaseException) -> None:
+    """A failure that left the connection closed is a lost connection, whatever asyncpg
+    called it (a connection lost between two statements can surface as an
+    ``InternalClientError``, "another operation is in progress")."""
+    if isinstance(exc, Exception) and _is_closed(conn) and outage_kind(exc) is None:
+        raise DatabaseUnavailable(f"connection lost ({exc.__class__.__name__})") from exc
 
 
 async def set_tenant(conn: asyncpg.Connection, account_id: str) -> None:

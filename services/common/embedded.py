@@ -8,6 +8,7 @@ the data folder, so no port is opened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -59,3 +60,19 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+    def kill(self) -> None:
+        """SIGKILL the server and all its processes, as a crash or the OOM killer would
+        (outage tests); ``start`` brings it back on the same data and socket."""
+        import psutil  # a dependency of pgserver
+
+        postmaster = self._server.get_postmaster_info().process
+        processes = [postmaster, *postmaster.children(recursive=True)]
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(processes, timeout=10)
+
+    def start(self) -> None:
+        """Start the server again after ``kill`` (crash recovery replays the WAL)."""
+        self._server.ensure_postgres_running()

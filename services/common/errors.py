@@ -64,6 +64,33 @@ class Unavailable(ApiError):
     status, code = 503, "unavailable"
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+class DatabaseUnavailable(Unavailable):
+    """503 ``service_unavailable`` with ``Retry-After``: the database cannot be reached
+    (``common.outage`` says which failures mean that, and logs them)."""
+
+    status, code = 503, "service_unavailable"
+
+    def __init__(self, kind: str, *, in_doubt: bool = False) -> None:
+        # in_doubt: the connection was lost while COMMIT was on its way, so the
+        # transaction may have been stored (all of it) or not (none of it)
+        details: dict[str, Any] = {"reason": kind}
+        if in_doubt:
+            details["stored"] = "unknown"
+        super().__init__(
+            "the database went away during the commit: the request may have been stored "
+            "(all of it, or nothing); retry later"
+            if in_doubt
+            else "the database is unavailable; retry later",
+            details=details,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+        self.kind = kind
+        self.in_doubt = in_doubt
+
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -112,8 +139,16 @@ def error_details(
 
 def exception_response(exc: Exception, where: str) -> JSONResponse:
     """The envelope for an exception a route raised (``where``: method and path, for the
-    log): an ``ApiError`` as itself, a refused value as 422, anything else as a logged 500.
+    log): an ``ApiError`` as itself, a refused value as 422, a database outage as 503
+    ``service_unavailable`` (logged once per kind per interval), anything else as a
+    logged 500.
     """
+    from services.common.outage import outages, unavailable  # it builds on this module
+
+    down = unavailable(exc)
+    if down is not None:
+        outages.report(down.kind, where, exc if exc is not down else down.__cause__)
+        exc = down
     if isinstance(exc, ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
     if isinstance(exc, REFUSED_VALUES):

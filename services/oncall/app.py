@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.common.app import build_app
+from services.common.outage import answer_graphql_outages
 from services.common.settings import ONCALL_PORT, Settings, load_settings
 from services.oncall.alerts.views import router as alerts_router
 from services.oncall.deps import Clock
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             policies_router,
             alerts_router,
             hasura_router,
-            graphql_router(),
+            answer_graphql_outages(graphql_router()),
         ],
     )
     if clock is not None:
