@@ -54,9 +54,7 @@ class DeliveryReport:
         self.by_status[key] = self.by_status.get(key, 0) + 1
 
 
-def default_channels(
-    settings: Settings, client: Connections
-) -> dict[str, Channel]:
+def default_channels(settings: Settings, client: Connections) -> dict[str, Channel]:
     destinations = DestinationPolicy.from_settings(
         settings.allowed_destinations, local_mode=settings.nsentry_local_mode
     )

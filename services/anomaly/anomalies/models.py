@@ -33,7 +33,6 @@ class AnomalyOut(BaseModel):
     ingested_at: datetime | None = None
 
 
-
 class NeighbourPoint(BaseModel):
     id: int
     timestamp: datetime
@@ -66,4 +65,3 @@ class AnomalyPatch(Strict):
 
     status: FeedbackStatus | None = None
     note: Annotated[str, StringConstraints(max_length=4000)] | None = None
-

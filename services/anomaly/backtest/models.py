@@ -83,4 +83,3 @@ class BacktestOut(BaseModel):
     episodes: int = Field(description="alerts it would have opened (one per episode)")
     points: list[BacktestPoint] | None
     anomalies: list[BacktestAnomaly]
-

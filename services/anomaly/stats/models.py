@@ -29,4 +29,3 @@ class StatsOut(BaseModel):
     until: datetime | None
     account: Counts
     detectors: list[DetectorStats]
-
