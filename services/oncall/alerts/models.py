@@ -51,6 +51,7 @@ class TimelineEntry(BaseModel):
             "notification_failed, notification_failed_permanent, notification_cancelled, "
             "notification_rate_limited, notification_reclaimed, nobody_on_call, "
             "schedule_missing, person_missing, no_contact_methods, escalation_exhausted, "
+            "escalation_failed (retried with backoff), "
             "acknowledged, resolved"
         )
     )

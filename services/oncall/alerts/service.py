@@ -101,7 +101,10 @@ async def trigger(
         for t in steps[0]["targets"]
         if t["type"] == "person"
     }
-    await runner.escalate(
+    # a step-0 target that cannot be resolved (a schedule with stored data the
+    # resolver refuses) does not refuse the alert: it is stored, the failure is on
+    # its timeline and the worker retries the step
+    await runner.escalate_isolated(
         conn,
         account=account,
         alert={**dict(row), "id": row["uid"]},

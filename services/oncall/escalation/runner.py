@@ -5,7 +5,9 @@ worker's claim of a due escalation) and queues notifications in the outbox:
 it reads what it lacks (people, schedules), plans in Python, then writes the
 outbox rows, the timeline, the next state and the wake-up in one statement.
 `tick` is the worker's part: claim due escalations with FOR UPDATE SKIP
-LOCKED, one transaction each, so any number of workers can run.
+LOCKED, one transaction each, so any number of workers can run. An alert
+whose escalation fails (`escalate_isolated`) is recorded on its timeline and
+retried with backoff; the others are advanced in the same tick.
 """
 
 from __future__ import annotations
@@ -13,20 +15,26 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
 
 from services.common.db import set_tenant
-from services.common.errors import NotFound
+from services.common.errors import ApiError, NotFound
 from services.common.metrics import ALERTS
+from services.common.outage import outage_kind
 from services.oncall import resolver
 from services.oncall.escalation import engine
 from services.oncall.schedules import service as schedules
 
 log = logging.getLogger("nsentry.oncall.escalation")
 WAKE_CHANNEL = "np_oncall_wake"
+# an alert whose escalation fails (a schedule with stored data the resolver refuses,
+# a policy snapshot that does not parse) is retried after 30 s, 1, 2, 4, 8 minutes,
+# then every 10 minutes, until it fires or is acknowledged or resolved
+RETRY_FIRST = timedelta(seconds=30)
+RETRY_MAX = timedelta(minutes=10)
 
 
 def alert_payload(alert: Any) -> dict[str, Any]:
@@ -251,6 +259,114 @@ async def escalate(
     return new_state
 
 
+def retry_delay(attempt: int) -> timedelta:
+    """The wait before retry `attempt` (1, 2, ...) of a failed escalation."""
+    return min(RETRY_MAX, RETRY_FIRST * 2 ** min(max(attempt - 1, 0), 16))
+
+
+async def escalate_isolated(
+    conn: asyncpg.Connection,
+    *,
+    account: str,
+    alert: Any,
+    policy: dict[str, Any],
+    state: engine.State,
+    now: datetime,
+    people: dict[str, PersonRow | None] | None = None,
+) -> engine.State | None:
+    """`escalate` in a savepoint: a failure stays this alert's, never the caller's.
+
+    On failure nothing of the attempt is kept; the alert's timeline gets an
+    `escalation_failed` entry (the step, the attempt, the error, when it is
+    retried) and the same step is due again after `retry_delay`. A database
+    outage is not this alert's failure and propagates.
+    """
+    # a savepoint by SQL: the caller's transaction may have been begun by hand
+    await conn.execute("SAVEPOINT escalation")
+    try:
+        new_state = await escalate(
+            conn, account=account, alert=alert, policy=policy, state=state, now=now, people=people
+        )
+    except Exception as exc:
+        if outage_kind(exc) is not None or conn.is_closed():
+            raise
+        await conn.execute("ROLLBACK TO SAVEPOINT escalation")
+        return await _defer(
+            conn, account=account, alert=alert, policy=policy, state=state, now=now, exc=exc
+        )
+    await conn.execute("RELEASE SAVEPOINT escalation")
+    return new_state
+
+
+async def _defer(
+    conn: asyncpg.Connection,
+    *,
+    account: str,
+    alert: Any,
+    policy: dict[str, Any],
+    state: engine.State,
+    now: datetime,
+    exc: Exception,
+) -> engine.State:
+    attempt = 1 + await conn.fetchval(
+        "SELECT count(*) FROM np_oncall.alert_events WHERE alert_id = $1 "
+        "AND kind = 'escalation_failed' AND details @> $2::jsonb",
+        alert["id"],
+        {"step": state.step, "loop": state.loop},
+    )
+    retry_at = now + retry_delay(attempt)
+    if isinstance(exc, ApiError):
+        error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if exc.details is not None:
+            error["details"] = exc.details
+        log.warning(
+            "escalation of alert %s (account %r) failed, attempt %d, retry at %s: %s",
+            alert["id"],
+            account,
+            attempt,
+            retry_at.isoformat(),
+            exc.message,
+        )
+    else:
+        error = {"code": "internal", "message": exc.__class__.__name__}
+        log.exception(
+            "escalation of alert %s (account %r) failed, attempt %d, retry at %s",
+            alert["id"],
+            account,
+            attempt,
+            retry_at.isoformat(),
+        )
+    await conn.execute(
+        """
+        WITH timeline AS (
+            INSERT INTO np_oncall.alert_events (source_account_id, alert_id, at, kind, details)
+            VALUES ($1, $2, $6, 'escalation_failed', $7)
+        )
+        INSERT INTO np_oncall.escalations
+            (source_account_id, alert_id, policy, next_step, loop, next_at)
+        VALUES ($1, $2, $3, $4, $5, $8)
+        ON CONFLICT (source_account_id, alert_id) DO UPDATE
+        SET next_step = EXCLUDED.next_step, loop = EXCLUDED.loop, next_at = EXCLUDED.next_at
+        """,
+        account,
+        alert["id"],
+        policy,
+        state.step,
+        state.loop,
+        now,
+        {
+            "step": state.step,
+            "loop": state.loop,
+            "attempt": attempt,
+            "retry_at": retry_at.isoformat(),
+            "error": error,
+        },
+        retry_at,
+    )
+    ALERTS.labels("escalation_failed").inc()
+    return engine.State(state.step, state.loop, retry_at)
+
+
 async def act_as_tenant(conn: asyncpg.Connection, account: str) -> None:
     """From here to the end of the transaction, act as the services' role for one account.
 
@@ -293,7 +409,9 @@ async def tick(pool: asyncpg.Pool, now: datetime, *, limit: int = 500) -> int:
                     row["id"],
                 )
                 continue
-            await escalate(
+            # one alert's failure is recorded on its timeline and retried later:
+            # the loop goes on to the other due alerts (and accounts)
+            await escalate_isolated(
                 conn,
                 account=account,
                 alert=row,

@@ -7,13 +7,15 @@ overrides around the asked instants and turns the answers into API models.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from services.common.errors import Conflict, ValidationFailed
+from services.common import instants
+from services.common.errors import ApiError, Conflict, ValidationFailed
 from services.common.listing import Keyset, keyset_page
 from services.oncall import resolver
 from services.oncall.people import service as people
@@ -33,6 +35,46 @@ COLUMNS = "id, name, timezone, layers, revision, created_at, updated_at"
 LISTING = Keyset(table="np_oncall.schedules", columns=COLUMNS)
 # the resolver looks this far around an instant for shift bounds and the next person
 HORIZON = resolver.SEARCH_HORIZON + timedelta(days=1)
+log = logging.getLogger("nsentry.oncall.schedules")
+
+# Stored overrides are read clamped to the instants the API takes (1970 to 2200):
+# a row stored before that validation, or written around the API, ending in 2600
+# answers every question the API can ask exactly as stored, and the resolver
+# (which refuses instants past 2500) never sees the far end. A row entirely
+# outside the range can answer none of them and is left out.
+_OVERRIDES = """
+SELECT id, schedule_id, person_id, reason, seq,
+       greatest(least(start_at, $2), $3) AS start_at,
+       greatest(least(end_at, $2), $3) AS end_at,
+       greatest(least(created_at, $2), $3) AS created_at,
+       NOT (start_at >= $3 AND end_at <= $2 AND created_at >= $3 AND created_at <= $2)
+           AS clamped
+FROM np_oncall.overrides
+WHERE schedule_id = $1 AND end_at > $3 AND start_at < $2 AND end_at > $4 AND start_at < $5
+"""
+_REPORTED: set[tuple[str, str]] = set()
+
+
+class InvalidStoredData(ApiError):
+    """409 ``invalid_stored_data``: a stored row of this schedule the resolver refuses.
+
+    Only rows written around the API (SQL, Hasura) or before a validation can be
+    like this; the answer names each row and field so an operator can fix it,
+    and only requests about this schedule fail.
+    """
+
+    status, code = 409, "invalid_stored_data"
+
+
+def _report_once(schedule_id: str, row: str, message: str, *args: Any) -> None:
+    """Log a stored-data problem once per process and row, not once per request."""
+    key = (schedule_id, row)
+    if key in _REPORTED:
+        return
+    if len(_REPORTED) >= 10_000:
+        _REPORTED.clear()
+    _REPORTED.add(key)
+    log.warning(message, *args)
 
 
 def _schedule(row: asyncpg.Record, oncall: Oncall | None = None) -> Schedule:
@@ -70,43 +112,63 @@ async def load(
         "WHERE schedule_id = $1 ORDER BY revision",
         schedule_id,
     )
-    if since is None or until is None:
-        overrides = await conn.fetch(
-            "SELECT * FROM np_oncall.overrides WHERE schedule_id = $1", schedule_id
-        )
-    else:
-        overrides = await conn.fetch(
-            "SELECT * FROM np_oncall.overrides "
-            "WHERE schedule_id = $1 AND end_at > $2 AND start_at < $3",
-            schedule_id,
-            since - HORIZON,
-            until + HORIZON,
-        )
+    lo = instants.EARLIEST if since is None else since - HORIZON
+    hi = instants.LATEST if until is None else until + HORIZON
+    overrides = await conn.fetch(
+        _OVERRIDES, schedule_id, instants.LATEST, instants.EARLIEST, lo, hi
+    )
+    for o in overrides:
+        if o["clamped"]:
+            _report_once(
+                schedule_id,
+                str(o["id"]),
+                "override %s of schedule %r has an instant outside %d..%d (stored around "
+                "the API's validation): read as clamped to that range",
+                o["id"],
+                schedule_id,
+                instants.EARLIEST.year,
+                instants.LATEST.year,
+            )
     return build(row, revisions, overrides)
 
 
 def build(row: Any, revisions: Iterable[Any], overrides: Iterable[Any]) -> resolver.Schedule:
-    """A pure Schedule from stored rows (the first revision has always been in force)."""
+    """A pure Schedule from stored rows (the first revision has always been in force).
+
+    A stored row the resolver refuses is an :class:`InvalidStoredData` naming it.
+    """
+    schedule_id = row["id"]
+    problems: list[dict[str, Any]] = []
+
+    def checked(where: dict[str, Any], make: Any) -> Any:
+        try:
+            return make()
+        except resolver.ScheduleError as exc:
+            problems.extend({**where, "field": e.field, "message": e.message} for e in exc.errors)
+            return None
+
     revs = [
-        resolver.Revision(
-            timezone=r["timezone"],
-            layers=tuple(resolver.Layer.from_dict(layer) for layer in r["layers"]),
-            effective_from=None if i == 0 else r["effective_from"],
+        checked(
+            {"table": "schedule_revisions", "revision": r["revision"]},
+            lambda i=i, r=r: resolver.Revision(
+                timezone=r["timezone"],
+                layers=tuple(resolver.Layer.from_dict(layer) for layer in r["layers"] or ()),
+                effective_from=None if i == 0 else r["effective_from"],
+            ),
         )
         for i, r in enumerate(revisions)
     ]
     if not revs:  # not reachable through the API; treat as the row's own configuration
-        revs = [resolver.Revision(timezone=row["timezone"], layers=())]
-    current = revs[-1]
-    return resolver.Schedule(
-        timezone=current.timezone,
-        layers=current.layers,
-        id=row["id"],
-        name=row["name"],
-        effective_from=current.effective_from,
-        history=tuple(revs[:-1]),
-        overrides=tuple(
-            resolver.Override(
+        revs = [
+            checked(
+                {"table": "schedules"},
+                lambda: resolver.Revision(timezone=row["timezone"], layers=()),
+            )
+        ]
+    kept = [
+        checked(
+            {"table": "overrides", "id": str(o["id"])},
+            lambda o=o: resolver.Override(
                 id=str(o["id"]),
                 person_id=o["person_id"],
                 start=o["start_at"],
@@ -115,9 +177,41 @@ def build(row: Any, revisions: Iterable[Any], overrides: Iterable[Any]) -> resol
                 sequence=o["seq"],
                 reason=o["reason"] or "",
                 schedule_id=o["schedule_id"],
-            )
-            for o in overrides
-        ),
+            ),
+        )
+        for o in overrides
+    ]
+    if not problems:
+        current = revs[-1]
+        schedule = checked(
+            {"table": "schedule_revisions"},
+            lambda: resolver.Schedule(
+                timezone=current.timezone,
+                layers=current.layers,
+                id=schedule_id,
+                name=row["name"],
+                effective_from=current.effective_from,
+                history=tuple(revs[:-1]),
+                overrides=tuple(kept),
+            ),
+        )
+        if not problems:
+            return schedule
+    for p in problems:
+        _report_once(
+            schedule_id,
+            f"{p['table']}:{p.get('id', p.get('revision', ''))}:{p['field']}",
+            "schedule %r has a stored row the resolver refuses (%s): %s",
+            schedule_id,
+            ", ".join(f"{k}={v}" for k, v in p.items() if k != "message"),
+            p["message"],
+        )
+    first = problems[0]
+    raise InvalidStoredData(
+        f"schedule {schedule_id!r} has stored data the resolver refuses "
+        f"({first['table']} {first.get('id', first.get('revision', ''))} "
+        f"{first['field']}: {first['message']}); fix or delete the row",
+        details=[{"schedule_id": schedule_id, **p} for p in problems],
     )
 
 
