@@ -83,7 +83,9 @@ def _database(settings: Settings, data_dir: str) -> Iterator[str]:
 async def _migrate_up(dsn: str, settings: Settings) -> list[migrations.Migration]:
     conn = await db.connect(dsn)
     try:
-        return await migrations.migrate_up(conn, settings.migrations_dir)
+        return await migrations.migrate_up(
+            conn, settings.migrations_dir, logins=settings.managed_logins()
+        )
     finally:
         await conn.close()
 
@@ -216,7 +218,8 @@ def run_migrate(args: argparse.Namespace) -> int:
         try:
             if args.down:
                 return await migrations.migrate_down(conn, settings.migrations_dir, args.down)
-            return await migrations.migrate_up(conn, settings.migrations_dir)
+            logins = settings.model_copy(update={"database_url": dsn}).managed_logins()
+            return await migrations.migrate_up(conn, settings.migrations_dir, logins=logins)
         finally:
             await conn.close()
 

@@ -63,7 +63,9 @@ async def create_database(server: EmbeddedPostgres, name: str, *, migrate: bool 
     if migrate:
         owner = await db.connect(dsn)
         try:
-            await migrations.migrate_up(owner, DEFAULT_MIGRATIONS_DIR)
+            # the services' roles log in as themselves (trust over the socket: no password)
+            logins = {db.APP_ROLE: None, db.WORKER_ROLE: None}
+            await migrations.migrate_up(owner, DEFAULT_MIGRATIONS_DIR, logins=logins)
         finally:
             await owner.close()
     return dsn

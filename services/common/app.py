@@ -73,9 +73,12 @@ async def prepare_database(app: FastAPI) -> bool:
     try:
         conn = await db.connect(_dsn(settings))
         try:
-            applied = await migrations.migrate_up(conn, settings.migrations_dir)
+            applied = await migrations.migrate_up(
+                conn, settings.migrations_dir, logins=settings.managed_logins()
+            )
         finally:
             await conn.close()
+        await db.check_app_login(settings.app_dsn)
     except Exception as exc:  # keep serving /health and /ready while the database is away
         app.state.ready_error = f"migrations: {exc.__class__.__name__}: {str(exc)[:200]}"
         log.warning("database not ready: %s", app.state.ready_error)
@@ -113,8 +116,10 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _dsn(settings)  # DATABASE_URL is required (the owner, which only migrates)
+        # requests log in as the RLS-bound role itself (nsentry_app), never as the owner
         app.state.pool = await db.create_pool(
-            _dsn(settings), min_size=0, max_size=settings.db_pool_max
+            settings.app_dsn, role=None, min_size=0, max_size=settings.db_pool_max
         )
         preparing: asyncio.Task[None] | None = None
         if migrate_on_start:

@@ -95,11 +95,9 @@ async def running(loop: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def worker_pool(settings: Settings, *, max_size: int) -> AsyncIterator[asyncpg.Pool]:
-    """A small pool of the worker role (it reads across accounts to claim work)."""
+    """A small pool logged in as the worker role (it reads across accounts to claim work)."""
     assert settings.database_url
-    pool = await db.create_pool(
-        settings.database_url, role=db.WORKER_ROLE, min_size=0, max_size=max_size
-    )
+    pool = await db.create_pool(settings.worker_dsn, role=None, min_size=0, max_size=max_size)
     try:
         yield pool
     finally:

@@ -1,10 +1,12 @@
 """asyncpg pools and the tenant-scoped transaction every request runs in.
 
-The services never query as the table owner: each pooled connection switches to
-a role that row-level security applies to (`nsentry_app`, created by the first
-migration). `nsentry_worker` is the background workers' role: it may read
-across accounts to claim work, and then does the work inside a tenant
-transaction like any request.
+The services never query as the table owner, nor log in as it: the request pools
+log in as `nsentry_app` (Settings.app_dsn), a role that row-level security binds,
+with no owner rights, no BYPASSRLS and no role it could SET ROLE to, so an
+injected RESET ROLE or SET ROLE leaves it where it is. `nsentry_worker` is the
+background workers' login (Settings.worker_dsn): it may read across accounts to
+claim work, and then does the work inside a tenant transaction, as `nsentry_app`,
+like any request. The owner (DATABASE_URL) only migrates.
 """
 
 from __future__ import annotations
@@ -64,6 +66,43 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+class LoginNotBound(RuntimeError):
+    """The services' login can escape row-level security (a misconfigured URL)."""
+
+
+_LOGIN_CHECK_SQL = """
+WITH me AS (SELECT oid, rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user),
+reach AS (  -- every role the login is or may become (SET ROLE needs membership)
+    SELECT r.* FROM pg_roles r, me WHERE pg_has_role(me.oid, r.oid, 'MEMBER')
+)
+SELECT (SELECT rolname FROM me) AS login,
+       coalesce(string_agg(DISTINCT reach.rolname, ', ') FILTER (
+           WHERE reach.rolsuper OR reach.rolbypassrls OR EXISTS (
+               SELECT 1 FROM pg_class c WHERE c.relowner = reach.oid AND c.relrowsecurity)
+       ), '') AS escapes
+FROM reach
+"""
+
+
+async def check_app_login(dsn: str) -> str:
+    """Log in with the services' URL and refuse a login that row-level security does not
+    bind: a superuser, a BYPASSRLS role, the owner of a tenant table, or a member of
+    one (it could SET ROLE to it). Returns the login role."""
+    conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_SECONDS)
+    try:
+        row = await conn.fetchrow(_LOGIN_CHECK_SQL)
+    finally:
+        await conn.close()
+    assert row is not None
+    if row["escapes"]:
+        raise LoginNotBound(
+            f"the services' login {row['login']} is not bound by row-level security "
+            f"(superuser, BYPASSRLS or table owner: {row['escapes']}); "
+            f"set APP_DATABASE_URL to the nsentry_app login (docs/deployment.md)"
+        )
+    return str(row["login"])
 
 
 async def connect(dsn: str, *, role: str | None = None) -> asyncpg.Connection:

@@ -7,12 +7,21 @@ config-v3 CLIs read once they have copied `schema_migrations`) is kept equal to
 it too, so `hasura migrate apply` never re-runs what a service applied. Each
 migration runs in its own transaction together with its bookkeeping row, under
 an advisory lock so that several replicas starting at once apply it once.
+
+Migrations run as the owner (the login of DATABASE_URL). Under the same lock,
+`migrate_up` also makes the services' roles (nsentry_app, nsentry_worker) logins
+with the passwords the services derive for them, when they manage those logins.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +83,17 @@ async def applied_versions(conn: asyncpg.Connection) -> dict[int, bool]:
     return {row["version"]: row["dirty"] for row in rows}
 
 
-async def migrate_up(conn: asyncpg.Connection, directory: Path) -> list[Migration]:
-    """Apply every pending migration; return those applied now."""
+async def migrate_up(
+    conn: asyncpg.Connection,
+    directory: Path,
+    *,
+    logins: Mapping[str, str | None] | None = None,
+) -> list[Migration]:
+    """Apply every pending migration; return those applied now.
+
+    `logins` (Settings.managed_logins()): the roles to make logins, each with its
+    password (None: none set, for trust or peer authentication); `ensure_logins`.
+    """
     applied: list[Migration] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
@@ -100,9 +118,63 @@ async def migrate_up(conn: asyncpg.Connection, directory: Path) -> list[Migratio
                 ) from exc
             applied.append(migration)
         await sync_hasura_cli_state(conn)
+        if logins:
+            await ensure_logins(conn, logins)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied
+
+
+_LOGIN_ROLES = ("nsentry_app", "nsentry_worker")  # created by the first migration
+_ENABLE_LOGIN_SQL = """
+SELECT rolname, rolcanlogin,
+       pg_has_role('nsentry_worker', 'nsentry_app', 'MEMBER') AS worker_acts_as_app
+FROM pg_roles WHERE rolname = ANY($1::text[])
+"""
+
+
+async def ensure_logins(conn: asyncpg.Connection, logins: Mapping[str, str | None]) -> None:
+    """Make the services' roles logins of their own (docs/architecture.md, "Database
+    roles and logins"): LOGIN, the password if one is given (sent as a SCRAM verifier,
+    never in clear), and for the worker the membership in nsentry_app that its tenant
+    transactions switch to. Roles are cluster-wide state, not a database's, so this is
+    the migration step's and not a migration's (one server may hold several nSentry
+    databases; rolling one back must not lock the others out)."""
+    unknown = sorted(set(logins) - set(_LOGIN_ROLES))
+    if unknown:  # the names are written into the statements
+        raise MigrationError(f"not a login role of nSentry: {unknown[0]!r}")
+    rows = {r["rolname"]: r for r in await conn.fetch(_ENABLE_LOGIN_SQL, list(logins))}
+    try:
+        for role, password in logins.items():
+            row = rows.get(role)
+            if row is None:
+                raise MigrationError(f"role {role} is missing: the first migration creates it")
+            if not row["rolcanlogin"]:
+                await conn.execute(f"ALTER ROLE {role} LOGIN")
+            if password is not None:
+                await conn.execute(f"ALTER ROLE {role} PASSWORD '{scram_verifier(password)}'")
+            if role == "nsentry_worker" and not row["worker_acts_as_app"]:
+                await conn.execute("GRANT nsentry_app TO nsentry_worker")
+    except asyncpg.PostgresError as exc:
+        raise MigrationError(
+            f"cannot make the services' logins ({exc.__class__.__name__}: {exc}); create "
+            f"them yourself and set APP_DATABASE_URL, WORKER_DATABASE_URL (docs/deployment.md)"
+        ) from exc
+
+
+def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 secret Postgres stores for `password` (RFC 5802, 7677), as
+    `\\password` computes it client side; `password` is ASCII (no SASLprep needed)."""
+    salt = salt if salt is not None else os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("ascii"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 async def migrate_down(conn: asyncpg.Connection, directory: Path, steps: int) -> list[Migration]:

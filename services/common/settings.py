@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +19,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ANOMALY_PORT = 3842
 ONCALL_PORT = 3840
 DEFAULT_MIGRATIONS_DIR = REPO_ROOT / "migrations" / "default"
+# the login roles of the first migrations (services.common.db.APP_ROLE, WORKER_ROLE)
+APP_LOGIN = "nsentry_app"
+WORKER_LOGIN = "nsentry_worker"
 
 
 class ConfigError(Exception):
@@ -31,7 +37,19 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = Field(
-        default=None, description="Postgres URL; unset means the embedded server (local mode)"
+        default=None,
+        description="Postgres URL of the schema owner, which only migrates; "
+        "unset means the embedded server (local mode)",
+    )
+    app_database_url: str | None = Field(
+        default=None,
+        description="login of the services' requests (nsentry_app: RLS-bound, not the owner); "
+        "unset: derived from DATABASE_URL",
+    )
+    worker_database_url: str | None = Field(
+        default=None,
+        description="login of the background workers (nsentry_worker); "
+        "unset: derived from DATABASE_URL",
     )
     host: str = Field(default="127.0.0.1", description="address to bind; never 0.0.0.0 by default")
     port: int | None = Field(default=None, ge=1, le=65535, description="port of `serve`")
@@ -91,6 +109,37 @@ class Settings(BaseSettings):
             raise ValueError("must be one of critical, error, warning, info, debug")
         return value.lower()
 
+    @property
+    def app_dsn(self) -> str:
+        """Where the services' request pools log in: as nsentry_app, never as the owner."""
+        return self.app_database_url or _login_dsn(self._owner_dsn(), APP_LOGIN)
+
+    @property
+    def worker_dsn(self) -> str:
+        """Where the background workers' pools log in (nsentry_worker)."""
+        return self.worker_database_url or _login_dsn(self._owner_dsn(), WORKER_LOGIN)
+
+    def managed_logins(self) -> dict[str, str | None]:
+        """The login roles whose login the services manage, each with its password.
+
+        Those whose URL is derived from DATABASE_URL: the migration step gives them
+        LOGIN and the derived password (None when DATABASE_URL carries no password,
+        as with the embedded server's trust over a Unix socket: no password is set).
+        A login given by its own URL is the operator's to create and keep.
+        """
+        owner = self._owner_dsn()
+        managed: dict[str, str | None] = {}
+        given = {APP_LOGIN: self.app_database_url, WORKER_LOGIN: self.worker_database_url}
+        for role, url in given.items():
+            if not url:
+                managed[role] = _derived_password(owner, role)
+        return managed
+
+    def _owner_dsn(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set")
+        return self.database_url
+
     @cached_property
     def jwt(self) -> JwtConfig | None:
         return (
@@ -109,6 +158,35 @@ class Settings(BaseSettings):
 
 def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _url_password(dsn: str) -> str | None:
+    parts = urlsplit(dsn)
+    userinfo, at, _hosts = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        return unquote(userinfo.split(":", 1)[1]) or None
+    return dict(parse_qsl(parts.query)).get("password") or None
+
+
+def _derived_password(owner_dsn: str, role: str) -> str | None:
+    """The password of a derived login: a keyed hash of the owner's password (the owner
+    can set it anyway), so that no further secret is needed; None without one."""
+    secret = _url_password(owner_dsn)
+    if secret is None:
+        return None
+    return hmac.new(secret.encode(), f"nsentry-login:{role}".encode(), hashlib.sha256).hexdigest()
+
+
+def _login_dsn(owner_dsn: str, role: str) -> str:
+    """DATABASE_URL with the login (user and password) of `role` instead of the owner's."""
+    parts = urlsplit(owner_dsn)
+    _userinfo, _at, hosts = parts.netloc.rpartition("@")
+    password = _derived_password(owner_dsn, role)
+    userinfo = quote(role, safe="") + (":" + quote(password, safe="") if password else "")
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query) if k not in ("user", "password")], safe="/"
+    )
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{hosts}", query=query))
 
 
 def load_settings(**overrides: Any) -> Settings:

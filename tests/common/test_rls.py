@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from services.common import db
+from tests.conftest import make_settings
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,8 @@ async def tenant_table(database_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def app_pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(database_url, min_size=1, max_size=2)
+    """The services' pool: logged in as the RLS-bound role (Settings.app_dsn)."""
+    pool = await db.create_pool(make_settings(database_url).app_dsn, min_size=1, max_size=2)
     yield pool
     await pool.close()
 
