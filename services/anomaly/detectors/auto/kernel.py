@@ -63,6 +63,7 @@ PARAM_ORDER = (
     "calibration_quantile",
     "calibration_seconds",
     "level_weight",
+    "recent_max_points",
     "resolution_floor",
     "record_rate",
     "seasonal_echo",
@@ -127,7 +128,8 @@ def _set_cadence(P: np.ndarray, s: np.ndarray, iv: np.ndarray, t: float) -> None
     s[_STEP] = step
     s[_WINDOW] = min(max(round(P[5] / step), LOCAL_MIN_POINTS), LOCAL_MAX_POINTS)
     s[_SHORT_WIDTH] = min(max(round(P[6] / step), SHORT_MIN_POINTS), SHORT_MAX_POINTS)
-    s[_BLOCK_SIZE] = max(1.0, round(P[4] / step / RECENT_BLOCKS))
+    recent_points = min(P[4] / step, P[17])
+    s[_BLOCK_SIZE] = max(1.0, round(recent_points / RECENT_BLOCKS))
     if P[7] > 0.0 and P[7] / step >= _MIN_SEASON_POINTS:
         slots = min(round(P[7] / step), MAX_SLOTS)
         s[_SLOTS] = slots
@@ -163,7 +165,7 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
     season_s, refr_s, refr_f = P[7], P[8], P[9]
     mean_w, recent_w, season_w, local_w = P[10], P[11], P[12], P[13]
     cal_q, cal_s, level_w = P[14], P[15], P[16]
-    resolution_floor, record_rate, echo = P[17], P[18], P[19]
+    resolution_floor, record_rate, echo = P[18], P[19], P[20]
     for i in range(vs.shape[0]):
         t = ts[i]
         x = vs[i]

@@ -65,6 +65,13 @@ class AutoParams(DetectorParams):
     recent_seconds: float = Field(
         3.5 * _DAY, gt=0.0, description="span of the mean and recent channels' ranges"
     )
+    recent_max_points: int = Field(
+        1000,
+        ge=RECENT_BLOCKS,
+        le=100_000,
+        description="most points in the recent ranges (a one-minute series keeps 17 hours "
+        "of them): enough for the statistics, short enough to forget an old incident",
+    )
     local_seconds: float = Field(
         6 * 3600.0,
         gt=0.0,
@@ -88,13 +95,13 @@ class AutoParams(DetectorParams):
     level_weight: float = Field(0.7, ge=0.0, le=1.0, description="weight of the level channel")
     mean_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the mean channel")
     recent_weight: float = Field(
-        0.1, ge=0.0, le=1.0, description="weight of the value against its recent range"
+        0.15, ge=0.0, le=1.0, description="weight of the value against its recent range"
     )
     seasonal_weight: float = Field(
         0.3, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
     )
     local_weight: float = Field(
-        0.45, ge=0.0, le=2.0, description="weight of the local robust channel"
+        0.6, ge=0.0, le=2.0, description="weight of the local robust channel"
     )
     calibration_quantile: float = Field(
         0.995,

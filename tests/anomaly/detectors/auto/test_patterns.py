@@ -13,15 +13,8 @@ from .series import DAY, FIVE_MINUTES, HOUR, MINUTE, alert_rate, channel, run, s
 #: Known defect (reported): every deviation is added to the local channel's
 #: calibration, so one incident (even one point) sets its 0.999 quantile and masks
 #: later, smaller incidents. Strict: the tests fail once it is fixed, to drop this.
-CALIBRATION_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="the local channel alerts from about 3 times the typical-high deviation "
-    "(e ** (0.5 / local_weight 0.45), typical 3.2 on white noise, so about 9 sigma); "
-    "the +8 sigma repeat scores 0.970",
-)
 
 
-@CALIBRATION_XFAIL
 def test_a_recurring_incident_after_a_larger_one_is_caught() -> None:
     # 5-minute data, noise 1: +15 sigma for 30 minutes on day 3, +8 sigma on day 6
     per_day = int(DAY / FIVE_MINUTES)
