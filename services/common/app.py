@@ -21,7 +21,7 @@ from services import __version__
 from services.common import db, migrations
 from services.common.auth import authenticate, current_principal
 from services.common.errors import ApiError, exception_response, http_error, install_error_handlers
-from services.common.guard import GuardMiddleware
+from services.common.guard import BODY_METHODS, NOT_JSON_RESPONSE, GuardMiddleware
 from services.common.health import router as health_router
 from services.common.settings import Settings
 
@@ -177,8 +177,10 @@ def _document_bearer(app: FastAPI) -> None:
         for path, operations in schema.get("paths", {}).items():
             if path in PUBLIC_PATHS:
                 continue
-            for operation in operations.values():
+            for method, operation in operations.items():
                 operation.setdefault("security", [{"bearer": []}])
+                if method.upper() in BODY_METHODS:  # common.guard: a body that is not JSON
+                    operation.setdefault("responses", {}).setdefault("415", NOT_JSON_RESPONSE)
         app.openapi_schema = schema
         return schema
 

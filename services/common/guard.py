@@ -1,8 +1,18 @@
-"""The request guard every route goes through: the body limit (413) and request metrics.
+"""The request guard every route goes through: the body limit (413), JSON bodies
+only (415) and request metrics.
 
 ``GuardMiddleware`` wraps each service app. The pieces are also what a raw
 ASGI handler ahead of routing uses (``anomaly.ingest.views.IngestShim``), so a
-body limit, a 413 and a request metric mean the same thing on every path.
+body limit, a 413, a 415 and a request metric mean the same thing on every path.
+
+Every request body the services take is JSON (SPEC: ``Content-Type:
+application/json``, 415 otherwise): a POST, PUT or PATCH with a non-empty body
+whose Content-Type is not ``application/json`` (parameters such as ``charset``
+allowed) or ``application/*+json`` is refused before routing and before
+authentication, like a body over the limit, so nothing reads or stores it. A
+request without a body is not concerned, whatever its Content-Type. (A wire
+format with its own media type, such as remote write or OTLP, would need an
+exception here; neither service has one.)
 """
 
 from __future__ import annotations
@@ -29,15 +39,76 @@ def too_large(limit: int) -> Response:
     )
 
 
-def declared_length(scope: Scope) -> int | None:
-    """The request's Content-Length, or None when absent or malformed."""
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+# The 415 as the OpenAPI documents describe it, on every POST, PUT and PATCH.
+NOT_JSON_RESPONSE: dict[str, Any] = {
+    "description": "the body is not JSON: its Content-Type is not application/json",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string", "enum": ["unsupported_media_type"]},
+                            "message": {"type": "string"},
+                            "details": {},
+                        },
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def not_json(content_type: bytes | None, *, close: bool) -> Response:
+    """The 415 for a body that is not declared JSON (``close``: the body was not read)."""
+    given = None if content_type is None else content_type.decode("latin-1")[:100]
+    return error_response(
+        415,
+        "unsupported_media_type",
+        "a request body must be JSON, sent with Content-Type: application/json"
+        + (" (no Content-Type given)" if given is None else f" (not {given!r})"),
+        {"content_type": given, "accepted": ["application/json", "application/*+json"]},
+        {"connection": "close"} if close else None,
+    )
+
+
+def is_json(content_type: bytes | None) -> bool:
+    """Whether a Content-Type value says JSON: ``application/json`` or
+    ``application/<anything>+json``, any case, parameters (``; charset=utf-8``) allowed."""
+    if content_type is None:
+        return False
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/")
+        and media.endswith(b"+json")
+        and len(media) > len(b"application/+json")
+    )
+
+
+def body_headers(scope: Scope) -> tuple[int | None, bytes | None]:
+    """The request's Content-Length (None when absent or malformed) and Content-Type
+    (None when absent; the first one when repeated), in one pass over the headers."""
+    length: int | None = None
+    media: bytes | None = None
+    seen_length = False
     for name, value in scope.get("headers", ()):
-        if name == b"content-length":
+        if name == b"content-length" and not seen_length:
+            seen_length = True
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                length = None
+        elif name == b"content-type" and media is None:
+            media = value
+    return length, media
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
@@ -89,7 +160,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 class GuardMiddleware:
-    """Pure ASGI: refuse bodies over the limit with 413 and record request metrics."""
+    """Pure ASGI: refuse bodies over the limit with 413 and bodies that are not JSON with
+    415, and record request metrics."""
 
     def __init__(self, app: ASGIApp, *, plugin: str, max_body_bytes: int) -> None:
         self.app = app
@@ -108,16 +180,25 @@ class GuardMiddleware:
                 status_holder["status"] = message["status"]
             await send(message)
 
-        declared = declared_length(scope)
+        declared, media = body_headers(scope)
+        refusal: Response | None = None
         if declared is not None and declared > self.max_body_bytes:
-            await too_large(self.max_body_bytes)(scope, receive, send_and_record)
-        elif declared is None and scope["method"] in {"POST", "PUT", "PATCH"}:
-            # no Content-Length (chunked): read up to the limit, then replay
-            body = await read_body(receive, self.max_body_bytes)
-            if body is None:
-                await too_large(self.max_body_bytes)(scope, receive, send_and_record)
-            else:
-                await self.app(scope, _replay(body, receive), send_and_record)
+            refusal = too_large(self.max_body_bytes)
+        elif scope["method"] in BODY_METHODS:
+            json_body = is_json(media)
+            if declared is None:
+                # no Content-Length (chunked): read up to the limit, then replay
+                body = await read_body(receive, self.max_body_bytes)
+                if body is None:
+                    refusal = too_large(self.max_body_bytes)
+                elif body and not json_body:
+                    refusal = not_json(media, close=False)
+                else:
+                    receive = _replay(body, receive)
+            elif declared and not json_body:
+                refusal = not_json(media, close=True)
+        if refusal is not None:
+            await refusal(scope, receive, send_and_record)
         else:
             await self.app(scope, receive, send_and_record)
         route = scope.get("route")

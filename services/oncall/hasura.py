@@ -109,6 +109,12 @@ class HasuraError(BaseModel):
         404: {"model": HasuraError},
         422: {"model": HasuraError},
     },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ActionPayload.model_json_schema()}},
+        }
+    },
 )
 async def current_oncall(request: Request) -> Any:
     try:

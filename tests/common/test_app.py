@@ -17,6 +17,7 @@ from services.common.auth import Caller
 from services.common.errors import Conflict
 from services.oncall.app import create_app as create_oncall
 from tests.conftest import auth_headers, make_settings, serve_app
+from tests.media import check_415, chunked
 
 probe = APIRouter()
 
@@ -208,3 +209,84 @@ async def test_openapi_documents_the_bearer(client: httpx.AsyncClient) -> None:
     assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert schema["paths"]["/api/v1/probe"]["post"]["security"] == [{"bearer": []}]
     assert "security" not in schema["paths"]["/health"]["get"]
+
+
+@probe.post("/api/v1/bodyless")
+async def post_bodyless(caller: Caller) -> dict[str, str]:
+    return {"account": caller.account_id}
+
+
+PROBE_BODY = b'{"name": "typed", "at": "2026-11-22T10:00:00Z"}'
+
+
+@pytest.mark.parametrize(
+    "media",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON ; Charset=UTF-8",
+        "application/vnd.api+json",
+        "application/merge-patch+json",
+    ],
+)
+async def test_json_media_types_pass(client: httpx.AsyncClient, media: str) -> None:
+    for content in (PROBE_BODY, chunked(PROBE_BODY)):
+        response = await client.post(
+            "/api/v1/probe", content=content, headers={**auth_headers(), "content-type": media}
+        )
+        assert response.status_code == 200 and response.json()["name"] == "typed", response.text
+
+
+@pytest.mark.parametrize(
+    "media",
+    [
+        "text/plain",
+        "text/json",
+        "application/xml",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonx",
+        "application/json-seq",
+        "application/+json; x=application/json",
+        "",
+        None,
+    ],
+)
+async def test_other_media_types_are_415_before_the_route(
+    client: httpx.AsyncClient, media: str | None
+) -> None:
+    headers = {} if media is None else {"content-type": media}
+    for sent in (lambda: PROBE_BODY, lambda: chunked(PROBE_BODY)):
+        for route in ("/api/v1/probe", "/api/v1/bodyless", "/api/v1/no-such-route"):
+            response = await client.post(
+                route, content=sent(), headers={**auth_headers(), **headers}
+            )
+            check_415(response, media)
+        # before authentication, like the 413
+        check_415(await client.post("/api/v1/probe", content=sent(), headers=headers), media)
+    patch = await client.patch("/api/v1/probe", content=PROBE_BODY, headers=headers)
+    check_415(patch, media)
+
+
+async def test_requests_without_a_body_are_not_concerned(client: httpx.AsyncClient) -> None:
+    for headers in ({}, {"content-type": "text/plain"}):
+        for content in (b"", chunked(b"")):
+            response = await client.post(
+                "/api/v1/bodyless", content=content, headers={**auth_headers("acct-e"), **headers}
+            )
+            assert response.status_code == 200, response.text
+        missing = await client.post("/api/v1/probe", headers={**auth_headers(), **headers})
+        assert missing.status_code == 422 and missing.json()["error"]["code"] == "validation_error"
+        conflict = await client.get("/api/v1/conflict", headers={**auth_headers(), **headers})
+        assert conflict.status_code == 409
+
+
+async def test_openapi_documents_the_415(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in ("/api/v1/probe", "/api/v1/bodyless"):
+        answer = paths[path]["post"]["responses"]["415"]
+        schema = answer["content"]["application/json"]["schema"]
+        assert schema["properties"]["error"]["properties"]["code"]["enum"] == [
+            "unsupported_media_type"
+        ]
+    assert "415" not in paths["/api/v1/conflict"]["get"]["responses"]

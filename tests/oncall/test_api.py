@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from services.common.settings import Settings
 from tests.conftest import auth_headers
+from tests.media import JSON, NOT_JSON, check_415, chunked
 from tests.oncall.helpers import FakeClock, HttpSink
 
 A = auth_headers("acct-a")
@@ -472,3 +476,67 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
         assert method in paths[path], (path, method)
         assert paths[path][method]["summary"]
     assert "422" in paths["/api/v1/people"]["post"]["responses"]
+
+
+async def test_bodies_that_are_not_json_are_415_and_store_nothing(
+    client: httpx.AsyncClient, oncall_settings: Settings
+) -> None:
+    headers = auth_headers("acct-ct")
+    person = {"id": "dan", "name": "Dan", "email": "dan@example.com", "timezone": "UTC"}
+
+    async def people() -> int:
+        conn = await asyncpg.connect(oncall_settings.database_url)
+        try:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM np_oncall.people WHERE source_account_id = 'acct-ct'"
+            )
+        finally:
+            await conn.close()
+        return count
+
+    graphql = json.dumps({"query": "{ schedules { id } }"}).encode()
+    for media in NOT_JSON:
+        given = media.get("Content-Type")
+        body = json.dumps(person).encode()
+        for content in (body, chunked(body)):
+            response = await client.post(
+                "/api/v1/people", content=content, headers={**headers, **media}
+            )
+            check_415(response, given)
+        patch = await client.patch(
+            "/api/v1/people/ann", content=b'{"name": "x"}', headers={**A, **media}
+        )
+        check_415(patch, given)
+        # GraphQL keeps its own rules for JSON; a form or text body is the same 415
+        check_415(await client.post("/graphql", content=graphql, headers={**A, **media}), given)
+    form = await client.post("/graphql", data={"query": "{ schedules { id } }"}, headers=A)
+    check_415(form, "application/x-www-form-urlencoded")
+    assert await people() == 0
+    for media, pid in zip(JSON, ("dan", "eve"), strict=True):
+        body = json.dumps({**person, "id": pid}).encode()
+        created = await client.post("/api/v1/people", content=body, headers={**headers, **media})
+        assert created.status_code == 201, created.text
+        answer = await client.post("/graphql", content=graphql, headers={**headers, **media})
+        assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    assert await people() == 2
+    # a request without a body is not concerned, whatever it says its type is
+    bodyless = await client.get(
+        "/api/v1/people/dan", headers={**headers, "Content-Type": "text/plain"}
+    )
+    assert bodyless.status_code == 200, bodyless.text
+    deleted = await client.delete(
+        "/api/v1/people/eve", headers={**headers, "Content-Type": "text/plain"}
+    )
+    assert deleted.status_code in (200, 204), deleted.text
+
+
+async def test_openapi_documents_the_415_on_every_route_with_a_body(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    bodies = [(m, p) for p, ops in paths.items() for m in ops if m in ("post", "put", "patch")]
+    assert ("post", "/api/v1/people") in bodies and ("post", "/graphql") in bodies
+    for method, path in bodies:
+        assert "415" in paths[path][method]["responses"], (method, path)
+    for method in paths["/api/v1/people"]:
+        assert ("415" in paths["/api/v1/people"][method]["responses"]) == (method == "post")

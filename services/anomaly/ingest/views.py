@@ -4,8 +4,8 @@ Both call ``handle_ingest``. The route is the OpenAPI entry; the shim
 (``IngestShim``) serves the same method and path ahead of routing, because a
 single point costs a few hundred microseconds and routing, dependency
 injection and the request object would add a third to that. The shim uses the
-same body limit, 413, request metrics (``common.guard``), authentication and
-error envelope (``common.errors.exception_response``) as every route.
+same body limit, 413, JSON-only 415, request metrics (``common.guard``),
+authentication and error envelope (``common.errors.exception_response``) as every route.
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from services.anomaly.ingest.models import MAX_BATCH, IngestResult, PointIn
 from services.anomaly.ingest.parse import parse_ingest
 from services.common.auth import Caller, authenticate
 from services.common.errors import exception_response
-from services.common.guard import declared_length, read_body, record_request, too_large
+from services.common.guard import (
+    body_headers,
+    is_json,
+    not_json,
+    read_body,
+    record_request,
+    too_large,
+)
 
 PATH = "/api/v1/ingest"
 
@@ -141,14 +148,17 @@ class IngestShim:
         state = self.service_app.state
         limit = state.settings.max_body_bytes
         try:
-            declared = declared_length(scope)
-            body = (
-                None
-                if declared is not None and declared > limit
-                else await read_body(receive, limit)
-            )
+            declared, media = body_headers(scope)
+            if declared is not None and declared > limit:
+                return too_large(limit)
+            json_body = is_json(media)
+            if declared and not json_body:
+                return not_json(media, close=True)
+            body = await read_body(receive, limit)
             if body is None:
                 return too_large(limit)
+            if body and not json_body:
+                return not_json(media, close=False)
             account = authenticate(Headers(scope=scope), state.settings).account_id
             return await handle_ingest(state, account, body)
         except Exception as exc:

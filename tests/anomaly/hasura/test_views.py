@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.anomaly.conftest import (
     stamp,
 )
 from tests.conftest import auth_headers
+from tests.media import JSON, NOT_JSON, check_415, chunked
 
 HASURA = auth_headers(None)  # the secret only: Hasura's configured header
 
@@ -260,3 +262,32 @@ async def test_service_writes_do_not_fire_table_triggers(
             "DROP TABLE IF EXISTS hasura_like_event_log"
         )
         await conn.close()
+
+
+async def test_action_and_event_bodies_that_are_not_json_are_415_and_store_nothing(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Hasura always sends application/json; anything else is refused before the handler,
+    in the error envelope (like a body over the limit), and nothing is stored."""
+    await create_detector(client, "act-ct", algorithm="ewma")
+    url = "/hasura/actions/scoreAnomalyPoints"
+    action = json.dumps(action_payload(series("act-ct", noise(5, seed=4)))).encode()
+    row = {"detector_id": "act-ct", "source_account_id": "primary", "id": 1}
+    event = json.dumps(event_payload(row)).encode()
+    for media in NOT_JSON:
+        given = media.get("Content-Type")
+        check_415(await client.post(url, content=action, headers={**HASURA, **media}), given)
+        check_415(
+            await client.post(url, content=chunked(action), headers={**HASURA, **media}), given
+        )
+        check_415(
+            await client.post("/hasura/events/score", content=event, headers={**HASURA, **media}),
+            given,
+        )
+    assert await _scored(settings, "act-ct") == []
+    for media, first in zip(JSON, (0, 5), strict=True):
+        body = json.dumps(action_payload(series("act-ct", noise(5, seed=5), first=first)))
+        response = await client.post(url, content=body, headers={**HASURA, **media})
+        assert response.status_code == 200, response.text
+        assert response.json()["accepted"] == 5
+    assert len(await _scored(settings, "act-ct")) == 10

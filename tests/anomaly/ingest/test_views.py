@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -14,6 +15,7 @@ from services.anomaly.ingest.views import IngestShim
 from services.common.settings import Settings
 from tests.anomaly.conftest import create_detector, noise, series, stamp
 from tests.conftest import auth_headers, make_settings, serve_app
+from tests.media import JSON, NOT_JSON, check_415, chunked
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +81,55 @@ async def test_same_answers(both: tuple[httpx.AsyncClient, httpx.AsyncClient]) -
         assert answers[0] == answers[1], answers
         seen.append(answers[0][0])
     assert seen == [200, 200, 200, 200, 422, 404, 401, 409, 413, 422, 422, 400, 200]
+
+
+async def _stored(settings: Settings, detector_id: str) -> int:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM np_anomaly_data_points WHERE detector_id = $1", detector_id
+        )
+    finally:
+        await conn.close()
+    return count
+
+
+async def test_a_body_that_is_not_json_is_415_on_both_paths_and_nothing_is_stored(
+    both: tuple[httpx.AsyncClient, httpx.AsyncClient], settings: Settings
+) -> None:
+    fast, routed = both
+    for client, name in ((fast, "ct-a"), (routed, "ct-b")):
+        await create_detector(client, name, algorithm="static", params={"upper": 10})
+        single = json.dumps({"detector_id": name, "value": 1.0, "timestamp": stamp(0)}).encode()
+        batch = json.dumps({"points": series(name, [1.0, 2.0, 3.0], first=1)}).encode()
+        for body in (single, batch):
+            for media in NOT_JSON:
+                given = media.get("Content-Type")
+                headers = {**auth_headers(), **media}
+                response = await client.post("/api/v1/ingest", content=body, headers=headers)
+                check_415(response, given)
+                response = await client.post(
+                    "/api/v1/ingest", content=chunked(body), headers=headers
+                )
+                check_415(response, given)
+                # refused before authentication, like a body over the limit
+                check_415(await client.post("/api/v1/ingest", content=body, headers=media), given)
+        assert await _stored(settings, name) == 0
+        for media, first in zip(JSON, (10, 20), strict=True):
+            one = json.dumps({"detector_id": name, "value": 1.0, "timestamp": stamp(first)})
+            many = json.dumps({"points": series(name, [1.0, 2.0], first=first + 1)})
+            for body, accepted in ((one, 1), (many, 2)):
+                response = await client.post(
+                    "/api/v1/ingest", content=body, headers={**auth_headers(), **media}
+                )
+                assert response.status_code == 200, response.text
+                assert response.json()["accepted"] == accepted
+        assert await _stored(settings, name) == 6
+        # a body without a Content-Type is still refused once the rest is right
+        check_415(await client.post("/api/v1/ingest", content=single, headers=auth_headers()), None)
+        # an empty body is no body: the parser says what is missing, whatever the type
+        empty = await client.post(
+            "/api/v1/ingest", content=b"", headers={**auth_headers(), "Content-Type": "text/plain"}
+        )
+        assert empty.status_code in (400, 422), empty.text
+        assert await _stored(settings, name) == 6
