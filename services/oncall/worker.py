@@ -108,9 +108,8 @@ class Worker:
         """A worker with its own pool (worker role) and HTTP client; `close()` releases them."""
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set")
-        pool = await db.create_pool(
-            settings.database_url, role=db.WORKER_ROLE, min_size=1, max_size=4
-        )
+        # logs in as the worker role itself (never the owner): see docs/architecture.md
+        pool = await db.create_pool(settings.worker_dsn, role=None, min_size=1, max_size=4)
         connections = Connections()
         channels = options.pop("channels", None) or default_channels(settings, connections)
         worker = cls(pool, channels=channels, **options)
@@ -287,7 +286,7 @@ async def _open_when_ready(settings: Settings, stop: asyncio.Event) -> Worker | 
 async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection | None:
     assert settings.database_url
     try:
-        conn = await db.connect(settings.database_url)
+        conn = await db.connect(settings.worker_dsn)
         await conn.add_listener(runner.WAKE_CHANNEL, lambda *_: wake.set())
         return conn
     except (OSError, asyncpg.PostgresError) as exc:

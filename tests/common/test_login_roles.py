@@ -21,6 +21,7 @@ from services.common import db, migrations
 from services.common.app import build_app, prepare_database
 from services.common.auth import Caller
 from services.common.settings import load_settings
+from services.oncall.worker import Worker
 from tests.conftest import auth_headers, make_settings, serve_app
 
 APP_LOGIN = db.APP_ROLE
@@ -270,3 +271,12 @@ def test_the_password_goes_out_as_a_scram_verifier() -> None:
     client_signature = hmac.new(stored_key, auth.encode(), hashlib.sha256).digest()
     client_key = bytes(a ^ b for a, b in zip(proof, client_signature, strict=True))
     assert hashlib.sha256(client_key).digest() == stored_key
+
+
+async def test_the_oncall_worker_logs_in_as_the_worker_role(database_url: str, owner: str) -> None:
+    worker = await Worker.open(make_settings(database_url))
+    try:
+        assert await worker.pool.fetchval("SELECT session_user") == WORKER_LOGIN
+        assert await worker.pool.fetchval("SELECT session_user") != owner
+    finally:
+        await worker.close()
