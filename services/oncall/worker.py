@@ -42,6 +42,13 @@ from services.oncall.escalation import runner
 
 log = logging.getLogger("nsentry.oncall.worker")
 DEFAULT_CONCURRENCY = 32
+# sends in flight to one origin (scheme://host:port) at once: a slow or hanging
+# destination holds at most this many of the `concurrency` slots
+DEFAULT_PER_ORIGIN = 8
+# the most one send may take, everything included (connect, request, first byte,
+# the whole answer): a destination that drips its answer byte by byte never
+# trips a per-read timeout, this deadline ends it
+DEFAULT_SEND_SECONDS = 30.0
 
 
 @dataclass
@@ -79,7 +86,13 @@ def default_channels(settings: Settings, client: Connections) -> dict[str, Chann
 
 
 class Worker:
-    """Escalation and delivery against one database; safe to run several at once."""
+    """Escalation and delivery against one database; safe to run several at once.
+
+    Sends run as tasks owned by the worker: at most `concurrency` in flight, at
+    most `per_origin` to one origin, each bounded by `send_seconds` (which the
+    lease must cover: a send ends well inside its lease, or another worker would
+    claim and send it again meanwhile).
+    """
 
     def __init__(
         self,
@@ -91,6 +104,8 @@ class Worker:
         lease: timedelta = timedelta(minutes=2),
         batch: int = 100,
         concurrency: int = DEFAULT_CONCURRENCY,
+        per_origin: int = DEFAULT_PER_ORIGIN,
+        send_seconds: float | None = None,
         worker_id: str | None = None,
     ) -> None:
         self.pool = pool
@@ -99,9 +114,21 @@ class Worker:
         self.retry = retry or outbox.RetryPolicy()
         self.lease = lease
         self.batch = batch
-        self.concurrency = concurrency
+        self.concurrency = max(1, concurrency)
+        self.per_origin = max(1, per_origin)
+        if send_seconds is None:
+            send_seconds = min(DEFAULT_SEND_SECONDS, lease.total_seconds() / 3)
+        if not 0 < send_seconds <= lease.total_seconds() / 2:
+            raise ValueError("the lease must cover the send deadline twice over")
+        self.send_seconds = send_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._owned: list[Any] = []
+        # sends in flight (task -> origin), outcomes waiting to be recorded
+        self._sending: dict[asyncio.Task[None], str] = {}
+        self._outcomes: list[tuple[outbox.Claimed, Result, DeliveryReport]] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._clock: Callable[[], datetime] = _utcnow
+        self.settled = asyncio.Event()  # set whenever a send ends (a slot is free)
 
     @classmethod
     async def open(cls, settings: Settings, **options: Any) -> Worker:
@@ -119,6 +146,14 @@ class Worker:
         return worker
 
     async def close(self) -> None:
+        """Stop the sends in flight (their rows stay leased: claimed again after the
+        lease and sent with the same key), record what ended, release resources."""
+        for task in list(self._sending):
+            task.cancel()
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._flush()
         for resource in self._owned:
             with contextlib.suppress(Exception):
                 if isinstance(resource, Connections):
@@ -126,6 +161,14 @@ class Worker:
                 else:
                     await resource.close()
         self._owned = []
+
+    @property
+    def in_flight(self) -> dict[str, int]:
+        """Sends in flight per origin."""
+        counts: dict[str, int] = {}
+        for origin in self._sending.values():
+            counts[origin] = counts.get(origin, 0) + 1
+        return counts
 
     async def tick(self, now: datetime) -> int:
         """Advance every escalation due at `now`; the number of alerts advanced."""
@@ -138,7 +181,13 @@ class Worker:
 
     async def _claim(self, now: datetime, limit: int) -> tuple[list[outbox.Claimed], int]:
         return await outbox.claim(
-            self.pool, now=now, limit=limit, lease=self.lease, worker_id=self.worker_id
+            self.pool,
+            now=now,
+            limit=limit,
+            lease=self.lease,
+            worker_id=self.worker_id,
+            in_flight=self.in_flight,
+            per_origin=self.per_origin,
         )
 
     async def send(self, item: outbox.Claimed) -> Result:
@@ -146,12 +195,11 @@ class Worker:
         if channel is None:
             return Result("permanent", None, f"no {item.channel} channel configured")
         try:
-            # a send must end well inside its lease, or another worker would claim and
-            # send it again while this one still waits on a slow destination
-            async with asyncio.timeout(self.lease.total_seconds() / 3):
+            # the whole send, answer included, within its deadline (inside the lease)
+            async with asyncio.timeout(self.send_seconds):
                 return await channel.send(item.message())
         except TimeoutError:
-            return Result("retry", None, "send timed out")
+            return Result("retry", None, f"send timed out after {self.send_seconds:g} s")
         except Exception as exc:  # a channel bug must not kill the loop; retry later
             log.exception("channel %s failed on %s", item.channel, item.id)
             return Result("retry", None, f"internal: {exc.__class__.__name__}")
@@ -159,65 +207,80 @@ class Worker:
     async def finish(self, item: outbox.Claimed, result: Result, now: datetime) -> str | None:
         return await outbox.finish(self.pool, item, result, now=now, retry=self.retry, rng=self.rng)
 
-    async def deliver(self, now: datetime | Callable[[], datetime]) -> DeliveryReport:
+    def _start(self, item: outbox.Claimed, report: DeliveryReport) -> None:
+        async def send() -> None:
+            result = await self.send(item)
+            self._outcomes.append((item, result, report))
+            if self._recorder is None or self._recorder.done():
+                self._recorder = asyncio.create_task(self._record())
+
+        task = asyncio.create_task(send())
+        self._sending[task] = outbox.origin_of(item.destination)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._sending.pop(task, None)
+            self.settled.set()
+
+        task.add_done_callback(done)
+
+    async def _record(self) -> None:
+        """Record the outcomes that arrived, every one that arrived meanwhile in one
+        statement, until none is waiting."""
+        while self._outcomes:
+            batch = self._outcomes[:]
+            self._outcomes.clear()
+            try:
+                statuses = await outbox.finish_many(
+                    self.pool,
+                    [(item, result) for item, result, _ in batch],
+                    now=self._clock(),
+                    retry=self.retry,
+                    rng=self.rng,
+                )
+            except Exception:  # the rows stay leased: reclaimed and resent (same key)
+                log.exception("recording %d delivery outcomes failed", len(batch))
+                continue
+            for (_, _, report), status in zip(batch, statuses, strict=True):
+                report.add(status)
+
+    async def _flush(self) -> None:
+        while self._recorder is not None and not self._recorder.done():
+            await asyncio.shield(self._recorder)
+
+    async def deliver(
+        self, now: datetime | Callable[[], datetime], *, wait: bool = True
+    ) -> DeliveryReport:
         """Send every notification due at `now` (a fixed instant, or a clock).
 
-        A pipeline: claims a batch and starts sending it (at most `concurrency`
-        sends at once); claims the next batch as soon as a send slot is free
-        rather than when the whole batch is done, so one slow destination does
-        not hold up the others; records outcomes as they come, every outcome
-        that arrived meanwhile in one statement. Goes on while due rows remain.
+        Claims only what it can start at once (free slots of `concurrency`, and
+        of `per_origin` per origin: an origin at its bound is not claimed, so
+        others proceed), starts each send as a task and claims again while due
+        rows remain. Outcomes are recorded as they come, every outcome that
+        arrived meanwhile in one statement. With `wait` (tests, one-shot runs)
+        it goes on, claiming as slots free, until nothing is due or in flight
+        and every outcome is recorded. Without (the production loop) it returns
+        once nothing more can be claimed, leaving sends in flight: the next call
+        claims again without waiting for them (`settled` tells when one ends).
         """
         clock = now if callable(now) else (lambda: now)
+        self._clock = clock
         report = DeliveryReport()
-        gate = asyncio.Semaphore(self.concurrency)
-        sending: set[asyncio.Task[None]] = set()
-        outcomes: list[tuple[outbox.Claimed, Result]] = []
-        arrived = asyncio.Event()
-        claiming = True
-
-        async def send(item: outbox.Claimed) -> None:
-            async with gate:
-                result = await self.send(item)
-            outcomes.append((item, result))
-            arrived.set()
-
-        async def record() -> None:
-            while claiming or sending or outcomes:
-                await arrived.wait()
-                arrived.clear()
-                while outcomes:
-                    batch = outcomes[:]
-                    outcomes.clear()
-                    try:
-                        statuses = await outbox.finish_many(
-                            self.pool, batch, now=clock(), retry=self.retry, rng=self.rng
-                        )
-                    except Exception:  # the rows stay leased: reclaimed and resent (same key)
-                        log.exception("recording %d delivery outcomes failed", len(batch))
-                        continue
-                    for status in statuses:
-                        report.add(status)
-
-        recorder = asyncio.create_task(record())
-        try:
-            while not recorder.done():
-                items, examined = await self._claim(clock(), self.batch)
+        while True:
+            self.settled.clear()  # before the claim: a send that ends during it counts
+            room = self.concurrency - len(self._sending)
+            if room > 0:
+                limit = min(self.batch, room)
+                items, examined = await self._claim(clock(), limit)
                 report.claimed += len(items)
                 for item in items:
-                    task = asyncio.create_task(send(item))
-                    sending.add(task)
-                    task.add_done_callback(sending.discard)
-                if examined < self.batch:
-                    break
-                while len(sending) >= self.concurrency:
-                    await asyncio.wait(set(sending), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if sending:  # sends do not raise: a channel's failure is an outcome
-                await asyncio.gather(*sending)
-            claiming = False
-            arrived.set()
-            await recorder
+                    self._start(item, report)
+                if examined >= limit:
+                    continue  # more may be due
+            if not wait or not self._sending:
+                break
+            await self.settled.wait()
+        if wait:
+            await self._flush()
         return report
 
 
@@ -231,9 +294,11 @@ async def run_worker(
     *,
     clock: Callable[[], datetime] = _utcnow,
     poll_seconds: float = 1.0,
+    options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Tick and deliver until `stop` is set (real clock in production)."""
-    worker = await _open_when_ready(settings, stop)
+    """Tick and deliver until `stop` is set (real clock in production); `options`
+    go to `Worker.open` (tests: short deadlines, small bounds)."""
+    worker = await _open_when_ready(settings, stop, options or {})
     if worker is None:
         return
     wake = asyncio.Event()
@@ -252,7 +317,9 @@ async def run_worker(
                 if time.monotonic() - last_tick >= poll_seconds:
                     last_tick = time.monotonic()
                     await worker.tick(clock())
-                await worker.deliver(clock)
+                # claims what can start and returns: sends stay in flight (bounded
+                # each), the next cycle claims again without waiting for them
+                await worker.deliver(clock, wait=False)
                 failures = 0
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 failures += 1
@@ -261,7 +328,7 @@ async def run_worker(
                 failures += 1
                 log.exception("worker cycle failed; retrying")
             delay = poll_seconds if not failures else min(30.0, poll_seconds * 2**failures)
-            await _wait_any(stop, wake, delay)
+            await _wait_any(stop, wake, delay, worker.settled)
     finally:
         if listener is not None and not listener.is_closed():
             with contextlib.suppress(Exception):
@@ -270,12 +337,14 @@ async def run_worker(
         log.info("on-call worker %s stopped", worker.worker_id)
 
 
-async def _open_when_ready(settings: Settings, stop: asyncio.Event) -> Worker | None:
+async def _open_when_ready(
+    settings: Settings, stop: asyncio.Event, options: Mapping[str, Any]
+) -> Worker | None:
     """Open the worker, waiting (with backoff) while the database or its roles are not there."""
     delay = 1.0
     while not stop.is_set():
         try:
-            return await Worker.open(settings)
+            return await Worker.open(settings, **dict(options))
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("database not ready for the worker (%s); retrying", exc.__class__.__name__)
         await _wait_any(stop, asyncio.Event(), delay)
@@ -294,8 +363,10 @@ async def _listen(settings: Settings, wake: asyncio.Event) -> asyncpg.Connection
         return None
 
 
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+async def _wait_any(
+    stop: asyncio.Event, wake: asyncio.Event, seconds: float, *more: asyncio.Event
+) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wake, *more)]
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:

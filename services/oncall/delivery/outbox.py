@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +46,17 @@ class RetryPolicy:
         if retry_after is not None and math.isfinite(retry_after):
             delay = max(delay, timedelta(seconds=min(self.cap.total_seconds(), retry_after)))
         return delay
+
+
+_ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
+
+
+def origin_of(destination: str) -> str:
+    """The scheme and authority of a URL destination, lower-cased ("" for an email
+    address): the unit of the per-origin bound on sends in flight. The same
+    expression as the claim's SQL, so the two agree on every row."""
+    match = _ORIGIN.match(destination)
+    return match.group(0).lower() if match else ""
 
 
 @dataclass(frozen=True)
@@ -74,8 +87,10 @@ SELECT n.source_account_id, n.id, n.alert_id, n.channel, n.destination, n.rate_l
        n.status, n.attempts, a.status AS alert_status
 FROM np_oncall.notifications n
 JOIN np_oncall.alerts a ON a.source_account_id = n.source_account_id AND a.id = n.alert_id
-WHERE (n.status IN ('pending', 'failed') AND n.not_before <= $1)
-   OR (n.status = 'sending' AND n.lease_until <= $1)
+WHERE ((n.status IN ('pending', 'failed') AND n.not_before <= $1)
+       OR (n.status = 'sending' AND n.lease_until <= $1))
+  AND coalesce(lower(substring(n.destination FROM '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*')), '')
+      <> ALL($3::text[])
 ORDER BY n.not_before
 LIMIT $2
 FOR UPDATE OF n SKIP LOCKED
@@ -128,20 +143,45 @@ RETURNING n.source_account_id, n.id, n.idempotency_key, n.payload, n.attempts, n
 
 
 async def claim(
-    pool: asyncpg.Pool, *, now: datetime, limit: int, lease: timedelta, worker_id: str
+    pool: asyncpg.Pool,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    worker_id: str,
+    in_flight: Mapping[str, int] | None = None,
+    per_origin: int | None = None,
 ) -> tuple[list[Claimed], int]:
     """Lease up to `limit` due notifications; also returns how many due rows were examined.
 
     Rows whose alert was acknowledged or resolved meanwhile are cancelled, rows
     over their rate limit wait for their next token; neither is returned. One
     transaction of at most three statements whatever the batch size.
+
+    With `per_origin`, at most that many sends go to one origin (`origin_of`) at
+    once, counting the caller's `in_flight` ones: rows of an origin already at
+    its bound are not examined, and a batch takes no more of one origin than
+    its room (the others stay due, untouched, for a later claim).
     """
+    busy: list[str] = []
+    if per_origin is not None:
+        busy = sorted(o for o, n in (in_flight or {}).items() if o and n >= per_origin)
     async with pool.acquire() as conn, conn.transaction():
-        candidates = await conn.fetch(_CANDIDATES, now, limit)
+        candidates = await conn.fetch(_CANDIDATES, now, limit, busy)
         if not candidates:
             return [], 0
         closed = [r for r in candidates if r["alert_status"] != "triggered"]
         live = [r for r in candidates if r["alert_status"] == "triggered"]
+        if per_origin is not None:
+            counts = dict(in_flight or {})
+            room: list[Any] = []
+            for r in live:
+                origin = origin_of(r["destination"])
+                if origin and counts.get(origin, 0) >= per_origin:
+                    continue  # left as it is (its lock ends with this transaction)
+                counts[origin] = counts.get(origin, 0) + 1
+                room.append(r)
+            live = room
         events: list[tuple[Any, ...]] = []
         for r in closed:
             events.append(_event(r, now, "notification_cancelled", alert_status=r["alert_status"]))
