@@ -8,7 +8,6 @@ control is the name resolution (a resolver handed to the policy, or the system's
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 import ssl
 from collections.abc import AsyncIterator, Sequence
@@ -19,14 +18,11 @@ from typing import Any
 
 import httpcore
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from services.oncall.delivery.channels import Message, Result, WebhookChannel
 from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.delivery.http import Connections, PinnedBackend
+from tests.oncall.tls import tls_contexts
 
 
 @dataclass
@@ -214,78 +210,8 @@ async def test_a_pinned_connection_is_reused_only_for_the_same_addresses() -> No
 # ---------------------------------------------------------------------------
 # TLS: the dial is pinned, the name is still the one TLS verifies
 # ---------------------------------------------------------------------------
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _tls(tmp: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A server context with a certificate for `name` issued by a test CA, and a client
-    context that trusts that CA only (hostname checking on, as by default)."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nsentry test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    (tmp / "ca.pem").write_bytes(_pem(ca))
-    (tmp / "leaf.pem").write_bytes(_pem(leaf))
-    (tmp / "leaf.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(tmp / "leaf.pem", tmp / "leaf.key")
-    client = ssl.create_default_context(cafile=str(tmp / "ca.pem"))
-    return server, client
-
-
 async def test_tls_keeps_the_name_for_sni_and_certificate_checks(tmp_path: Path) -> None:
-    server_tls, client_tls = _tls(tmp_path, "hooks.test")
+    server_tls, client_tls = tls_contexts(tmp_path, "hooks.test")
     resolver = Rebinding({"hooks.test": [["127.0.0.1"]], "other.test": [["127.0.0.1"]]})
     policy = DestinationPolicy.from_settings(["127.0.0.1"], local_mode=False, resolver=resolver)
     async with sink_on("127.0.0.1", tls=server_tls) as sink:
