@@ -17,6 +17,19 @@ from tests.clock import FakeClock as FakeClock  # re-exported for the on-call te
 SIGNING_SECRET = "webhook-signing-secret-for-tests-0123456789"
 
 
+async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
+    """One HTTP/1.1 request off a real socket: its request line, headers (lower-case
+    names) and body (by Content-Length)."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    headers = {}
+    for line in head[1:]:
+        if ":" in line:
+            name, value = line.split(":", 1)
+            headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return head[0], headers, body
+
+
 def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
@@ -84,15 +97,8 @@ class HttpSink:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            _method, path, _version = lines[0].split(" ", 2)
-            headers = {}
-            for line in lines[1:]:
-                if ":" in line:
-                    name, value = line.split(":", 1)
-                    headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            request_line, headers, body = await read_request(reader)
+            _method, path, _version = request_line.split(" ", 2)
             queue = self.scripts.get(path)
             status = queue.popleft() if queue else 200
             self.received.append(Received(path, headers, body, status))

@@ -15,20 +15,10 @@ import pytest
 from services.oncall.delivery.channels import Message, WebhookChannel
 from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.delivery.http import Connections, InvalidURL, _split
+from tests.oncall.helpers import read_request
 from tests.oncall.tls import tls_contexts
 
 Handler = Callable[[int, int, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
-
-
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
-    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-    headers = {}
-    for line in head[1:]:
-        if ":" in line:
-            name, value = line.split(":", 1)
-            headers[name.strip().lower()] = value.strip()
-    body = await reader.readexactly(int(headers.get("content-length", "0")))
-    return head[0], headers, body
 
 
 class Server:
@@ -46,7 +36,7 @@ class Server:
         served = 0
         try:
             while True:
-                line, headers, body = await _read_request(reader)
+                line, headers, body = await read_request(reader)
                 self.requests.append((number, line, headers, body))
                 served += 1
                 if not await self.handler(number, served, reader, writer):

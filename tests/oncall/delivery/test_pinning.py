@@ -22,6 +22,7 @@ import pytest
 from services.oncall.delivery.channels import Message, Result, WebhookChannel
 from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.delivery.http import Connections, PinnedBackend
+from tests.oncall.helpers import read_request
 from tests.oncall.tls import tls_contexts
 
 
@@ -38,14 +39,8 @@ class Sink:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-                headers = {}
-                for line in head[1:]:
-                    if ":" in line:
-                        name, value = line.split(":", 1)
-                        headers[name.strip().lower()] = value.strip()
-                await reader.readexactly(int(headers.get("content-length", "0")))
-                self.requests.append((head[0], headers))
+                request_line, headers, _body = await read_request(reader)
+                self.requests.append((request_line, headers))
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
