@@ -11,7 +11,7 @@ import asyncpg
 from services.anomaly.detectors.base import InvalidParams
 from services.anomaly.detectors_api import store
 from services.anomaly.ingest.scoring import build_detector
-from services.anomaly.ingest.transaction import open_episode
+from services.anomaly.paging.keys import open_episode
 from services.anomaly.thresholds import parse_thresholds
 from services.common.errors import ValidationFailed, invalid_field
 

@@ -25,7 +25,8 @@ from services.anomaly.ingest import sql, statecodec
 from services.anomaly.ingest.cache import DetectorCache, Entry
 from services.anomaly.ingest.outcome import IngestOutcome, PointLike
 from services.anomaly.ingest.scoring import ScoredSeries, build_detector, score_points
-from services.anomaly.thresholds import Thresholds, episode_end, parse_thresholds
+from services.anomaly.paging.keys import dedup_key, from_epoch, iso, open_episode
+from services.anomaly.thresholds import Thresholds, parse_thresholds
 from services.common.errors import ApiError
 
 log = logging.getLogger("nsentry.anomaly.ingest")
@@ -36,36 +37,12 @@ CHECKPOINT_CHUNKS = 64
 CHECKPOINT_POINTS = 1000
 
 
-def iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def dedup_key(account: str, detector_id: str, episode_start: datetime) -> str:
-    return f"anomaly:{account}:{detector_id}:{iso(episode_start)}"
-
-
-def open_episode(
-    account: str, detector_id: str, policy: Thresholds, state: dict[str, Any] | None
-) -> tuple[str | None, datetime | None]:
-    """The open paged episode's dedup key and when the paging worker ends it if no point
-    comes (``thresholds.episode_end``); (None, None): nothing for it to resolve."""
-    ends = episode_end(policy, state)
-    if ends is None or state is None:
-        return None, None
-    start = from_epoch(state["episode_start"])
-    return dedup_key(account, detector_id, start), from_epoch(ends)
-
-
 def _finite_or_none(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
 def _nan_none(x: float) -> float | None:
     return None if math.isnan(x) else x
-
-
-def from_epoch(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 @dataclass
