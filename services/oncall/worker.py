@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 
 from services.common import db
+from services.common.outbox import Lease
 from services.common.settings import Settings
 from services.oncall.delivery import outbox
 from services.oncall.delivery.channels import (
@@ -116,11 +117,7 @@ class Worker:
         self.batch = batch
         self.concurrency = max(1, concurrency)
         self.per_origin = max(1, per_origin)
-        if send_seconds is None:
-            send_seconds = min(DEFAULT_SEND_SECONDS, lease.total_seconds() / 3)
-        if not 0 < send_seconds <= lease.total_seconds() / 2:
-            raise ValueError("the lease must cover the send deadline twice over")
-        self.send_seconds = send_seconds
+        self.send_seconds = Lease(lease).send_deadline(send_seconds, DEFAULT_SEND_SECONDS)
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._owned: list[Any] = []
         # sends in flight (task -> origin), outcomes waiting to be recorded
@@ -175,7 +172,8 @@ class Worker:
         return await runner.tick(self.pool, now)
 
     async def claim(self, now: datetime, limit: int | None = None) -> list[outbox.Claimed]:
-        """Lease due notifications (without sending them)."""
+        """Lease due notifications (without sending them); `send` then checks at `now`."""
+        self._clock = lambda: now
         items, _ = await self._claim(now, limit or self.batch)
         return items
 
@@ -188,9 +186,16 @@ class Worker:
             worker_id=self.worker_id,
             in_flight=self.in_flight,
             per_origin=self.per_origin,
+            retry=self.retry,
         )
 
     async def send(self, item: outbox.Claimed) -> Result:
+        """One attempt. Right before it the claim is checked (`outbox.go_ahead`): an
+        alert acknowledged or resolved since the claim cancels it, a lease lost to
+        another worker skips it; neither sends anything."""
+        verdict = await outbox.go_ahead(self.pool, item, now=self._clock())
+        if verdict != "go":
+            return Result(verdict, None, f"not sent: {verdict} before the send")
         channel = self.channels.get(item.channel)
         if channel is None:
             return Result("permanent", None, f"no {item.channel} channel configured")
