@@ -130,6 +130,15 @@ class AutoParams(DetectorParams):
         description="a local deviation within this many seasonal noise units of the value "
         "one season ago is discounted (full weight from twice as far; 0: off)",
     )
+    level_gate: float = Field(
+        0.25,
+        ge=0.0,
+        le=10.0,
+        description="the level, mean and recent channels count in full only where the "
+        "point is also this far (in typical-high local deviations) from the trailing "
+        "medians, and in proportion below: a new record that is locally ordinary (a slow "
+        "trend, a cycle's new high) is not news (0: off)",
+    )
     calibration_seconds: float = Field(
         7 * _DAY, gt=0.0, description="time constant of the local channel's calibration"
     )
