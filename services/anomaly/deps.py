@@ -9,12 +9,11 @@ from fastapi import Path, Query, Request
 
 from services.anomaly.ingest.pipeline import Ingestor
 from services.common.instants import Instant
+from services.common.responses import errors
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or invalid bearer"},
-    404: {"description": "no such resource in this account"},
-    422: {"description": "invalid input; the message names the field (and point index)"},
-}
+ERRORS: dict[int | str, dict[str, Any]] = errors(
+    404, 422, d422="invalid input; the message names the field (and point index)"
+)
 DetectorId = Annotated[str, Path(description="detector slug", examples=["api-latency"])]
 Since = Annotated[Instant | None, Query(description="from (inclusive), RFC 3339")]
 Until = Annotated[Instant | None, Query(description="before (exclusive), RFC 3339")]

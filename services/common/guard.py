@@ -42,31 +42,6 @@ def too_large(limit: int) -> Response:
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-# The 415 as the OpenAPI documents describe it, on every POST, PUT and PATCH.
-NOT_JSON_RESPONSE: dict[str, Any] = {
-    "description": "the body is not JSON: its Content-Type is not application/json",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {
-                            "code": {"type": "string", "enum": ["unsupported_media_type"]},
-                            "message": {"type": "string"},
-                            "details": {},
-                        },
-                    }
-                },
-            }
-        }
-    },
-}
-
-
 def not_json(content_type: bytes | None, *, close: bool) -> Response:
     """The 415 for a body that is not declared JSON (``close``: the body was not read)."""
     given = None if content_type is None else content_type.decode("latin-1")[:100]

@@ -26,6 +26,7 @@ from strawberry.types import Info
 
 from services.common.auth import Principal, authenticate
 from services.common.errors import ApiError
+from services.common.responses import ENVELOPE_REF
 from services.oncall.deps import clock_of
 from services.oncall.escalation import engine, runner
 from services.oncall.graphql.limits import CODE as LIMIT_CODE
@@ -378,14 +379,30 @@ class _Router(GraphQLRouter):
 
 
 def graphql_router() -> GraphQLRouter:
-    return _Router(
+    router = _Router(
         schema,
         path="/graphql",
         graphql_ide=None,
         allow_queries_via_get=False,
         context_getter=_context,
         tags=["graphql"],
+        responses={400: BAD_GRAPHQL_REQUEST},
     )
+    # without the IDE and GET queries, Strawberry's GET route only answers 404: dropped,
+    # a GET is a 405 with `Allow: POST` like any method a route does not take
+    router.routes = [route for route in router.routes if getattr(route, "methods", None) != {"GET"}]
+    return router
+
+
+# Strawberry refuses a request it cannot read (no body, a body that is not a GraphQL
+# request) in plain text; a malformed account header is the envelope like anywhere.
+BAD_GRAPHQL_REQUEST: dict[str, Any] = {
+    "description": "not a GraphQL request (text), or a malformed account header (envelope)",
+    "content": {
+        "text/plain": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"$ref": ENVELOPE_REF}},
+    },
+}
 
 
 def sdl() -> str:
