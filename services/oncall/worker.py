@@ -33,6 +33,7 @@ from services.oncall.delivery.channels import (
     Channel,
     EmailChannel,
     Result,
+    Settled,
     SlackChannel,
     SmtpConfig,
     WebhookChannel,
@@ -193,9 +194,13 @@ class Worker:
         """One attempt. Right before it the claim is checked (`outbox.go_ahead`): an
         alert acknowledged or resolved since the claim cancels it, a lease lost to
         another worker skips it; neither sends anything."""
-        verdict = await outbox.go_ahead(self.pool, item, now=self._clock())
+        [verdict] = await outbox.go_ahead(self.pool, [item], now=self._clock())
         if verdict != "go":
-            return Result(verdict, None, f"not sent: {verdict} before the send")
+            return _settled(verdict)
+        return await self._attempt(item)
+
+    async def _attempt(self, item: outbox.Claimed) -> Result:
+        """Send through the item's channel, within the send deadline (no check)."""
         channel = self.channels.get(item.channel)
         if channel is None:
             return Result("permanent", None, f"no {item.channel} channel configured")
@@ -214,7 +219,7 @@ class Worker:
 
     def _start(self, item: outbox.Claimed, report: DeliveryReport) -> None:
         async def send() -> None:
-            result = await self.send(item)
+            result = await self._attempt(item)  # checked by `deliver` just before
             self._outcomes.append((item, result, report))
             if self._recorder is None or self._recorder.done():
                 self._recorder = asyncio.create_task(self._record())
@@ -277,8 +282,14 @@ class Worker:
                 limit = min(self.batch, room)
                 items, examined = await self._claim(clock(), limit)
                 report.claimed += len(items)
-                for item in items:
-                    self._start(item, report)
+                # the last check before the sends start: an ack that committed since
+                # the claim (or is committing) cancels its rows here
+                verdicts = await outbox.go_ahead(self.pool, items, now=clock())
+                for item, verdict in zip(items, verdicts, strict=True):
+                    if verdict == "go":
+                        self._start(item, report)
+                    else:
+                        report.add(outbox.finish_status(_settled(verdict)))
                 if examined >= limit:
                     continue  # more may be due
             if not wait or not self._sending:
@@ -291,6 +302,12 @@ class Worker:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _settled(verdict: str) -> Result:
+    """The result of a claim that was not sent: `cancelled` or `lost` (see go_ahead)."""
+    outcome: Settled = "cancelled" if verdict == "cancelled" else "lost"
+    return Result(outcome, None, f"not sent: {outcome} before the send")
 
 
 async def run_worker(

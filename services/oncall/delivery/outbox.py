@@ -16,11 +16,12 @@ once `lease_until` passes, and sent again with the same idempotency key
 still ends). A late report from the first worker is ignored (its claim token
 no longer matches).
 
-An acknowledgement racing a claim: right before a claimed row is sent,
-:func:`go_ahead` reads its alert under a share lock (so an ack in progress is
-waited for, then seen) and cancels the row if the alert is no longer
-triggered, or skips it if the claim token no longer matches. A send never
-starts after an ack committed; one that started before may still finish.
+An acknowledgement racing a claim: right before claimed rows are sent (after
+the claim committed, one statement per batch), :func:`go_ahead` reads their
+alerts under a share lock (so an ack in progress is waited for, then seen)
+and cancels a row whose alert is no longer triggered, or skips one whose
+claim token no longer matches. A send never starts after an ack committed;
+one that started before may still finish.
 """
 
 from __future__ import annotations
@@ -373,7 +374,7 @@ async def finish_many(
             details["gave_up_after"] = item.attempts
         planned.append((item, status, decision.retry_at, details, result))
     if not planned:
-        return [_settled(result) for _, result in outcomes]
+        return [finish_status(result) for _, result in outcomes]
     done_rows = await pool.fetch(
         _FINISH,
         [p[0].account for p in planned],
@@ -397,58 +398,83 @@ async def finish_many(
     return [
         recorded.get((item.account, item.id))
         if result.outcome not in ("cancelled", "lost")
-        else _settled(result)
+        else finish_status(result)
         for item, result in outcomes
     ]
 
 
-def _settled(result: Result) -> str | None:
+def finish_status(result: Result) -> str | None:
+    """The status of a result settled before its send: `cancelled`, or None (lost)."""
     return "cancelled" if result.outcome == "cancelled" else None
 
 
-# Right before a send: the alert read under a share lock (an acknowledgement or a
-# resolve in progress holds its row: waited for, then its outcome read), and the
-# row cancelled if the alert is closed and the row is still this claim's. The
-# alert is locked before the notification, the order acknowledge takes them in.
+# Right before sends start: the alerts read under a share lock, in one order (an
+# acknowledgement or a resolve in progress holds its alert's row: waited for, then
+# its outcome read), and the rows cancelled whose alert is closed and that are
+# still this claim's. An alert is locked before its notifications, the order
+# acknowledge takes them in.
 _GO_AHEAD = """
-WITH alert AS (
-    SELECT a.status FROM np_oncall.alerts a
-    WHERE a.source_account_id = $1 AND a.id = $3
-    FOR SHARE
+WITH items AS (
+    SELECT u.a, u.n, u.alert, u.t
+    FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[]) AS u(a, n, alert, t)
+), alert AS (
+    SELECT a.source_account_id, a.id, a.status
+    FROM np_oncall.alerts a
+    WHERE (a.source_account_id, a.id) IN (SELECT items.a, items.alert FROM items)
+    ORDER BY a.source_account_id, a.id
+    FOR SHARE OF a
+), leased AS (
+    SELECT n.source_account_id, n.id
+    FROM np_oncall.notifications n JOIN items
+      ON n.source_account_id = items.a AND n.id = items.n AND n.claim_token = items.t
+    WHERE n.status = 'sending'
 ), cancelled AS (
     UPDATE np_oncall.notifications n
     SET status = 'cancelled', lease_until = NULL, updated_at = $5
-    FROM alert
-    WHERE n.source_account_id = $1 AND n.id = $2 AND n.claim_token = $4
-      AND n.status = 'sending' AND alert.status <> 'triggered'
-    RETURNING n.id, alert.status
+    FROM items, alert
+    WHERE n.source_account_id = items.a AND n.id = items.n AND n.claim_token = items.t
+      AND n.status = 'sending' AND alert.source_account_id = items.a
+      AND alert.id = items.alert AND alert.status <> 'triggered'
+    RETURNING n.source_account_id, n.id, n.alert_id, alert.status
 ), timeline AS (
     INSERT INTO np_oncall.alert_events
         (source_account_id, alert_id, at, kind, notification_id, details)
-    SELECT $1, $3, $5, 'notification_cancelled', c.id,
+    SELECT c.source_account_id, c.alert_id, $5, 'notification_cancelled', c.id,
            jsonb_build_object('alert_status', c.status, 'before_send', true)
     FROM cancelled c
 )
-SELECT (SELECT status FROM alert) AS alert_status,
-       EXISTS (SELECT 1 FROM np_oncall.notifications n
-               WHERE n.source_account_id = $1 AND n.id = $2 AND n.claim_token = $4
-                 AND n.status = 'sending') AS leased
+SELECT items.a, items.n, l.id IS NOT NULL AS leased, al.status AS alert_status
+FROM items
+LEFT JOIN leased l ON l.source_account_id = items.a AND l.id = items.n
+LEFT JOIN alert al ON al.source_account_id = items.a AND al.id = items.alert
 """
 
 Verdict = Literal["go", "cancelled", "lost"]
 
 
-async def go_ahead(pool: asyncpg.Pool, item: Claimed, *, now: datetime) -> Verdict:
-    """Whether a claimed notification may be sent now: `go`; `cancelled` (its alert was
-    acknowledged or resolved: the row is cancelled, on the timeline); `lost` (the
-    lease went to another worker, whose send counts)."""
-    row = await pool.fetchrow(
-        _GO_AHEAD, item.account, item.id, item.alert_id, item.claim_token, now
+async def go_ahead(pool: asyncpg.Pool, items: list[Claimed], *, now: datetime) -> list[Verdict]:
+    """Whether each claimed notification may be sent now, in one statement: `go`;
+    `cancelled` (its alert was acknowledged or resolved: the row is cancelled, on the
+    timeline); `lost` (the lease went to another worker, whose send counts)."""
+    if not items:
+        return []
+    rows = await pool.fetch(
+        _GO_AHEAD,
+        [i.account for i in items],
+        [i.id for i in items],
+        [i.alert_id for i in items],
+        [i.claim_token for i in items],
+        now,
     )
-    assert row is not None
-    if not row["leased"]:
-        return "lost"
-    if row["alert_status"] != "triggered":
-        NOTIFICATIONS.labels(item.channel, "cancelled").inc()
-        return "cancelled"
-    return "go"
+    found = {(r["a"], r["n"]): r for r in rows}
+    verdicts: list[Verdict] = []
+    for item in items:
+        row = found[(item.account, item.id)]
+        if not row["leased"]:
+            verdicts.append("lost")
+        elif row["alert_status"] != "triggered":
+            NOTIFICATIONS.labels(item.channel, "cancelled").inc()
+            verdicts.append("cancelled")
+        else:
+            verdicts.append("go")
+    return verdicts
