@@ -130,6 +130,12 @@ class AutoParams(DetectorParams):
         description="a local deviation within this many seasonal noise units of the value "
         "one season ago is discounted (full weight from twice as far; 0: off)",
     )
+    settle_seconds: float = Field(
+        3 * _DAY,
+        ge=0.0,
+        description="time from the first point over which the excess ramps in linearly: "
+        "a young series' ranges have not yet seen its normal highs and lows (0: off)",
+    )
     level_gate: float = Field(
         0.25,
         ge=0.0,

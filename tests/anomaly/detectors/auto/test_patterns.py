@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from services.anomaly.detectors.auto.detector import excess_of_score as excess
 from services.anomaly.detectors.auto.layout import S
 
 from .series import DAY, FIVE_MINUTES, HOUR, MINUTE, alert_rate, channel, run, stamps, white
@@ -181,3 +182,19 @@ def test_a_jump_to_a_new_high_still_alerts_through_the_gate() -> None:
     values[at : at + 3] += 12.0
     _, scores = run(stamps(n), values)
     assert scores.score[at : at + 3].max() >= 0.99
+
+
+# -- settling: a young series' excess ramps in over settle_seconds ----------------------
+def test_the_excess_ramps_in_over_the_first_days() -> None:
+    per_day = int(DAY / FIVE_MINUTES)
+    n = per_day * 5
+    values = white(n, seed=41)
+    young, settled = per_day + 7, 4 * per_day + 7  # day 1 of 3, and after settling
+    values[young] += 9.0
+    values[settled] += 9.0
+    ts = stamps(n)
+    _, ramped = run(ts, values)
+    _, unramped = run(ts, values, settle_seconds=0.0)
+    share = young * FIVE_MINUTES / (3 * DAY)  # elapsed share of the default 3 days
+    assert excess(ramped.score[young]) == pytest.approx(share * excess(unramped.score[young]))
+    assert ramped.score[settled] == unramped.score[settled]
