@@ -14,6 +14,10 @@ from services.common.responses import errors
 ERRORS: dict[int | str, dict[str, Any]] = errors(
     404, 422, d422="invalid input; the message names the field (and point index)"
 )
+# a point id is a Postgres bigint: one past its range cannot exist (a 422 by the schema)
+AnomalyId = Annotated[
+    int, Path(ge=-(2**63), le=2**63 - 1, description="the point's id", examples=[1042])
+]
 DetectorId = Annotated[str, Path(description="detector slug", examples=["api-latency"])]
 Since = Annotated[Instant | None, Query(description="from (inclusive), RFC 3339")]
 Until = Annotated[Instant | None, Query(description="before (exclusive), RFC 3339")]

@@ -540,18 +540,3 @@ async def test_openapi_documents_the_415_on_every_route_with_a_body(
         assert "415" in paths[path][method]["responses"], (method, path)
     for method in paths["/api/v1/people"]:
         assert ("415" in paths["/api/v1/people"][method]["responses"]) == (method == "post")
-
-
-async def test_graphql_takes_post_only(client: httpx.AsyncClient) -> None:
-    """GET /graphql (no IDE, no queries by GET) is a 405 naming POST, not Strawberry's
-    plain-text 404; without a bearer it is a 401 like any route."""
-    answer = await client.get("/graphql", headers=A)
-    assert answer.status_code == 405 and answer.headers["allow"] == "POST"
-    assert answer.json()["error"]["code"] == "method_not_allowed"
-    assert (await client.get("/graphql")).status_code == 401
-    documented = (await client.get("/openapi.json")).json()["paths"]["/graphql"]
-    assert set(documented) == {"post"}
-    assert set(documented["post"]["responses"]["400"]["content"]) == {
-        "text/plain",
-        "application/json",
-    }

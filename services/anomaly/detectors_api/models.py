@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from services.anomaly.detectors import ALGORITHMS
 from services.anomaly.fields import Slug, Status, Strict
+from services.anomaly.thresholds import Thresholds
+from services.common.fields import omittable
 
 THRESHOLDS = (
     "Threshold policy and paging, every key optional (defaults shown): "
@@ -28,6 +31,26 @@ THRESHOLDS = (
     "(a bound excepted). `auto_resolve` (default true): the on-call alert of an episode is "
     "resolved when the episode ends; false leaves it for a person to resolve."
 )
+
+
+# any other name is a 422 from the service, which lists these
+Algorithm = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    Field(json_schema_extra={"enum": sorted(ALGORITHMS)}),
+]
+
+
+def _thresholds_schema(schema: dict[str, Any]) -> None:
+    """The threshold policy's own schema (``thresholds.Thresholds``: every key optional,
+    no other key) in place of a bare object; its cross-field rules (``lower`` not above
+    ``upper``, ``critical`` not below ``score``) are the service's 422."""
+    policy = Thresholds.model_json_schema()
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "object":
+            branch.update(
+                properties=policy["properties"], additionalProperties=False, title="Thresholds"
+            )
 
 
 class MetricSource(BaseModel):
@@ -62,16 +85,18 @@ class DetectorCreate(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
     metric_source: MetricSource = Field(default_factory=MetricSource)
-    algorithm: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "auto"
+    algorithm: Algorithm = "auto"
     params: dict[str, Any] = Field(default_factory=dict, description="per algorithm")
-    thresholds: dict[str, Any] = Field(default_factory=dict, description=THRESHOLDS)
+    thresholds: dict[str, Any] = Field(
+        default_factory=dict, description=THRESHOLDS, json_schema_extra=_thresholds_schema
+    )
     escalation_policy_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = (
         Field(
             default=None,
             description="nself-oncall escalation policy: each anomaly episode opens one alert",
         )
     )
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class DetectorPatch(Strict):
@@ -82,16 +107,18 @@ class DetectorPatch(Strict):
         json_schema_extra={"examples": [{"thresholds": {"score": 0.995}, "enabled": True}]},
     )
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    metric_source: MetricSource | None = None
-    algorithm: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    params: dict[str, Any] | None = None
-    thresholds: dict[str, Any] | None = Field(default=None, description=THRESHOLDS)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = omittable()
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = omittable()
+    metric_source: MetricSource | None = omittable()
+    algorithm: Algorithm | None = omittable()
+    params: dict[str, Any] | None = omittable()
+    thresholds: dict[str, Any] | None = omittable(
+        description=THRESHOLDS, json_schema_extra=_thresholds_schema
+    )
     escalation_policy_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = (
         None
     )
-    enabled: bool | None = None
+    enabled: StrictBool | None = omittable()
 
 
 class LastPoint(BaseModel):

@@ -7,12 +7,13 @@ import secrets
 from typing import Any, NamedTuple
 
 import asyncpg
+from pydantic import ValidationError
 
-from services.anomaly.detectors.base import InvalidParams
+from services.anomaly.detectors.base import InvalidParams, params_error
 from services.anomaly.detectors_api import store
 from services.anomaly.ingest.scoring import build_detector
 from services.anomaly.paging.keys import open_episode
-from services.anomaly.thresholds import parse_thresholds
+from services.anomaly.thresholds import Thresholds, parse_thresholds
 from services.common.errors import ValidationFailed, invalid_field
 
 _SLUG_CHARS = re.compile(r"[^a-z0-9_.-]+")
@@ -38,8 +39,13 @@ def check_config(
         raise invalid_field(where, exc.message) from None
     try:
         normalised_thresholds = parse_thresholds(thresholds).model_dump()
+        # the types as the OpenAPI documents give them: "0.9" or true is no number
+        Thresholds.model_validate(thresholds, strict=True)
     except InvalidParams as exc:
         raise invalid_field(f"thresholds.{exc.field}", exc.message) from None
+    except ValidationError as exc:
+        error = params_error(exc)
+        raise invalid_field(f"thresholds.{error.field}", error.message) from None
     fresh = Fresh(int(detector.warmup), bool(detector.is_learning))
     return detector.get_params(), normalised_thresholds, fresh
 
