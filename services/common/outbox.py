@@ -121,12 +121,18 @@ class RetryPolicy:
     def delay(
         self, attempt: int, rng: random.Random, retry_after: float | None = None
     ) -> timedelta:
-        raw = min(self.cap, self.base * (2 ** min(max(0, attempt - 1), 62)))
+        raw = self._raw(attempt)
         delay = raw / 2 + raw / 2 * rng.random()
         if retry_after is not None and math.isfinite(retry_after):
             asked = timedelta(seconds=min(self.cap.total_seconds(), max(0.0, retry_after)))
             delay = max(delay, asked)
         return delay
+
+    def _raw(self, attempt: int) -> timedelta:
+        """``min(cap, base * 2**(attempt-1))``, in floats (no overflow for any attempt)."""
+        exponent = min(max(0, attempt - 1), 1000)
+        seconds = min(self.cap.total_seconds(), self.base.total_seconds() * 2.0**exponent)
+        return timedelta(seconds=seconds)
 
     def exhausted(self, attempts: int) -> bool:
         """Whether a delivery that made `attempts` attempts may make no other."""
@@ -152,7 +158,7 @@ class RetryPolicy:
         """The least time from the first attempt to the last (every jitter at its low end)."""
         total = timedelta(0)
         for attempt in range(1, self.max_attempts):
-            total += min(self.cap, self.base * (2 ** min(attempt - 1, 62))) / 2
+            total += self._raw(attempt) / 2
         return total
 
 
