@@ -119,14 +119,16 @@ def _config(service: str) -> schemathesis.Config:
 class Outcome:
     requests: int = 0
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
+    phases: collections.Counter[str] = field(default_factory=collections.Counter)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self, service: str) -> str:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))
+        phases = ", ".join(f"{k} {v}" for k, v in sorted(self.phases.items()))
         return (
-            f"{service}: {self.requests} requests in {self.seconds:.1f}s, "
-            f"{len(self.failures)} failures ({statuses})"
+            f"{service}: {self.requests} requests ({phases}) in {self.seconds:.1f}s, "
+            f"{len(self.failures)} failures; statuses {statuses}"
         )
 
 
@@ -151,6 +153,7 @@ def fuzz(service: str, app: Any) -> Outcome:
                 if interaction.response is not None:
                     outcome.requests += 1
                     outcome.statuses[interaction.response.status_code] += 1
+                    outcome.phases[str(getattr(event, "phase", "fuzzing"))] += 1
             for case_id, checks in event.recorder.checks.items():
                 for check in checks:
                     if check.failure_info is not None:
