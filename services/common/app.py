@@ -147,8 +147,10 @@ def build_app(
     routers: Sequence[APIRouter] = (),
     hooks: Sequence[LifetimeHook] = (),
     migrate_on_start: bool = True,
+    form_paths: frozenset[str] = frozenset(),
 ) -> FastAPI:
-    """A service app: shared plumbing plus the service's routers and lifetime hooks."""
+    """A service app: shared plumbing plus the service's routers and lifetime hooks
+    (`form_paths`: paths that take form bodies besides JSON, see `common.guard`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -187,7 +189,12 @@ def build_app(
     app.state.ready_error = None
     install_error_handlers(app)
     app.add_exception_handler(StarletteHTTPException, _no_route_without_a_bearer)
-    app.add_middleware(GuardMiddleware, plugin=plugin, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        GuardMiddleware,
+        plugin=plugin,
+        max_body_bytes=settings.max_body_bytes,
+        form_paths=form_paths,
+    )
     app.include_router(health_router)
     app.include_router(auth_router)
     for router in routers:

@@ -41,6 +41,9 @@ from services.oncall.delivery.channels import (
 from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.delivery.http import Connections
 from services.oncall.escalation import runner
+from services.oncall.integrations import inbound_email
+from services.oncall.integrations import service as integrations
+from services.oncall.maintenance import service as maintenance
 
 log = logging.getLogger("nsentry.oncall.worker")
 DEFAULT_CONCURRENCY = 32
@@ -169,7 +172,11 @@ class Worker:
         return counts
 
     async def tick(self, now: datetime) -> int:
-        """Advance every escalation due at `now`; the number of alerts advanced."""
+        """Maintenance windows that began suppress their scope and those that ended
+        release it, missed heartbeats open their alerts, then every escalation due at
+        `now` advances; the number of alerts advanced."""
+        await maintenance.tick(self.pool, now)
+        await integrations.heartbeat_tick(self.pool, now)
         return await runner.tick(self.pool, now)
 
     async def claim(self, now: datetime, limit: int | None = None) -> list[outbox.Claimed]:
@@ -323,6 +330,17 @@ async def run_worker(
     worker = await _open_when_ready(settings, stop, options or {})
     if worker is None:
         return
+    mail = contextlib.AsyncExitStack()
+    if settings.inbound_email_port is not None:  # email-to-alert, off unless configured
+        await mail.enter_async_context(
+            inbound_email.serving(
+                worker.pool,
+                host=settings.inbound_email_host,
+                port=settings.inbound_email_port,
+                domain=settings.inbound_email_domain or "localhost",
+                clock=clock,
+            )
+        )
     wake = asyncio.Event()
     listener: asyncpg.Connection | None = None
     failures = 0
@@ -352,6 +370,7 @@ async def run_worker(
             delay = poll_seconds if not failures else min(30.0, poll_seconds * 2**failures)
             await _wait_any(stop, wake, delay, worker.settled)
     finally:
+        await mail.aclose()
         if listener is not None and not listener.is_closed():
             with contextlib.suppress(Exception):
                 await listener.close()
