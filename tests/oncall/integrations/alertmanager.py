@@ -76,7 +76,9 @@ receivers:
 """
 
 
-def start(binary: str, folder: Path, webhook_url: str, port: int, cluster_port: int) -> subprocess.Popen[bytes]:
+def start(
+    binary: str, folder: Path, webhook_url: str, port: int, cluster_port: int
+) -> subprocess.Popen[bytes]:
     (folder / "alertmanager.yml").write_text(config(webhook_url))
     (folder / "data").mkdir(exist_ok=True)
     log = (folder / "alertmanager.log").open("wb")
