@@ -105,6 +105,9 @@ async def test_an_anomaly_id_past_bigint_is_refused_by_its_schema(
         ("PATCH", "/api/v1/detectors/d1", {"enabled": "true"}, "enabled"),
         ("PATCH", "/api/v1/detectors/d1", {"thresholds": {"lower": "1"}}, "lower"),
         ("PATCH", "/api/v1/detectors/d1", {"thresholds": {"auto_resolve": 1}}, "auto_resolve"),
+        ("PATCH", "/api/v1/detectors/d1", {"params": {"alpha": "0.1"}}, "alpha"),
+        ("POST", "/api/v1/detectors",
+         {"id": "d4", "name": "d4", "algorithm": "mad", "params": {"window": "50"}}, "window"),
         ("POST", "/api/v1/detectors/d1/backtest",
          {"include_points": 0, "points": [{"timestamp": "2026-11-23T09:00:00Z", "value": 1}]},
          "include_points"),
@@ -125,7 +128,11 @@ async def test_the_detector_document_states_the_field_rules(client: httpx.AsyncC
     schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
     patch = schemas["DetectorPatch"]["properties"]
     for never_null in ("name", "algorithm", "params", "thresholds", "enabled"):
-        assert "anyOf" not in patch[never_null], never_null
+        assert {"type": "null"} not in patch[never_null].get("anyOf", []), never_null
+        assert patch[never_null].get("type") != "null", never_null
+    params = {branch["title"]: branch for branch in patch["params"]["anyOf"]}
+    assert params["mad parameters"]["properties"]["window"]["type"] == "integer"
+    assert params["mad parameters"]["additionalProperties"] is False
     assert "anyOf" in patch["escalation_policy_id"]  # null takes the policy off
     create = schemas["DetectorCreate"]["properties"]
     assert "auto" in create["algorithm"]["enum"] and "mad" in create["algorithm"]["enum"]

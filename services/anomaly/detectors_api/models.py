@@ -53,6 +53,18 @@ def _thresholds_schema(schema: dict[str, Any]) -> None:
             )
 
 
+def _params_schema(schema: dict[str, Any]) -> None:
+    """Each algorithm's parameters (its ``Params`` model: every key optional, no other
+    key) in place of a bare object; which set applies depends on `algorithm`, and a
+    set's cross-field rules are the service's 422 naming the parameter."""
+    for key in ("type", "additionalProperties", "anyOf"):
+        schema.pop(key, None)
+    schema["anyOf"] = [
+        {**ALGORITHMS[name].Params.model_json_schema(), "title": f"{name} parameters"}
+        for name in sorted(ALGORITHMS)
+    ]
+
+
 class MetricSource(BaseModel):
     """Where the series comes from: pushed to /ingest, or a named source."""
 
@@ -86,7 +98,9 @@ class DetectorCreate(Strict):
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
     metric_source: MetricSource = Field(default_factory=MetricSource)
     algorithm: Algorithm = "auto"
-    params: dict[str, Any] = Field(default_factory=dict, description="per algorithm")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="per algorithm", json_schema_extra=_params_schema
+    )
     thresholds: dict[str, Any] = Field(
         default_factory=dict, description=THRESHOLDS, json_schema_extra=_thresholds_schema
     )
@@ -111,7 +125,7 @@ class DetectorPatch(Strict):
     description: Annotated[str, StringConstraints(max_length=2000)] | None = omittable()
     metric_source: MetricSource | None = omittable()
     algorithm: Algorithm | None = omittable()
-    params: dict[str, Any] | None = omittable()
+    params: dict[str, Any] | None = omittable(json_schema_extra=_params_schema)
     thresholds: dict[str, Any] | None = omittable(
         description=THRESHOLDS, json_schema_extra=_thresholds_schema
     )

@@ -34,9 +34,14 @@ def check_config(
     fresh detector of them says (warm-up, learning)."""
     try:
         detector = build_detector(algorithm, params)
+        # the types as the OpenAPI documents give them: "5" or true is no number
+        type(detector).Params.model_validate(params or {}, strict=True)
     except InvalidParams as exc:
         where = "algorithm" if exc.field == "algorithm" else f"params.{exc.field}"
         raise invalid_field(where, exc.message) from None
+    except ValidationError as exc:
+        error = params_error(exc)
+        raise invalid_field(f"params.{error.field}", error.message) from None
     try:
         normalised_thresholds = parse_thresholds(thresholds).model_dump()
         # the types as the OpenAPI documents give them: "0.9" or true is no number
