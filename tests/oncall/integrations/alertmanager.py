@@ -60,7 +60,8 @@ def config(webhook_url: str) -> str:
     alert, with waits of a second so that a test runs in seconds."""
     return f"""
 global:
-  resolve_timeout: 5s
+  # alerts posted without endsAt end this long after (the test resolves by endsAt)
+  resolve_timeout: 10m
 route:
   receiver: nsentry
   group_by: ['alertname', 'instance']
@@ -76,21 +77,19 @@ receivers:
 """
 
 
-def start(
-    binary: str, folder: Path, webhook_url: str, port: int, cluster_port: int
-) -> subprocess.Popen[bytes]:
+def start(binary: str, folder: Path, webhook_url: str, port: int) -> subprocess.Popen[bytes]:
     (folder / "alertmanager.yml").write_text(config(webhook_url))
     (folder / "data").mkdir(exist_ok=True)
-    log = (folder / "alertmanager.log").open("wb")
-    return subprocess.Popen(
-        [
-            binary,
-            f"--config.file={folder / 'alertmanager.yml'}",
-            f"--storage.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--cluster.listen-address=127.0.0.1:{cluster_port}",
-            "--log.level=debug",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (folder / "alertmanager.log").open("wb") as log:  # the child keeps its own handle
+        return subprocess.Popen(
+            [
+                binary,
+                f"--config.file={folder / 'alertmanager.yml'}",
+                f"--storage.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",  # no HA cluster: no gossip settle wait
+                "--log.level=debug",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
