@@ -94,7 +94,7 @@ async def release(
     conn: asyncpg.Connection, *, account: str, alert_id: uuid.UUID, now: datetime
 ) -> bool:
     """Release one suppressed alert: triggered again, escalating from step 0 at `now`."""
-    row = await conn.fetchrow(_RELEASE, alert_id, now)
+    row = await conn.fetchrow(_RELEASE, alert_id)
     if row is None:
         return False
     if row["policy_steps"] is None:  # the policy was deleted meanwhile: nobody to page
@@ -109,11 +109,17 @@ async def release(
         return True
     await record(conn, account=account, alert_id=alert_id, at=now, kind="released")
     steps = [Step.model_validate(s).model_dump(mode="json") for s in row["policy_steps"]]
+    # a new round of the escalation: its notifications get keys of their own (the
+    # cancelled ones of the first round keep theirs)
+    rounds = await conn.fetchval(
+        "SELECT count(*) FROM np_oncall.alert_events WHERE alert_id = $1 AND kind = 'released'",
+        alert_id,
+    )
     await runner.escalate_isolated(
         conn,
         account=account,
         alert={**dict(row), "id": row["uid"]},
-        policy={"steps": steps, "repeat": row["policy_repeat"]},
+        policy={"steps": steps, "repeat": row["policy_repeat"], "round": rounds},
         state=engine.start(now),
         now=now,
     )
