@@ -66,6 +66,10 @@ ACCEPTED_REJECTIONS: dict[str, dict[str, list[str]]] = {
         "PATCH /api/v1/policies/{policy_id}": [REFERENCE],
         "POST /api/v1/overrides": [REFERENCE, ACROSS],
         "POST /api/v1/alerts": [REFERENCE],
+        # a heartbeat's interval (and only a heartbeat's); its policy
+        "POST /api/v1/integrations": [REFERENCE, ACROSS],
+        # exactly one scope (policy, integration or detector), start before end
+        "POST /api/v1/maintenance": [REFERENCE, ACROSS],
         "POST /hasura/actions/currentOncall": [HASURA],
         # GraphQL's own rule: operationName names an operation of the document
         "POST /graphql": ["400"],

@@ -4,6 +4,7 @@ routes, which take only the key (see `deps.py`)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -225,21 +226,24 @@ async def create_integration(
     )
 
 
+# Ids are UUIDs: `/{integration_id:uuid}` leaves the inbound paths (`/heartbeat`,
+# `/generic`...) to their own routes, so a GET there is a 405 with `Allow: POST`, not
+# "no integration 'heartbeat'"
 @router.get(
-    "/{integration_id}",
+    "/{integration_id:uuid}",
     summary="Get an integration key",
     response_model=Integration,
     responses=ERRORS,
 )
-async def get_integration(integration_id: str, conn: Tx) -> Integration:
-    return await service.get(conn, integration_id=integration_id)
+async def get_integration(integration_id: uuid.UUID, conn: Tx) -> Integration:
+    return await service.get(conn, integration_id=str(integration_id))
 
 
 @router.delete(
-    "/{integration_id}",
+    "/{integration_id:uuid}",
     status_code=204,
     summary="Delete an integration key: it stops working at once (its alerts stay)",
     responses=ERRORS,
 )
-async def delete_integration(integration_id: str, conn: Tx) -> None:
-    await service.delete(conn, integration_id=integration_id)
+async def delete_integration(integration_id: uuid.UUID, conn: Tx) -> None:
+    await service.delete(conn, integration_id=str(integration_id))
