@@ -55,9 +55,15 @@ def install_alertmanager() -> tuple[str | None, str]:
     return None, "could not install prometheus-alertmanager with apt-get: " + " | ".join(log)[-600:]
 
 
-def config(webhook_url: str) -> str:
+def config(webhook_url: str, bearer: str | None = None) -> str:
     """Alertmanager's configuration: every alert to one webhook receiver, grouped per
-    alert, with waits of a second so that a test runs in seconds."""
+    alert, with waits of a second so that a test runs in seconds; with `bearer`, the
+    key goes as `Authorization: Bearer` (http_config) instead of in the URL."""
+    auth = (
+        f"\n        http_config:\n          authorization:\n            credentials: '{bearer}'"
+        if bearer
+        else ""
+    )
     return f"""
 global:
   # alerts posted without endsAt end this long after (the test resolves by endsAt)
@@ -73,12 +79,14 @@ receivers:
     webhook_configs:
       - url: '{webhook_url}'
         send_resolved: true
-        max_alerts: 0
+        max_alerts: 0{auth}
 """
 
 
-def start(binary: str, folder: Path, webhook_url: str, port: int) -> subprocess.Popen[bytes]:
-    (folder / "alertmanager.yml").write_text(config(webhook_url))
+def start(
+    binary: str, folder: Path, webhook_url: str, port: int, bearer: str | None = None
+) -> subprocess.Popen[bytes]:
+    (folder / "alertmanager.yml").write_text(config(webhook_url, bearer))
     (folder / "data").mkdir(exist_ok=True)
     with (folder / "alertmanager.log").open("wb") as log:  # the child keeps its own handle
         return subprocess.Popen(

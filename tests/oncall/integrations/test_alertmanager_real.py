@@ -27,7 +27,6 @@ from tests.oncall.helpers import FakeClock, HttpSink, free_port
 from tests.oncall.integrations import alertmanager
 from tests.oncall.integrations.helpers import alert_detail, alerts, key, kinds, responder
 
-H = auth_headers("acct-alertmanager")
 T = TypeVar("T")
 
 
@@ -69,9 +68,9 @@ async def am_api(alertmanager_binary: str, request: pytest.FixtureRequest) -> As
     folder = Path(tempfile.mkdtemp(prefix="nsentry-am-"))
     processes: list[subprocess.Popen[bytes]] = []
 
-    async def start(webhook_url: str) -> httpx.AsyncClient:
+    async def start(webhook_url: str, bearer: str | None = None) -> httpx.AsyncClient:
         port = free_port()
-        processes.append(alertmanager.start(alertmanager_binary, folder, webhook_url, port))
+        processes.append(alertmanager.start(alertmanager_binary, folder, webhook_url, port, bearer))
         client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5)
 
         async def ready() -> bool | None:
@@ -108,18 +107,24 @@ def am_alert(ends: datetime | None = None) -> list[dict[str, Any]]:
     return [alert]
 
 
+@pytest.mark.parametrize("carry", ["url", "bearer"])
 async def test_alertmanager_pages_through_the_webhook_receiver_and_resolves(
     client: httpx.AsyncClient,
     worker: Worker,
     sink: HttpSink,
     clock: FakeClock,
     served: str,
-    am_api: Callable[[str], Awaitable[httpx.AsyncClient]],
+    am_api: Callable[..., Awaitable[httpx.AsyncClient]],
+    carry: str,
 ) -> None:
-    await responder(client, sink, "am-oncall", H)
-    made = await key(client, H, "alertmanager", "am-oncall")
-    webhook = made["url"].replace("http://testserver", served)
-    am = await am_api(webhook)
+    """The key in the receiver's URL, or as the bearer of its http_config."""
+    H = auth_headers(f"acct-alertmanager-{carry}")
+    await responder(client, sink, f"am-{carry}", H)
+    made = await key(client, H, "alertmanager", f"am-{carry}")
+    if carry == "url":
+        am = await am_api(made["url"].replace("http://testserver", served))
+    else:
+        am = await am_api(f"{served}/api/v1/integrations/alertmanager", made["token"])
     try:
         posted = await am.post("/api/v2/alerts", json=am_alert())
         assert posted.status_code == 200, posted.text
@@ -136,7 +141,7 @@ async def test_alertmanager_pages_through_the_webhook_receiver_and_resolves(
         assert alert["dedup_key"] == f"{made['id']}:fp:{alert['details']['fingerprint']}"
 
         await worker.deliver(clock())
-        [page] = sink.to("/am-oncall")
+        [page] = sink.to(f"/am-{carry}")
         assert page.json()["alert"]["id"] == alert["id"]
         assert page.json()["alert"]["summary"] == "Disk full on db1"
 
@@ -155,7 +160,7 @@ async def test_alertmanager_pages_through_the_webhook_receiver_and_resolves(
         await worker.deliver(clock.advance(minutes=30))
         await worker.tick(clock())
         await worker.deliver(clock())
-        assert len(sink.to("/am-oncall")) == 1  # nothing more after the resolve
+        assert len(sink.to(f"/am-{carry}")) == 1  # nothing more after the resolve
         assert len([a for a in await alerts(client, H) if a["integration_id"] == made["id"]]) == 1
     finally:
         await am.aclose()
