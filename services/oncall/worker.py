@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 
 from services.common import db
+from services.common.outage import outage_kind
 from services.common.outbox import Lease
 from services.common.settings import Settings
 from services.oncall.delivery import outbox
@@ -175,8 +176,13 @@ class Worker:
         """Maintenance windows that began suppress their scope and those that ended
         release it, missed heartbeats open their alerts, then every escalation due at
         `now` advances; the number of alerts advanced."""
-        await maintenance.tick(self.pool, now)
-        await integrations.heartbeat_tick(self.pool, now)
+        for extra in (maintenance.tick, integrations.heartbeat_tick):
+            try:
+                await extra(self.pool, now)
+            except Exception as exc:  # a bug there must not stop escalations for everyone
+                if outage_kind(exc) is not None:
+                    raise
+                log.exception("%s.%s failed; escalations go on", extra.__module__, "tick")
         return await runner.tick(self.pool, now)
 
     async def claim(self, now: datetime, limit: int | None = None) -> list[outbox.Claimed]:
