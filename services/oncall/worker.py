@@ -44,6 +44,8 @@ from services.oncall.delivery.http import Connections
 from services.oncall.escalation import runner
 from services.oncall.integrations import inbound_email
 from services.oncall.integrations import service as integrations
+from services.oncall.links.keys import link_minter
+from services.oncall.links.tokens import Minter
 from services.oncall.maintenance import service as maintenance
 
 log = logging.getLogger("nsentry.oncall.worker")
@@ -113,8 +115,10 @@ class Worker:
         per_origin: int = DEFAULT_PER_ORIGIN,
         send_seconds: float | None = None,
         worker_id: str | None = None,
+        links: Minter | None = None,
     ) -> None:
         self.pool = pool
+        self.links = links  # signed ack/resolve/escalate links in every notification
         self.channels = dict(channels)
         self.rng = rng or random.Random()
         self.retry = retry or outbox.RetryPolicy()
@@ -141,10 +145,9 @@ class Worker:
         pool = await db.create_pool(settings.worker_dsn, role=None, min_size=1, max_size=4)
         connections = Connections()
         channels = options.pop("channels", None) or default_channels(settings, connections)
+        options.setdefault("links", link_minter(settings))
         worker = cls(pool, channels=channels, **options)
         worker._owned = [connections, pool]
-        if not settings.webhook_signing_secret:
-            log.warning("WEBHOOK_SIGNING_SECRET is not set: webhooks go out without X-Signature")
         return worker
 
     async def close(self) -> None:
@@ -220,12 +223,23 @@ class Worker:
         try:
             # the whole send, answer included, within its deadline (inside the lease)
             async with asyncio.timeout(self.send_seconds):
-                return await channel.send(item.message())
+                return await channel.send(item.message(self._links(item)))
         except TimeoutError:
             return Result("retry", None, f"send timed out after {self.send_seconds:g} s")
         except Exception as exc:  # a channel bug must not kill the loop; retry later
             log.exception("channel %s failed on %s", item.channel, item.id)
             return Result("retry", None, f"internal: {exc.__class__.__name__}")
+
+    def _links(self, item: outbox.Claimed) -> dict[str, str] | None:
+        if self.links is None or item.created_at is None or not item.person_id:
+            return None
+        return self.links.links(
+            account=item.account,
+            alert_id=str(item.alert_id),
+            person_id=item.person_id,
+            notification_id=str(item.id),
+            created_at=item.created_at,
+        )
 
     async def finish(self, item: outbox.Claimed, result: Result, now: datetime) -> str | None:
         return await outbox.finish(self.pool, item, result, now=now, retry=self.retry, rng=self.rng)
