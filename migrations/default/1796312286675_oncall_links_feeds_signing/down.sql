@@ -10,5 +10,6 @@ SET contact_methods = (
     SELECT coalesce(jsonb_agg(m - 'id' ORDER BY ord), '[]'::jsonb)
     FROM jsonb_array_elements(p.contact_methods) WITH ORDINALITY AS e(m, ord)
 )
-WHERE jsonb_array_length(p.contact_methods) > 0;
+WHERE CASE WHEN jsonb_typeof(p.contact_methods) = 'array'
+           THEN jsonb_array_length(p.contact_methods) > 0 ELSE false END;
 ALTER TABLE np_oncall.people FORCE ROW LEVEL SECURITY;

@@ -32,12 +32,15 @@ SET contact_methods = (
                ORDER BY ord), '[]'::jsonb)
     FROM jsonb_array_elements(p.contact_methods) WITH ORDINALITY AS e(m, ord)
 )
-WHERE jsonb_array_length(p.contact_methods) > 0;
+WHERE CASE WHEN jsonb_typeof(p.contact_methods) = 'array'
+           THEN jsonb_array_length(p.contact_methods) > 0 ELSE false END;
 INSERT INTO np_oncall.contact_secrets (source_account_id, person_id, contact_method_id, secret)
 SELECT p.source_account_id, p.id, m ->> 'id',
        'whsec_' || encode(decode(replace(gen_random_uuid()::text, '-', '')
                                  || replace(gen_random_uuid()::text, '-', ''), 'hex'), 'base64')
-FROM np_oncall.people p, jsonb_array_elements(p.contact_methods) AS m
+FROM np_oncall.people p
+CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(p.contact_methods) = 'array'
+                                             THEN p.contact_methods ELSE '[]' END) AS m
 WHERE m ->> 'type' IN ('webhook', 'slack')
 ON CONFLICT DO NOTHING;
 ALTER TABLE np_oncall.people FORCE ROW LEVEL SECURITY;

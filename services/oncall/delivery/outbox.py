@@ -93,7 +93,10 @@ SELECT n.source_account_id, n.id, n.alert_id, n.channel, n.destination, n.rate_l
           AND s.contact_method_id = coalesce(n.contact_method_id, (
               -- a row queued before contact methods had ids: its method by destination
               SELECT m ->> 'id'
-              FROM np_oncall.people p, jsonb_array_elements(p.contact_methods) AS m
+              FROM np_oncall.people p
+              CROSS JOIN LATERAL jsonb_array_elements(
+                  CASE WHEN jsonb_typeof(p.contact_methods) = 'array'
+                       THEN p.contact_methods ELSE '[]' END) AS m
               WHERE p.source_account_id = n.source_account_id AND p.id = n.person_id
                 AND m ->> 'type' = n.channel AND m ->> 'url' = n.destination
               LIMIT 1))) AS signing_secret

@@ -108,9 +108,10 @@ async def sync_secrets(
 async def rotate(conn: asyncpg.Connection, *, person_id: str, method_id: str) -> RotatedSecret:
     """A new secret for a webhook or Slack method; the old one stops verifying at once."""
     row = await conn.fetchrow(
-        "SELECT m ->> 'type' AS type FROM np_oncall.people p, "
-        "jsonb_array_elements(p.contact_methods) AS m WHERE p.id = $1 AND m ->> 'id' = $2 "
-        "FOR UPDATE OF p",
+        "SELECT m ->> 'type' AS type FROM np_oncall.people p CROSS JOIN LATERAL "
+        "jsonb_array_elements(CASE WHEN jsonb_typeof(p.contact_methods) = 'array' "
+        "THEN p.contact_methods ELSE '[]' END) AS m "
+        "WHERE p.id = $1 AND m ->> 'id' = $2 FOR UPDATE OF p",
         person_id,
         method_id,
     )
