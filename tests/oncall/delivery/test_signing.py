@@ -7,6 +7,7 @@ without one sends nothing. The migration gave existing methods ids and secrets."
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.oncall.helpers import SIGNING_SECRET, FakeClock, HttpSink
 
 pytestmark = pytest.mark.db
 H = auth_headers("signing")
+DOC = (Path(__file__).resolve().parents[3] / "docs/oncall-api.md").read_text()
 MIGRATION = (
     Path(__file__).resolve().parents[3]
     / "migrations/default/1796312286675_oncall_links_feeds_signing"
@@ -254,3 +256,23 @@ async def test_the_migration_gives_existing_methods_ids_and_secrets(
     for row in secrets:
         assert row["secret"].startswith("whsec_")
         assert len(base64.b64decode(row["secret"][6:])) == 32
+
+
+async def test_the_documented_receiver_snippets_verify_a_real_request(
+    client: httpx.AsyncClient, sink: HttpSink, worker: Worker, clock: FakeClock
+) -> None:
+    """docs/oncall-api.md's verification code, run as written against what the sink got."""
+    secret = _secrets(await _person(client, sink, "sig-fay"))["webhook"]
+    alert = await _page(client, worker, clock, "sig-fay", "documented")
+    [received] = _of(sink, "/sig/sig-fay", alert)
+    section = DOC.split("### Signing (Standard Webhooks)", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2
+    namespace: dict[str, Any] = {}
+    for block in blocks:
+        exec(block.replace('"whsec_..."', repr(secret)), namespace)  # noqa: S102
+    assert namespace["receive"](received.body, received.headers)["alert"]["id"] == alert
+    assert namespace["verify"](secret, received.body, received.headers)
+    assert not namespace["verify"](secret, received.body + b" ", received.headers)
+    with pytest.raises(PermissionError):
+        namespace["receive"](received.body.replace(b"documented", b"forged"), received.headers)
