@@ -96,6 +96,16 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok", "plugin": PLUGIN, "version": __version__}
 
+    @app.get("/ready", include_in_schema=False)
+    async def ready(request: Request) -> Response:
+        try:
+            await request.app.state.sessions.pool.fetchval("SELECT 1")
+        except Exception as exc:  # any failure: not ready, and why
+            return JSONResponse(
+                {"status": "not_ready", "error": exc.__class__.__name__}, status_code=503
+            )
+        return JSONResponse({"status": "ready"})
+
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]):  # type: ignore[no-untyped-def]
         return page_headers(await call_next(request))
