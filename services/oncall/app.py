@@ -12,6 +12,7 @@ from services.oncall.deps import Clock
 from services.oncall.graphql.schema import graphql_router
 from services.oncall.hasura import router as hasura_router
 from services.oncall.integrations.views import router as integrations_router
+from services.oncall.links import redact
 from services.oncall.links.views import router as links_router
 from services.oncall.maintenance.views import router as maintenance_router
 from services.oncall.overrides.views import router as overrides_router
@@ -31,6 +32,7 @@ DESCRIPTION = (
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The service; `clock` replaces the wall clock (tests)."""
     settings = settings or load_settings()
+    redact.install()  # links, feeds and integration keys carry tokens in their URLs
     app = build_app(
         plugin=PLUGIN,
         settings=settings,

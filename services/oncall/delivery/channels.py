@@ -16,7 +16,7 @@ import hmac
 import json
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Literal, Protocol
@@ -50,9 +50,9 @@ class Message:
     payload: dict[str, Any]
     attempt: int
     # the contact method's Standard Webhooks secret (webhook and Slack; None: removed)
-    signing_secret: str | None = None
+    signing_secret: str | None = field(default=None, repr=False)
     # the signed ack / resolve / escalate URLs (None when the service has no link key)
-    links: Mapping[str, str] | None = None
+    links: Mapping[str, str] | None = field(default=None, repr=False)
 
     def with_links(self) -> dict[str, Any]:
         """The payload as sent: the stored one plus `links`."""
