@@ -14,6 +14,7 @@ from email import message_from_bytes
 from typing import Any
 
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import auth_headers
 from tests.oncall.helpers import HttpSink, SmtpSink
@@ -37,8 +38,9 @@ async def _alert(live: Live, alert_id: str) -> Any:
 
 @pytest.fixture(scope="module")
 async def setup(live: Live, sink: HttpSink) -> dict[str, str]:
-    """Ada (webhook, Slack and email) on step 0, Bob (webhook) on step 1."""
-    await _post(
+    """Ada (webhook, Slack and email) on step 0, Bob (webhook) on step 1; the signing
+    secret of each sink path."""
+    ada = await _post(
         live,
         "/api/v1/people",
         {
@@ -51,7 +53,7 @@ async def setup(live: Live, sink: HttpSink) -> dict[str, str]:
             ],
         },
     )
-    await _post(
+    bob = await _post(
         live,
         "/api/v1/people",
         {
@@ -65,7 +67,12 @@ async def setup(live: Live, sink: HttpSink) -> dict[str, str]:
         {"delay_minutes": 15, "targets": [{"type": "person", "id": "bob"}]},
     ]
     await _post(live, "/api/v1/policies", {"id": "links", "name": "Links", "steps": steps})
-    return {}
+    return {
+        m["url"].removeprefix(sink.base): m["signing_secret"]
+        for person in (ada, bob)
+        for m in person["contact_methods"]
+        if m["type"] != "email"
+    }
 
 
 async def _page(live: Live, sink: HttpSink, summary: str) -> tuple[str, dict[str, str]]:
@@ -204,3 +211,13 @@ async def test_the_escalate_link_fires_the_next_step_now(
     assert entry["details"]["person"] == {"id": "ada", "name": "Ada Lovelace"}
     assert entry["details"]["step"] == 1
     assert (await live.http.post(links["escalate"])).status_code == 410
+
+
+async def test_every_webhook_of_these_flows_verifies_with_its_methods_secret(
+    live: Live, sink: HttpSink, setup: dict[str, str]
+) -> None:
+    """Run last: every request the sink got here, as a receiver verifies it."""
+    received = [r for r in sink.received if r.path.startswith("/links/")]
+    assert len(received) >= 10
+    for request in received:
+        Webhook(setup[request.path]).verify(request.body, request.headers)
