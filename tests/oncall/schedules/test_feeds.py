@@ -15,6 +15,7 @@ from icalendar import Calendar
 from services.common import db
 from services.common.settings import Settings
 from services.oncall.app import create_app
+from services.oncall.schedules import feeds
 from tests.conftest import auth_headers, serve_app
 from tests.oncall.helpers import FakeClock
 
@@ -154,3 +155,35 @@ async def test_feed_urls_are_built_from_public_url(public: httpx.AsyncClient, se
     assert url.startswith(f"{PUBLIC}/api/v1/feeds/ncf_")
     path = url[len(PUBLIC) :]
     assert (await public.get(path)).status_code == 200
+
+
+async def test_the_feed_lookup_sees_one_feed_under_the_rls_bound_login(
+    client: httpx.AsyncClient, oncall_settings: Settings, setup: None
+) -> None:
+    """As nsentry_app, before the account is known: no feed is visible but the one the
+    token's selector names; once scoped, that account's rows only; nothing writable."""
+    url = (await client.post("/api/v1/people/fd-ada/feed", headers=H)).json()["feed_url"]
+    other = auth_headers("feeds-rls")
+    await client.post("/api/v1/people", json={"id": "fd-zed", "name": "Zed"}, headers=other)
+    await client.post("/api/v1/people/fd-zed/feed", headers=other)
+    token = url.rsplit("/", 1)[1].removesuffix(".ics")
+    pool = await db.create_pool(oncall_settings.app_dsn, role=None, min_size=1, max_size=1)
+    try:
+        async with db.tenant_transaction(pool, "") as conn:
+            assert await conn.fetchval("SELECT current_user") == "nsentry_app"
+            assert await conn.fetchval("SELECT count(*) FROM np_oncall.calendar_feeds") == 0
+            assert await feeds.open_feed(conn, token[:-1] + "x") is None
+            row = await feeds.open_feed(conn, token)
+            assert row is not None and row["person_id"] == "fd-ada"
+            accounts = await conn.fetch(
+                "SELECT DISTINCT source_account_id FROM np_oncall.calendar_feeds "
+                "UNION SELECT DISTINCT source_account_id FROM np_oncall.people"
+            )
+            assert {r["source_account_id"] for r in accounts} == {"feeds"}
+            deleted = await conn.execute(
+                "DELETE FROM np_oncall.calendar_feeds WHERE source_account_id = 'feeds-rls'"
+            )
+            assert deleted == "DELETE 0"
+            await conn.execute("ROLLBACK AND CHAIN")
+    finally:
+        await pool.close()
