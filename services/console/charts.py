@@ -13,6 +13,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+import numpy as np
+
 from services.console.formatting import number, parse_instant, rfc3339
 
 WIDTH, HEIGHT = 960, 320
@@ -56,29 +58,57 @@ def _stamp(point: dict[str, Any]) -> float:
     return moment.timestamp()
 
 
-def _band(chart: Chart, points: list[dict[str, Any]], css: str, label: str) -> str:
+def _arrays(points: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Time and the three values of every point as arrays (NaN where absent)."""
+
+    def column(key: str) -> np.ndarray:
+        return np.array(
+            [np.nan if p.get(key) is None else float(p[key]) for p in points], dtype=np.float64
+        )
+
+    return {
+        "t": np.array([_stamp(p) for p in points], dtype=np.float64),
+        "value": column("value"),
+        "lower": column("lower"),
+        "upper": column("upper"),
+    }
+
+
+def _xs(chart: Chart, t: np.ndarray) -> np.ndarray:
+    span = chart.t1 - chart.t0 or 1.0
+    return LEFT + (t - chart.t0) / span * (WIDTH - LEFT - RIGHT)
+
+
+def _ys(chart: Chart, v: np.ndarray) -> np.ndarray:
+    span = chart.v1 - chart.v0 or 1.0
+    return TOP + (chart.v1 - v) / span * (HEIGHT - TOP - BOTTOM)
+
+
+def _coords(xs: np.ndarray, ys: np.ndarray) -> str:
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs.tolist(), ys.tolist(), strict=True))
+
+
+def _band(chart: Chart, arrays: dict[str, np.ndarray], css: str, label: str) -> str:
     """The expected band as one polygon per run of points that have one."""
-    runs: list[list[dict[str, Any]]] = [[]]
-    for p in points:
-        if p.get("lower") is None or p.get("upper") is None:
-            if runs[-1]:
-                runs.append([])
-            continue
-        runs[-1].append(p)
+    has = ~(np.isnan(arrays["lower"]) | np.isnan(arrays["upper"]))
+    xs = _xs(chart, arrays["t"])
+    top, bottom = _ys(chart, arrays["upper"]), _ys(chart, arrays["lower"])
     shapes = []
-    for run in runs:
-        if len(run) < 2:
+    # runs of consecutive points with a band
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], has.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        if stop - start < 2:
             continue
-        top = [f"{chart.x(_stamp(p))},{chart.y(float(p['upper']))}" for p in run]
-        bottom = [f"{chart.x(_stamp(p))},{chart.y(float(p['lower']))}" for p in reversed(run)]
-        shapes.append(f'<polygon class="{css}" points="{" ".join(top + bottom)}"/>')
+        upper = _coords(xs[start:stop], top[start:stop])
+        lower = _coords(xs[start:stop][::-1], bottom[start:stop][::-1])
+        shapes.append(f'<polygon class="{css}" points="{upper} {lower}"/>')
     return f'<g class="{css}-group" aria-label="{escape(label)}">{"".join(shapes)}</g>'
 
 
-def _line(chart: Chart, points: list[dict[str, Any]], css: str) -> str:
-    if not points:
+def _line(chart: Chart, arrays: dict[str, np.ndarray], css: str) -> str:
+    if arrays["t"].size == 0:
         return ""
-    coords = " ".join(f"{chart.x(_stamp(p))},{chart.y(float(p['value']))}" for p in points)
+    coords = _coords(_xs(chart, arrays["t"]), _ys(chart, arrays["value"]))
     return f'<polyline class="{css}" points="{coords}"/>'
 
 
@@ -141,8 +171,8 @@ def detector_svg(
         marks.append(
             f'<circle class="mark {escape(p.get("status") or "open")}" tabindex="0" r="6" '
             f'cx="{x}" cy="{y}" data-id="{p["id"]}" data-ts="{escape(str(p["timestamp"]))}" '
-            f'data-value="{p["value"]}" data-score="{p.get("score")}" '
-            f'aria-label="{escape(mark_title(p))}"><title>{escape(mark_title(p))}</title></circle>'
+            f'data-value="{p["value"]}" data-score="{p.get("score")}">'
+            f"<title>{escape(mark_title(p))}</title></circle>"
         )
     would = []
     for p in overlay:
@@ -154,11 +184,14 @@ def detector_svg(
                 f"<title>backtest: would be an anomaly at {escape(str(p['timestamp']))} "
                 f"(score {escape(number(p.get('score'), 6))})</title></rect>"
             )
+    arrays = _arrays(points)
     body = [
         _axes(chart, since, until, tz),
-        _band(chart, points, "band", "expected band"),
-        _band(chart, overlay, "band-proposed", "proposed band (backtest)") if overlay else "",
-        _line(chart, points, "series"),
+        _band(chart, arrays, "band", "expected band"),
+        _band(chart, _arrays(overlay), "band-proposed", "proposed band (backtest)")
+        if overlay
+        else "",
+        _line(chart, arrays, "series"),
         f'<g class="marks" aria-label="anomalies">{"".join(marks)}</g>',
         f'<g class="would-marks" aria-label="backtest anomalies">{"".join(would)}</g>',
     ]

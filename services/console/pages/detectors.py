@@ -32,7 +32,7 @@ ALGORITHMS = [
 ]  # fmt: skip
 DIRECTIONS = ["both", "up", "down"]
 FEEDBACK = {"confirmed", "false_positive", "resolved", "open"}
-CHART_POINTS = 1500
+CHART_POINTS = 1000  # about one point per pixel of the drawn chart's width
 
 
 def window(request: Request, range_name: str | None, end: str | None) -> tuple[datetime, datetime]:

@@ -1,0 +1,1 @@
+"""`nsentry bench console`: the console's page timings."""
