@@ -32,7 +32,15 @@ from tests.deploy.support import (
     service_environment,
 )
 
-STACK = {"postgres", "hasura", "nginx", "nself-anomaly", "nself-oncall", "nself-oncall-worker"}
+STACK = {
+    "postgres",
+    "hasura",
+    "nginx",
+    "nself-anomaly",
+    "nself-oncall",
+    "nself-oncall-worker",
+    "nself-console",  # its own settings (CONSOLE_*): tests/console/test_deploy.py
+}
 # built from deploy/Dockerfile: the Python processes of this project
 OURS = {"nself-anomaly", "nself-oncall", "nself-oncall-worker"}
 # images whose own entrypoint and command are the right ones
@@ -221,7 +229,8 @@ def test_services_and_hasura_share_one_database() -> None:
 
 def test_gateway_renders_the_shipped_template_against_the_services() -> None:
     nginx = services()["nginx"]
-    (mount,) = nginx["volumes"]
+    # the template, and the console's location file it includes (tests/console)
+    mount = next(v for v in nginx["volumes"] if v.endswith(".template:ro"))
     host, container = mount.split(":")[:2]
     assert (REPO_ROOT / host).resolve() == NGINX_TEMPLATE.resolve()
     # the nginx image runs envsubst on /etc/nginx/templates/*.template at start
