@@ -2,14 +2,15 @@
 
 Each row is one local calendar day, from its midnight to the next (23 or 25 hours
 across a DST change); a segment's `left` and `width` are percentages of its row's
-real duration, so a shift is drawn where its instants fall. Gaps stay gaps.
+real duration, so a shift is drawn where its instants fall, and the row itself is
+drawn `hours / 25` of the full width, so a 23-hour day is a shorter bar. Gaps stay gaps.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from services.console.formatting import parse_instant, rfc3339, zone
@@ -45,11 +46,9 @@ def colour_of(person_id: str | None) -> int:
 
 
 def day_start(day: date, tz_name: str) -> datetime:
-    """The first instant of a local day (midnight, or the first valid instant after it)."""
-    tz = zone(tz_name)
-    local = datetime.combine(day, time(0), tz)
-    # a midnight skipped by DST (rare) moves to the instant after the gap
-    return local.astimezone(zone("UTC")).astimezone(tz)
+    """The first instant of a local day, in UTC (so that differences are real durations:
+    Python subtracts two datetimes of one zone by wall time)."""
+    return datetime.combine(day, time(0), zone(tz_name)).astimezone(UTC)
 
 
 def window(first_day: date, days: int, tz_name: str) -> tuple[datetime, datetime]:
@@ -70,7 +69,7 @@ def rows(shifts: list[dict[str, Any]], first_day: date, days: int, tz_name: str)
         length = (finish - begin).total_seconds()
         row = Row(day=day, start=begin, end=finish, hours=length / 3600)
         for hour in (0, 6, 12, 18):
-            at = datetime.combine(day, time(hour), tz)
+            at = datetime.combine(day, time(hour), tz).astimezone(UTC)
             row.ticks.append((round((at - begin).total_seconds() / length * 100, 3), f"{hour:02d}"))
         for start, end, person, source in parsed:
             lo, hi = max(start, begin), min(end, finish)

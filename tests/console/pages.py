@@ -19,5 +19,6 @@ async def sign_in(browser: Any, base: str, account: str = "primary", **context: 
     return page
 
 
-async def shot(page: Any, folder: Path, name: str) -> None:
-    await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+async def shot(page: Any, folder: Path, name: str, *, full_page: bool = False) -> None:
+    """A screenshot under the test-output folder (the window, or the whole page)."""
+    await page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)

@@ -259,7 +259,7 @@ async def test_pages_read_at_phone_and_desktop_widths(
             )
             assert unlabeled == [], (name, unlabeled)
             if width == 390:
-                await shot(page, shots, f"{name}-390")
+                await shot(page, shots, f"{name}-390", full_page=True)
         # keyboard: Tab reaches the first navigation link after the skip link
         await page.goto(site.console + "/")
         await page.keyboard.press("Tab")
