@@ -19,6 +19,7 @@ from services.anomaly.ingest.views import IngestShim
 from services.anomaly.ingest.views import router as ingest_router
 from services.anomaly.paging.sender import paging_hook
 from services.anomaly.retention import retention_hook
+from services.anomaly.series_api.views import router as series_router
 from services.anomaly.stats.views import router as stats_router
 from services.common.app import build_app
 from services.common.settings import ANOMALY_PORT, Settings, load_settings
@@ -71,6 +72,7 @@ def create_app(
         routers=[
             ingest_router,
             detectors_router,
+            series_router,
             backtest_router,
             anomalies_router,
             stats_router,

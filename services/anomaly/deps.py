@@ -18,6 +18,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 DetectorId = Annotated[str, Path(description="detector slug", examples=["api-latency"])]
 Since = Annotated[Instant | None, Query(description="from (inclusive), RFC 3339")]
 Until = Annotated[Instant | None, Query(description="before (exclusive), RFC 3339")]
+SeriesQuery = Annotated[
+    int | None,
+    Query(ge=1, description="only this series (its `id` in /api/v1/detectors/{id}/series)"),
+]
+LabelQuery = Annotated[
+    list[str] | None,
+    Query(
+        description="`name=value`, repeatable: only series with these labels",
+        examples=["instance=b"],
+    ),
+]
 
 
 def pool_of(request: Request) -> Any:

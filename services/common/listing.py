@@ -23,7 +23,7 @@ from services.common.pagination import Page, cursor_time, decode_cursor, encode_
 
 T = TypeVar("T")
 
-OPERATORS = frozenset({"=", "<", "<=", ">", ">="})
+OPERATORS = frozenset({"=", "<", "<=", ">", ">=", "@>"})
 ID_TYPES = {"text": str, "uuid": str, "bigint": int}
 
 

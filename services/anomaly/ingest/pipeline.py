@@ -46,8 +46,10 @@ import numpy as np
 
 from services.anomaly.ingest import sql
 from services.anomaly.ingest.cache import DetectorCache
+from services.anomaly.ingest.live import Call, SeriesId
 from services.anomaly.ingest.outcome import IngestOutcome, PointLike
-from services.anomaly.ingest.transaction import Call, IngestTransaction
+from services.anomaly.ingest.transaction import IngestTransaction, max_series_error
+from services.anomaly.series import labels_of
 from services.common.db import tenant_transaction
 from services.common.errors import ApiError, Conflict, NotFound, ValidationFailed
 
@@ -71,13 +73,13 @@ def _check_detectors(
 ) -> bool:
     """Whether every detector of the call exists and is enabled (else ``call.error``)."""
     for detector_id in sorted({p.detector_id for p in call.points}):
-        live = txn.live.get(detector_id)
+        row = txn.detectors.get(detector_id)
         try:
-            if live is None:
+            if row is None:
                 _unknown_detector(
                     call.points, detector_id, batch=batch, unknown_is_404=unknown_is_404
                 )
-            elif not live.row["enabled"]:
+            elif not row["enabled"]:
                 i = _locate(call.points, detector_id)
                 raise Conflict(
                     f"detector {detector_id!r} is disabled"
@@ -90,26 +92,31 @@ def _check_detectors(
     return True
 
 
-Selected = dict[str, tuple[list[int], np.ndarray, np.ndarray]]
+Selected = dict[SeriesId, tuple[list[int], np.ndarray, np.ndarray]]
 
 
 def _select_points(txn: IngestTransaction, call: Call) -> Selected:
-    """Per detector: the call's points to store (indices, epoch seconds), sorted by time
+    """Per series: the call's points to store (indices, epoch seconds), sorted by time
     (duplicates counted and left out; of points repeated in the call the first is kept),
-    and which of them are late. Moves the detectors' bookkeeping along."""
+    and which of them are late. Points refused (``max_series``) are left out. Moves the
+    series' bookkeeping along."""
     points = call.points
+    series = call.series
+    assert series is not None
     epoch_all = call.epoch
-    by_detector: dict[str, list[int]]
-    if len(points) == 1:
-        by_detector = {points[0].detector_id: [0]}
+    by_series: dict[SeriesId, list[int]]
+    if len(points) == 1 and not call.refused:
+        by_series = {(points[0].detector_id, series[0]): [0]}
     else:
-        by_detector = defaultdict(list)
+        refused = {r.index for r in call.refused}
+        by_series = defaultdict(list)
         for i, p in enumerate(points):
-            by_detector[p.detector_id].append(i)
+            if i not in refused:
+                by_series[(p.detector_id, series[i])].append(i)
     selected: Selected = {}
-    for detector_id in sorted(by_detector):
-        live = txn.live[detector_id]
-        index = np.asarray(by_detector[detector_id], dtype=np.int64)
+    for sid in sorted(by_series):
+        live = txn.live[sid]
+        index = np.asarray(by_series[sid], dtype=np.int64)
         epoch = epoch_all[index]
         if index.size > 1:
             order = np.argsort(epoch, kind="stable")
@@ -136,7 +143,7 @@ def _select_points(txn: IngestTransaction, call: Call) -> Selected:
         live.scored = True
         call.expected += int(index.size)
         call.late += int(late.sum())
-        selected[detector_id] = (index.tolist(), epoch, late)
+        selected[sid] = (index.tolist(), epoch, late)
     return selected
 
 
@@ -151,36 +158,44 @@ async def _find_duplicates(
     redone with every point looked up.
     """
     ids: list[str] = []
+    keys: list[str] = []
     stamps: list[datetime] = []
     latest = {
-        d: live.last_ts.timestamp() for d, live in txn.live.items() if live.last_ts is not None
+        sid: live.last_ts.timestamp() for sid, live in txn.live.items() if live.last_ts is not None
     }
     for call in calls:
+        series = call.series
+        assert series is not None
         if check_all:
             candidates: Any = range(len(call.points))
         else:
             if not latest:
                 continue
-            bound = np.array([latest.get(p.detector_id, -np.inf) for p in call.points])
+            bound = np.array(
+                [latest.get((p.detector_id, series[i]), -np.inf) for i, p in enumerate(call.points)]
+            )
             candidates = np.flatnonzero(call.epoch <= bound).tolist()
         for i in candidates:
             ids.append(call.points[i].detector_id)
+            keys.append(series[i])
             stamps.append(call.points[i].timestamp)
     if ids:
-        for r in await conn.fetch(sql.DUPLICATES_SQL, txn.account, ids, stamps):
-            txn.live[r["detector_id"]].existing.add(r["ts"].timestamp())
+        for r in await conn.fetch(sql.DUPLICATES_SQL, txn.account, ids, keys, stamps):
+            live = txn.live.get((r["detector_id"], r["series_key"]))
+            if live is not None:
+                live.existing.add(r["ts"].timestamp())
 
 
-def _parts(txn: IngestTransaction) -> list[list[str]]:
-    """The touched detectors in parts of about ``PART_POINTS`` points (sorted by id)."""
-    parts: list[list[str]] = [[]]
+def _parts(txn: IngestTransaction) -> list[list[SeriesId]]:
+    """The touched series in parts of about ``PART_POINTS`` points (sorted)."""
+    parts: list[list[SeriesId]] = [[]]
     size = 0
-    for detector_id in txn.touched():
+    for sid in txn.touched():
         if size >= PART_POINTS:
             parts.append([])
             size = 0
-        parts[-1].append(detector_id)
-        size += txn.live[detector_id].submitted
+        parts[-1].append(sid)
+        size += txn.live[sid].submitted
     return parts
 
 
@@ -189,21 +204,21 @@ async def _score_and_write(
     txn: IngestTransaction,
     plans: list[tuple[Call, Selected]],
     sql: str,
-) -> tuple[int, dict[str, tuple[int, int]]]:
+) -> tuple[int, dict[SeriesId, tuple[int, int]]]:
     """Score the calls and write them, a part at a time: while Postgres stores one
     part, the next is scored (a detector's calls stay in order within its part)."""
     written = 0
-    returned: dict[str, tuple[int, int]] = {}
+    returned: dict[SeriesId, tuple[int, int]] = {}
     inflight: asyncio.Future[list[asyncpg.Record]] | None = None
     try:
         for part in _parts(txn):
             txn.new_part()
             members = set(part)
             for call, selected in plans:
-                for detector_id, (order, epoch, late) in selected.items():
-                    if detector_id in members:
-                        txn.score(call, detector_id, order, epoch, late)
-            txn.staged = part  # every detector of the part, scored or only counted
+                for sid, (order, epoch, late) in selected.items():
+                    if sid in members:
+                        txn.score(call, sid, order, epoch, late)
+            txn.staged = part  # every series of the part, scored or only counted
             args = txn.write_args()
             if inflight is not None:
                 written += txn.absorb(await inflight, returned)
@@ -259,7 +274,7 @@ class Ingestor:
         An unknown detector is a 404 for one point, a 422 naming the index in a
         batch (or a 404 naming it with `unknown_is_404`, for the Hasura action).
         """
-        for check_all in (False, True):
+        for check_all in (False, True, True):
             call = Call(points=points)
             try:
                 pages = await self._run(
@@ -272,12 +287,13 @@ class Ingestor:
                 )
             except _Raced:
                 # a point collided with a row stored without the detector lock (a Hasura
-                # insert): everything was rolled back; redo with every point looked up first
+                # insert), or a new series with one another transaction created meanwhile:
+                # everything was rolled back; redo with every point looked up first
                 continue
             call.outcome.pages = pages
             self._paged(pages)
             return call.outcome
-        raise AssertionError("unreachable: the checked run never races")
+        raise AssertionError("unreachable: a checked run races only with a new series")
 
     async def ingest_singles(
         self, account: str, points: Sequence[PointLike]
@@ -321,33 +337,49 @@ class Ingestor:
         replica = await self._replica_allowed()
         txn = IngestTransaction(account, self.cache, self.clock())
         returned = None
+        late_points = 0
         try:
             async with tenant_transaction(self.pool, account) as conn:
-                await txn.lock(conn, [detector_id], replica)
-                live = txn.live.get(detector_id)
-                if live is None:
+                await txn.lock(conn, [detector_id], [], replica)
+                row = txn.detectors.get(detector_id)
+                if row is None:
                     raise NotFound(
                         f"no detector {detector_id!r}", details={"detector_id": detector_id}
                     )
-                if not live.row["enabled"]:
+                if not row["enabled"]:
                     return None
                 call = await _pending_call(conn, account, detector_id)
                 if call is None:
                     return IngestOutcome()
-                if live.last_ts is None:
-                    late = np.zeros(len(call.points), dtype=bool)
-                else:
-                    late = call.epoch <= live.last_ts.timestamp()
-                live.scored = True
+                await txn.assign_series(conn, [call])  # past max_series: left unscored
+                refused = {r.index for r in call.refused}
+                series = call.series
+                assert series is not None
+                groups: dict[SeriesId, list[int]] = defaultdict(list)
+                for i in range(len(call.points)):
+                    if i not in refused:
+                        groups[(detector_id, series[i])].append(i)
+                plans = []
+                for sid in sorted(groups):
+                    live = txn.live[sid]
+                    epoch = call.epoch[groups[sid]]
+                    if live.last_ts is None:
+                        late = np.zeros(epoch.shape[0], dtype=bool)
+                    else:
+                        late = epoch <= live.last_ts.timestamp()
+                    late_points += int(late.sum())
+                    live.scored = True
+                    plans.append((sid, epoch, late))
                 await txn.load_detectors(conn)
-                txn.score(call, detector_id, list(range(len(call.points))), call.epoch, late)
+                for sid, epoch, late in plans:
+                    txn.score(call, sid, groups[sid], epoch, late)
                 written, committed = await txn.write(conn, sql.UPDATE_SQL)
             returned = committed  # only once COMMIT went through
         finally:
             txn.finish(returned)
         outcome = call.outcome
         outcome.accepted = written
-        outcome.late = int(late.sum())
+        outcome.late = late_points
         outcome.pages = txn.pages_written
         outcome.anomalies.sort(key=lambda a: (a["timestamp"], a["detector_id"]))
         outcome.count(duplicates=False)
@@ -377,7 +409,7 @@ class Ingestor:
         live_calls: list[Call] = []
         try:
             async with tenant_transaction(self.pool, account) as conn:
-                await txn.lock(conn, detector_ids, replica)
+                await txn.lock(conn, detector_ids, txn.expected_series(calls), replica)
                 for call in calls:
                     if _check_detectors(txn, call, batch=batch, unknown_is_404=unknown_is_404):
                         live_calls.append(call)
@@ -386,14 +418,24 @@ class Ingestor:
                         raise call.error
                 if not live_calls:
                     return 0
+                await txn.assign_series(conn, live_calls)
+                for call in list(live_calls):
+                    error = txn.refusal(call, batch=batch)
+                    if error is not None:
+                        if not isolate_errors:
+                            raise error
+                        call.error = error
+                        live_calls.remove(call)
+                if not live_calls:
+                    return 0
                 await _find_duplicates(conn, txn, live_calls, check_all)
                 plans = [(call, _select_points(txn, call)) for call in live_calls]
                 await txn.load_detectors(conn)
                 statement = sql.INSERT_CHECKED_SQL if check_all else sql.INSERT_SQL
                 try:
                     written, committed = await _score_and_write(conn, txn, plans, statement)
-                except asyncpg.UniqueViolationError:
-                    if check_all:
+                except asyncpg.UniqueViolationError as exc:
+                    if check_all and exc.constraint_name != "np_anomaly_series_pkey":
                         raise
                     raise _Raced from None
                 if written < sum(call.expected for call in live_calls) and not check_all:
@@ -409,6 +451,22 @@ class Ingestor:
         for call in live_calls:
             call.outcome.accepted = call.expected
             call.outcome.late = call.late
+            call.outcome.refused = len(call.refused)
+            call.outcome.errors = [
+                {
+                    "index": r.index,
+                    "detector_id": r.detector_id,
+                    "labels": labels_of(r.series_key),
+                    "code": "max_series",
+                    "message": max_series_error(
+                        r.detector_id,
+                        r.series_key,
+                        txn.detectors[r.detector_id]["max_series"],
+                        r.index,
+                    ).message,
+                }
+                for r in call.refused
+            ]
             call.outcome.anomalies.sort(key=lambda a: (a["timestamp"], a["detector_id"]))
             call.outcome.count()
         return txn.pages_written
@@ -434,6 +492,7 @@ class _Pending:
     detector_id: str
     timestamp: datetime
     value: float
+    labels: None = None  # its series is the row's (``Call.series``)
 
 
 async def _pending_call(conn: asyncpg.Connection, account: str, detector_id: str) -> Call | None:
@@ -450,6 +509,7 @@ async def _pending_call(conn: asyncpg.Connection, account: str, detector_id: str
     return Call(
         points=[_Pending(detector_id, r["ts"], r["value"]) for r in rows],
         keys=[r["id"] for r in rows],
+        series=[r["series_key"] for r in rows],
     )
 
 

@@ -9,6 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
+from services.anomaly.series_api.store import SeriesSelection
+
 
 async def stats(
     conn: asyncpg.Connection,
@@ -16,9 +18,10 @@ async def stats(
     account: str,
     since: datetime | None,
     until: datetime | None,
-    detector_id: str | None,
+    selected: SeriesSelection,
 ) -> list[asyncpg.Record]:
-    """Per-detector counts of the points stored in [since, until) (every detector listed)."""
+    """Per-detector counts of the points stored in [since, until) (every detector listed),
+    of the selected series."""
     return await conn.fetch(
         """
         WITH p AS (
@@ -37,6 +40,8 @@ async def stats(
                AND ($2::timestamptz IS NULL OR ts >= $2)
                AND ($3::timestamptz IS NULL OR ts < $3)
                AND ($4::text IS NULL OR detector_id = $4)
+               AND ($5::text IS NULL OR series_key = $5)
+               AND ($6::jsonb IS NULL OR series_key::jsonb @> $6)
              GROUP BY detector_id
         )
         SELECT d.id AS detector_id,
@@ -53,5 +58,7 @@ async def stats(
         account,
         since,
         until,
-        detector_id,
+        selected.detector_id,
+        selected.series_key,
+        selected.labels,
     )

@@ -80,7 +80,8 @@ async def stored(settings: Settings, detector_id: str) -> tuple[list[Any], dict[
             detector_id,
         )
         row = await conn.fetchrow(
-            f"SELECT {DETECTOR_COLUMNS} FROM np_anomaly_detectors WHERE id = $1",  # noqa: S608
+            f"SELECT {DETECTOR_COLUMNS} FROM np_anomaly_series "  # noqa: S608
+            "WHERE detector_id = $1 AND series_key = '{}'",
             detector_id,
         )
     finally:
@@ -156,7 +157,7 @@ async def test_the_model_in_the_row_is_the_live_model(
     await create_detector(client, "row-model")
     for points in requests_of(400, seed=9):
         await send(client, "row-model", points)
-    entry = replicas.cache(k).take("primary", "row-model")
+    entry = replicas.cache(k).take("primary", ("row-model", "{}"))
     assert entry is not None
     _, row = await stored(settings, "row-model")
     rebuilt = build_detector("auto", entry.params)
@@ -181,7 +182,7 @@ async def test_new_params_are_a_new_model_everywhere(
     await create_detector(replicas.clients[one], "fresh", algorithm="ewma", params={"alpha": 0.2})
     old = series("renew", noise(80, seed=2))
     await send(replicas.clients[one], "renew", old)
-    assert ("primary", "renew") in replicas.cache(one)  # the old model, warm
+    assert ("primary", ("renew", "{}")) in replicas.cache(one)  # the old model, warm
     await send(replicas.clients[one], "renew", series("renew", [100.0], first=80))
     patched = await replicas.clients[two].patch(
         "/api/v1/detectors/renew", json={"params": {"alpha": 0.2}}, headers=h
