@@ -70,7 +70,15 @@ async def test_a_bad_request_fails_alone(
         "errors": [],
     }
     assert all(
-        r.json() == {"accepted": 1, "duplicates": 0, "late": 0, "anomalies": []}
+        r.json()
+        == {
+            "accepted": 1,
+            "duplicates": 0,
+            "late": 0,
+            "anomalies": [],
+            "refused": 0,
+            "errors": [],
+        }
         for r in answers[:-1]
         if r.status_code == 200
     )
