@@ -200,6 +200,7 @@ created AS (
            s.duplicates + GREATEST(s.submitted - s.accepted, 0), s.last_ts, s.last_value,
            s.last_score, s.last_anomaly_at, s.episode_key, s.episode_ends_at
       FROM sv s WHERE s.new
+     ORDER BY s.detector_id, s.series_key  -- ids in key order within a transaction
     RETURNING detector_id, series_key, checkpoint_id, octet_length(journal) AS journal_bytes
 ),
 bumped AS (
