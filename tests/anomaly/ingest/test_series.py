@@ -214,31 +214,3 @@ async def test_labels_are_validated_and_a_bad_point_writes_nothing(
     assert await stored(settings, "strict-labels") == []  # nothing written
     ok = await ingest(client, [good])
     assert ok.status_code == 200 and ok.json()["accepted"] == 1
-
-
-async def test_series_list_pages_and_filters(client: httpx.AsyncClient) -> None:
-    await create_detector(client, "paged", algorithm="ewma", group_by=["host", "zone"])
-    for k in range(5):
-        await ingest(client, labelled("paged", [1.0], {"host": f"h{k}", "zone": f"z{k % 2}"}))
-    first = await series_list(client, "paged", limit=2)
-    assert len(first["data"]) == 2 and first["next_cursor"]
-    second = await series_list(client, "paged", limit=2, cursor=first["next_cursor"])
-    third = await series_list(client, "paged", limit=2, cursor=second["next_cursor"])
-    assert third["next_cursor"] is None
-    hosts = [s["labels"]["host"] for page in (first, second, third) for s in page["data"]]
-    assert hosts == ["h0", "h1", "h2", "h3", "h4"]
-    zone = await series_list(client, "paged", label="zone=z1")
-    assert [s["labels"]["host"] for s in zone["data"]] == ["h1", "h3"]
-    missing = await client.get("/api/v1/detectors/nope/series", headers=auth_headers())
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
-    bad = await client.get(
-        "/api/v1/detectors/paged/series", params={"label": "zone"}, headers=auth_headers()
-    )
-    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
-
-
-async def test_series_are_per_account(client: httpx.AsyncClient) -> None:
-    await create_detector(client, "mine", algorithm="ewma", account="acct-s1")
-    await ingest(client, labelled("mine", [1.0], {"host": "a"}), account="acct-s1")
-    other = await client.get("/api/v1/detectors/mine/series", headers=auth_headers("acct-s2"))
-    assert other.status_code == 404
