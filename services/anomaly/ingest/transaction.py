@@ -157,14 +157,12 @@ class IngestTransaction(Staged):
                     else series_key(labels, self.detectors[p.detector_id]["group_by"])
                     for p in call.points
                 ]
-        unseen = sorted(
-            {
-                sid
-                for call in calls
-                for sid in zip((p.detector_id for p in call.points), call.series or (), strict=True)
-                if sid not in self.live and sid not in self._asked
-            }
-        )
+        keyed = [
+            list(zip((p.detector_id for p in call.points), call.series or (), strict=True))
+            for call in calls
+        ]
+        distinct = [set(sids) for sids in keyed]
+        unseen = sorted(set().union(*distinct) - self.live.keys() - self._asked)
         if unseen:
             rows = await conn.fetch(
                 sql.SERIES_SQL, self.account, [s[0] for s in unseen], [s[1] for s in unseen]
@@ -172,10 +170,10 @@ class IngestTransaction(Staged):
             for r in rows:
                 self._add(self.detectors[r["detector_id"]], r)
             self._asked.update(unseen)
-        for call in calls:
-            assert call.series is not None
-            for i, p in enumerate(call.points):
-                sid = (p.detector_id, call.series[i])
+        for call, sids, found in zip(calls, keyed, distinct, strict=True):
+            if found <= self.live.keys():
+                continue  # the usual case: every series exists (no per-point loop)
+            for i, sid in enumerate(sids):
                 if sid not in self.live:
                     self._new_series(call, i, sid)
 

@@ -20,12 +20,12 @@ async def stats(
     until: datetime | None,
     selected: SeriesSelection,
 ) -> list[asyncpg.Record]:
-    """Per-detector counts of the points stored in [since, until) (every detector listed),
-    of the selected series."""
+    """Per-series counts of the points stored in [since, until) of the selected series,
+    by detector (every detector listed: a row with a NULL series_key when it has none)."""
     return await conn.fetch(
         """
         WITH p AS (
-            SELECT detector_id,
+            SELECT detector_id, series_key,
                    count(*) AS points,
                    count(*) FILTER (WHERE is_anomaly) AS anomalies,
                    count(*) FILTER (WHERE is_anomaly AND severity = 'warning') AS warning,
@@ -42,9 +42,9 @@ async def stats(
                AND ($4::text IS NULL OR detector_id = $4)
                AND ($5::text IS NULL OR series_key = $5)
                AND ($6::jsonb IS NULL OR series_key::jsonb @> $6)
-             GROUP BY detector_id
+             GROUP BY detector_id, series_key
         )
-        SELECT d.id AS detector_id,
+        SELECT d.id AS detector_id, p.series_key,
                COALESCE(p.points, 0) AS points, COALESCE(p.anomalies, 0) AS anomalies,
                COALESCE(p.warning, 0) AS warning, COALESCE(p.critical, 0) AS critical,
                COALESCE(p.reviewed, 0) AS reviewed, COALESCE(p.confirmed, 0) AS confirmed,
@@ -53,7 +53,7 @@ async def stats(
           FROM np_anomaly_detectors d
           LEFT JOIN p ON p.detector_id = d.id
          WHERE d.source_account_id = $1 AND ($4::text IS NULL OR d.id = $4)
-         ORDER BY d.id
+         ORDER BY d.id, p.series_key
         """,
         account,
         since,

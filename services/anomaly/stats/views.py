@@ -28,6 +28,7 @@ router = APIRouter(prefix="/api/v1")
         "neither; resolved anomalies count as reviewed but in neither term."
     ),
     response_model=StatsOut,
+    response_model_exclude_unset=True,  # `series` only when asked for
     responses=ERRORS,
 )
 async def stats(
@@ -38,6 +39,9 @@ async def stats(
     detector_id: Annotated[str | None, Query(description="only this detector")] = None,
     series: SeriesQuery = None,
     label: LabelQuery = None,
+    by_series: Annotated[
+        bool, Query(description="also count each detector's series (`series`, with labels)")
+    ] = False,
 ) -> dict[str, Any]:
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
         if detector_id is not None:
@@ -58,5 +62,5 @@ async def stats(
         "since": since,
         "until": until,
         "account": service.counts_of(rows),
-        "detectors": [{"detector_id": r["detector_id"], **service.counts_of([r])} for r in rows],
+        "detectors": service.per_detector(rows, by_series=by_series),
     }

@@ -122,3 +122,22 @@ async def test_backtest_replays_the_history_of_one_series(client: httpx.AsyncCli
         got = await client.post("/api/v1/detectors/bt/backtest", json=body, headers=auth_headers())
         assert got.status_code == 200, got.text
         assert got.json()["count"] == count, labels
+
+
+async def test_stats_by_series_carry_the_labels(client: httpx.AsyncClient) -> None:
+    await create_detector(client, "st-series", algorithm="static", params={"upper": 150})
+    await ingest(client, labelled("st-series", [1.0, 200.0, 3.0], {"host": "x"}))
+    await ingest(client, labelled("st-series", [1.0, 2.0], {"host": "y"}))
+    plain = (await get(client, "/api/v1/stats", detector_id="st-series")).json()
+    assert "series" not in plain["detectors"][0]
+    assert plain["detectors"][0]["points"] == 5
+    got = (await get(client, "/api/v1/stats", detector_id="st-series", by_series="true")).json()
+    (detector,) = got["detectors"]
+    assert (detector["points"], detector["anomalies"]) == (5, 1)
+    assert [(s["labels"], s["points"], s["anomalies"]) for s in detector["series"]] == [
+        ({"host": "x"}, 3, 1),
+        ({"host": "y"}, 2, 0),
+    ]
+    await create_detector(client, "st-empty", algorithm="ewma")
+    empty = (await get(client, "/api/v1/stats", detector_id="st-empty", by_series="true")).json()
+    assert empty["detectors"][0]["series"] == [] and empty["detectors"][0]["points"] == 0
