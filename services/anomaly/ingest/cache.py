@@ -1,10 +1,12 @@
-"""Live detectors kept in memory between ingests (one cache per ``Ingestor``, i.e. per app).
+"""Live models kept in memory between ingests (one cache per ``Ingestor``, i.e. per app),
+one per series of a detector.
 
-The source of truth is the series row (``np_anomaly_series``): a checkpoint (``state``), the journal
-of points learned since (``journal``), and ``checkpoint_id``, which changes
-with every checkpoint and every reset of the learned state. An entry remembers the detector
-built from one checkpoint and the first ``position`` bytes of its journal.
-Under the row lock, the scoring pipeline compares it with the row: same
+The source of truth is the series row (``np_anomaly_series``): a checkpoint
+(``state``), the journal of points learned since (``journal``), and
+``checkpoint_id``, which changes with every checkpoint and every reset of the
+learned state. An entry remembers the detector built from one checkpoint and
+the first ``position`` bytes of its journal. Under the row lock (the
+detector's, then the series'), the scoring pipeline compares it with the row: same
 checkpoint and a journal at least that long -> the entry is reused and only
 the journal bytes after ``position`` (written by another replica, usually
 none) are replayed; anything else -> the detector is rebuilt from the row.
@@ -23,7 +25,7 @@ from typing import Any
 
 from services.anomaly.detectors.base import Detector
 
-# detectors per process and app; an `auto` detector takes some 100 KB in memory
+# series (models) per process and app; an `auto` model takes some 100 KB in memory
 DEFAULT_CAPACITY = 1024
 
 

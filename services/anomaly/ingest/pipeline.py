@@ -5,29 +5,33 @@ requests, see ``coalesce.py``), four round trips:
 
 1. ``BEGIN`` and the tenant scope, in one message (``common.db.tenant_transaction``);
 2. lock the detectors concerned (``SELECT ... ORDER BY id FOR UPDATE``: several
-   replicas and connections serialise per detector, never deadlock). The same
-   statement returns what this process needs to have each detector live:
-   nothing when the one it keeps in memory (``cache.py``) is current, the
-   journal bytes it has not seen when another replica ingested meanwhile, or
-   the checkpoint and the whole journal otherwise;
-   (only if some points are not newer than their detector's latest: one
-   statement finds those already stored, the duplicates;)
-3. score each detector's points vectorised, in timestamp order: points newer
+   replicas and connections serialise per detector, never deadlock) and, in the
+   same statement, the series their points are expected in (each series has its
+   own model, ``np_anomaly_series``). It returns what this process needs to have
+   each series' model live: nothing when the one it keeps in memory
+   (``cache.py``) is current, the journal bytes it has not seen when another
+   replica ingested meanwhile, or the checkpoint and the whole journal otherwise;
+   (only if the detector's group_by put a labelled point in a series the lock did
+   not guess: one statement reads those series; only if some points are not
+   newer than their series' latest: one statement finds those already stored,
+   the duplicates;)
+3. score each series' points vectorised, in timestamp order: points newer
    than its latest are learned, older ones are *late* (scored against the
    current state with ``learn=False``); then write everything with ONE
    statement (``sql.py``): the points (multi-row ``INSERT ... SELECT FROM
    unnest(...)``, or an ``UPDATE`` of the not-yet-scored rows for the event
-   trigger), the detectors' counters, threshold state and learned state (the
-   learned points appended to the journal, or now and then a new checkpoint),
-   and the outbox rows of new anomaly episodes to page. A large call is
-   written in parts (by detector), each sent before the next is scored;
-4. ``COMMIT``; only then do the live detectors go back to the cache.
+   trigger), new series, the series' counters, threshold state and learned
+   state (the learned points appended to the journal, or now and then a new
+   checkpoint), and the outbox rows of new anomaly episodes to page. A large
+   call is written in parts (by series), each sent before the next is scored;
+4. ``COMMIT``; only then do the live models go back to the cache.
 
-The learned state is never lost: checkpoint + journal in the detector row
+The learned state is never lost: checkpoint + journal in the series row
 always rebuild it exactly (each journal chunk replays one scoring call, the
 same arithmetic on the same inputs), and both are written in the transaction
 that stores the points. The pure part is ``scoring.py``; one transaction's
-bookkeeping is ``transaction.py``.
+bookkeeping is ``transaction.py`` (with ``calls.py``, ``live.py``,
+``staging.py``).
 """
 
 from __future__ import annotations
