@@ -104,8 +104,10 @@ ALTER TABLE public.np_anomaly_detectors
     DROP COLUMN episode_ends_at;
 
 -- points: their series (a constant default: no table rewrite), and the unique key per series
+-- (a key is canonical JSON: never a raw newline, which the pipeline uses to send keys)
 ALTER TABLE public.np_anomaly_data_points
-    ADD COLUMN series_key text NOT NULL DEFAULT '{}';
+    ADD COLUMN series_key text NOT NULL DEFAULT '{}'
+        CONSTRAINT np_anomaly_data_points_series_key CHECK (strpos(series_key, E'\n') = 0);
 ALTER TABLE public.np_anomaly_data_points DROP CONSTRAINT np_anomaly_data_points_unique_ts;
 ALTER TABLE public.np_anomaly_data_points
     ADD CONSTRAINT np_anomaly_data_points_unique_ts

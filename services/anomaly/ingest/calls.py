@@ -16,7 +16,7 @@ from services.anomaly.ingest import sql
 from services.anomaly.ingest.live import Call, SeriesId
 from services.anomaly.ingest.outcome import PointLike
 from services.anomaly.ingest.transaction import IngestTransaction, max_series_error
-from services.anomaly.series import labels_of
+from services.anomaly.series import EMPTY, labels_of
 from services.common.errors import ApiError, Conflict, NotFound, ValidationFailed
 
 
@@ -63,6 +63,11 @@ def select_points(txn: IngestTransaction, call: Call) -> Selected:
     by_series: dict[SeriesId, list[int]]
     if len(points) == 1 and not call.refused:
         by_series = {(points[0].detector_id, series[0]): [0]}
+    elif not call.labelled and not call.refused:  # every point in the unlabelled series
+        by_detector: dict[str, list[int]] = defaultdict(list)
+        for i, detector_id in enumerate(call.detector_ids):
+            by_detector[detector_id].append(i)
+        by_series = {(d, EMPTY): index for d, index in by_detector.items()}
     else:
         refused = {r.index for r in call.refused}
         by_series = defaultdict(list)
@@ -127,9 +132,16 @@ async def find_duplicates(
         else:
             if not latest:
                 continue
-            bound = np.array(
-                [latest.get((p.detector_id, series[i]), -np.inf) for i, p in enumerate(call.points)]
-            )
+            if call.labelled:
+                bound = np.array(
+                    [
+                        latest.get(sid, -np.inf)
+                        for sid in zip(call.detector_ids, series, strict=True)
+                    ]
+                )
+            else:
+                unlabelled = {d: ts for (d, key), ts in latest.items() if key == EMPTY}
+                bound = np.array([unlabelled.get(d, -np.inf) for d in call.detector_ids])
             candidates = np.flatnonzero(call.epoch <= bound).tolist()
         for i in candidates:
             ids.append(call.points[i].detector_id)

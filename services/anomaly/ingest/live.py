@@ -98,12 +98,30 @@ class Call:
     points: Sequence[PointLike]
     keys: Sequence[Any] | None = None  # event path: ids of the rows to score
     series: list[str] | None = None  # each point's series key (None: not assigned yet)
+    labelled: bool | None = None  # whether any point has labels (None: not looked yet)
     error: ApiError | None = None
     expected: int = 0  # points to store
     late: int = 0
     refused: list[Refused] = field(default_factory=list)
     outcome: IngestOutcome = field(default_factory=IngestOutcome)
     _epoch: np.ndarray | None = None
+    _detector_ids: list[str] | None = None
+
+    @property
+    def detector_ids(self) -> list[str]:
+        """Each point's detector."""
+        if self._detector_ids is None:
+            self._detector_ids = [p.detector_id for p in self.points]
+        return self._detector_ids
+
+    def is_labelled(self) -> bool:
+        """Whether some point may be in a labelled series (else every point is in its
+        detector's unlabelled one: the usual case, kept free of per-point work)."""
+        if self.labelled is None:
+            self.labelled = self.series is not None or any(
+                getattr(p, "labels", None) is not None for p in self.points
+            )
+        return self.labelled
 
     @property
     def epoch(self) -> np.ndarray:

@@ -223,6 +223,7 @@ class Ingestor:
         """
         replica = await self._replica_allowed()
         txn = IngestTransaction(account, self.cache, self.clock())
+        txn.text_keys = False  # the rows exist: they are updated by id
         returned = None
         late_points = 0
         try:

@@ -98,17 +98,20 @@ SELECT q.detector_id, q.series_key, q.ts
                   AND p.series_key = q.series_key AND p.ts = q.ts)
 """
 
-# Column arrays of the points ($2..$13): key (detector_id text, or id bigint for the event
-# path), series key, ts as epoch microseconds, value, score, expected, lower, upper, late;
-# then the anomalies only: their 1-based position, severity and context (most points are
-# normal, and sparse arrays are much cheaper to send).
+# Column arrays of the points ($2..$13): key (detector ids as one newline-separated text,
+# or row ids bigint[] for the event path), series keys (one newline-separated text: a
+# canonical key is JSON, whose strings never hold a raw newline; one string is far
+# cheaper to send than a text[] of 10,000), ts as epoch microseconds, value, score,
+# expected, lower, upper, late; then the anomalies only: their 1-based position,
+# severity and context (most points are normal, and sparse arrays are much cheaper to
+# send).
 _POINTS_SOURCE = """
     SELECT u.key, u.series_key, timestamptz 'epoch' + u.us * interval '1 microsecond' AS ts,
            u.value, u.score, a.n IS NOT NULL AS is_anomaly, a.severity,
            NULLIF(u.expected, 'NaN') AS expected, NULLIF(u.lower, 'NaN') AS lower,
            NULLIF(u.upper, 'NaN') AS upper, a.context, u.late, u.n
-      FROM unnest($2::{key}[], $3::text[], $4::int8[], $5::float8[], $6::float8[],
-                  $7::float8[], $8::float8[], $9::float8[], $10::bool[])
+      FROM unnest({key}, string_to_array($3::text, E'\\n'), $4::int8[], $5::float8[],
+                  $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::bool[])
            WITH ORDINALITY
            AS u(key, series_key, us, value, score, expected, lower, upper, late, n)
       LEFT JOIN unnest($11::int8[], $12::text[], $13::jsonb[]) AS a(n, severity, context)
@@ -130,7 +133,7 @@ ins AS (
            s.expected, s.lower, s.upper, s.context, s.late,
            CASE WHEN s.is_anomaly THEN 'open' END
       FROM (""",
-        _POINTS_SOURCE.replace("{key}", "text"),
+        _POINTS_SOURCE.replace("{key}", "string_to_array($2::text, E'\\n')"),
         """) AS s
      ORDER BY s.n{conflict}
     RETURNING id, detector_id, series_key, ts, is_anomaly, late, ingested_at
@@ -149,7 +152,7 @@ ins AS (
         late = s.late,
         status = CASE WHEN s.is_anomaly THEN COALESCE(p.status, 'open') ELSE p.status END
       FROM (""",
-        _POINTS_SOURCE.replace("{key}", "int8"),
+        _POINTS_SOURCE.replace("{key}", "$2::int8[]"),
         """) AS s
      WHERE p.source_account_id = $1 AND p.id = s.key AND p.score IS NULL
     RETURNING p.id, p.detector_id, p.series_key, p.ts, p.is_anomaly, p.late, p.ingested_at

@@ -42,6 +42,7 @@ class Staged:
         self.staged: list[SeriesId] = []  # the series of the part being staged
         self.anomaly_rows: dict[tuple[str, str, datetime], tuple[Call, dict[str, Any]]] = {}
         self.pages_written = 0
+        self.text_keys = True  # points keyed by detector id (else by row id: the event path)
         self.new_part()
 
     def new_part(self) -> None:
@@ -181,9 +182,12 @@ class Staged:
     # -- the write
     def write_args(self) -> list[Any]:
         """The arguments of the write statement for what is staged."""
+        keys, series, *columns = self.points
         return [
             self.account,
-            *self.points,
+            "\n".join(keys) if self.text_keys else keys,
+            "\n".join(series),
+            *columns,
             *self._series_columns(),
             *self.pages,
             *self.resolves,

@@ -84,6 +84,9 @@ class IngestTransaction(Staged):
         saw last; points without labels: the empty series whatever it is)."""
         wanted: set[SeriesId] = set()
         for call in calls:
+            if not call.is_labelled():
+                wanted.update((d, EMPTY) for d in set(call.detector_ids))
+                continue
             if call.series is not None:
                 wanted.update(zip((p.detector_id for p in call.points), call.series, strict=True))
                 continue
@@ -149,7 +152,12 @@ class IngestTransaction(Staged):
     async def assign_series(self, conn: asyncpg.Connection, calls: Sequence[Call]) -> None:
         """Give each point its series; create new series while their detector has room
         (``max_series``), refuse the points of the others (``call.refused``)."""
+        distinct: list[set[SeriesId]] = []
         for call in calls:
+            if not call.is_labelled():
+                call.series = [EMPTY] * len(call.points)
+                distinct.append({(d, EMPTY) for d in set(call.detector_ids)})
+                continue
             if call.series is None:
                 call.series = [
                     EMPTY
@@ -157,12 +165,9 @@ class IngestTransaction(Staged):
                     else series_key(labels, self.detectors[p.detector_id]["group_by"])
                     for p in call.points
                 ]
-        keyed = [
-            list(zip((p.detector_id for p in call.points), call.series or (), strict=True))
-            for call in calls
-        ]
-        distinct = [set(sids) for sids in keyed]
-        unseen = sorted(set().union(*distinct) - self.live.keys() - self._asked)
+            distinct.append(set(zip(call.detector_ids, call.series, strict=True)))
+        every: set[SeriesId] = set().union(*distinct)
+        unseen = sorted(every - self.live.keys() - self._asked)
         if unseen:
             rows = await conn.fetch(
                 sql.SERIES_SQL, self.account, [s[0] for s in unseen], [s[1] for s in unseen]
@@ -170,10 +175,11 @@ class IngestTransaction(Staged):
             for r in rows:
                 self._add(self.detectors[r["detector_id"]], r)
             self._asked.update(unseen)
-        for call, sids, found in zip(calls, keyed, distinct, strict=True):
+        for call, found in zip(calls, distinct, strict=True):
             if found <= self.live.keys():
                 continue  # the usual case: every series exists (no per-point loop)
-            for i, sid in enumerate(sids):
+            assert call.series is not None
+            for i, sid in enumerate(zip(call.detector_ids, call.series, strict=True)):
                 if sid not in self.live:
                     self._new_series(call, i, sid)
 
