@@ -3,6 +3,7 @@ and the validation of labels (real Postgres, over HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -214,3 +215,41 @@ async def test_labels_are_validated_and_a_bad_point_writes_nothing(
     assert await stored(settings, "strict-labels") == []  # nothing written
     ok = await ingest(client, [good])
     assert ok.status_code == 200 and ok.json()["accepted"] == 1
+
+
+async def test_concurrent_batches_creating_the_same_series_store_everything_once(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Eight batches at once, each starting the same two new series: the transactions that
+    lose the race to create a series are redone, and every point is stored once."""
+    await create_detector(client, "race", algorithm="ewma", group_by=["host"])
+    batches = [
+        labelled("race", [1.0] * 5, {"host": "x"}, first=10 * k)
+        + labelled("race", [2.0] * 5, {"host": "y"}, first=10 * k)
+        for k in range(8)
+    ]
+    answers = await asyncio.gather(*(ingest(client, b) for b in batches))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert sum(a.json()["accepted"] for a in answers) == 80
+    rows = await stored(settings, "race")
+    assert len(rows) == 80 and len({(r["series_key"], r["ts"]) for r in rows}) == 80
+    listed = await series_list(client, "race")
+    # each point learned or, when a later batch committed first, stored late
+    assert [
+        (s["labels"], s["counts"]["points"], s["n_seen"] + s["counts"]["late"])
+        for s in listed["data"]
+    ] == [({"host": "x"}, 40, 40), ({"host": "y"}, 40, 40)]
+    detector = (await client.get("/api/v1/detectors/race", headers=auth_headers())).json()
+    assert detector["series_count"] == 2
+
+
+async def test_concurrent_new_series_never_pass_max_series(client: httpx.AsyncClient) -> None:
+    await create_detector(client, "race-cap", algorithm="ewma", max_series=3)
+    batches = [labelled("race-cap", [1.0, 2.0], {"host": f"h{k}"}) for k in range(8)]
+    answers = await asyncio.gather(*(ingest(client, b) for b in batches))
+    bodies = [a.json() for a in answers]
+    assert sorted(b["accepted"] for b in bodies) == [0] * 5 + [2] * 3
+    assert sorted(b["refused"] for b in bodies) == [0] * 3 + [2] * 5
+    detector = (await client.get("/api/v1/detectors/race-cap", headers=auth_headers())).json()
+    assert detector["series_count"] == 3
+    assert len((await series_list(client, "race-cap"))["data"]) == 3
