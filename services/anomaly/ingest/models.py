@@ -18,7 +18,15 @@ class PointIn(Strict):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"detector_id": "api-latency", "value": 182.4, "timestamp": TS_EXAMPLE}]
+            "examples": [
+                {"detector_id": "api-latency", "value": 182.4, "timestamp": TS_EXAMPLE},
+                {
+                    "detector_id": "api-latency",
+                    "value": 182.4,
+                    "timestamp": TS_EXAMPLE,
+                    "labels": {"instance": "b"},
+                },
+            ]
         },
     )
 

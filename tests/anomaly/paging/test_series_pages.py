@@ -160,3 +160,45 @@ async def test_a_quiet_series_episode_is_resolved_by_the_worker(
     assert '{"instance":"c"}' in rows[1]["summary"]
     # nothing else is left to end
     assert (await close_quiet_episodes(worker_pool, now)).closed == 0
+
+
+async def test_new_thresholds_move_the_end_of_each_series_episode(
+    anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool
+) -> None:
+    await create_detector(
+        anomaly,
+        "moved",
+        algorithm="mad",
+        group_by=["instance"],
+        thresholds={"score": 0.999, "direction": "up", "cooldown_seconds": 600},
+        escalation_policy_id="ops",
+    )
+    await ingest(anomaly, points("moved", {"a": [104], "c": [104]}, 105))
+
+    async def episodes() -> dict[str, tuple[str | None, Any]]:
+        rows = await worker_pool.fetch(
+            "SELECT series_key, episode_key, episode_ends_at FROM np_anomaly_series "
+            "WHERE detector_id = 'moved' ORDER BY series_key"
+        )
+        return {r["series_key"]: (r["episode_key"], r["episode_ends_at"]) for r in rows}
+
+    before = await episodes()
+    spike = T0 + timedelta(minutes=104)
+    for instance in ("a", "c"):
+        key = f'{{"instance":"{instance}"}}'
+        assert before[key] == (
+            f"anomaly:primary:moved:{key}:{stamp(104)}",
+            spike + timedelta(minutes=10),
+        )
+    assert before['{"instance":"b"}'] == (None, None)
+    patched = await anomaly.patch(
+        "/api/v1/detectors/moved",
+        json={"thresholds": {"score": 0.999, "direction": "up", "cooldown_seconds": 1800}},
+        headers=auth_headers(),
+    )
+    assert patched.status_code == 200, patched.text
+    after = await episodes()
+    for instance in ("a", "c"):
+        key = f'{{"instance":"{instance}"}}'
+        assert after[key] == (before[key][0], spike + timedelta(minutes=30))
+    assert after['{"instance":"b"}'] == (None, None)
