@@ -46,7 +46,10 @@ async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
     loop is loaded (or compiled, on a fresh install) before the app is ready."""
     await asyncio.to_thread(warm_up)
     app.state.ingestor = Ingestor(
-        app.state.pool, on_pages=lambda: wake_pager(app), clock=app.state.clock
+        app.state.pool,
+        on_pages=lambda: wake_pager(app),
+        clock=app.state.clock,
+        cache_capacity=app.state.settings.anomaly_model_cache,
     )
     app.state.single_ingest = SingleIngest(app.state.ingestor)
     try:

@@ -48,7 +48,7 @@ import asyncpg
 import numpy as np
 
 from services.anomaly.ingest import sql
-from services.anomaly.ingest.cache import DetectorCache
+from services.anomaly.ingest.cache import DEFAULT_CAPACITY, DetectorCache
 from services.anomaly.ingest.calls import (
     Selected,
     check_detectors,
@@ -141,9 +141,10 @@ class Ingestor:
         *,
         on_pages: Callable[[], None] | None = None,
         clock: Clock = utcnow,
+        cache_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.pool = pool
-        self.cache = DetectorCache()
+        self.cache = DetectorCache(cache_capacity)
         self.on_pages = on_pages
         self.clock = clock
         self._replica: bool | None = None

@@ -22,7 +22,7 @@ from services.anomaly.ingest.scoring import build_detector
 from services.anomaly.ingest.transaction import CHECKPOINT_CHUNKS
 from services.common.settings import Settings
 from tests.anomaly.conftest import T0, create_detector, noise, series
-from tests.conftest import auth_headers, serve_app
+from tests.conftest import auth_headers, make_settings, serve_app
 
 POINT_COLUMNS = "ts, value, score, expected, lower, upper, is_anomaly, severity, late, status"
 DETECTOR_COLUMNS = (
@@ -274,3 +274,18 @@ async def test_the_cache_is_emptied_when_the_app_stops(settings: Settings) -> No
         await send(client, "shutdown-cache", requests_of(30, seed=3)[0])
         assert len(app.state.ingestor.cache) == 1
     assert len(app.state.ingestor.cache) == 0
+
+
+async def test_the_model_cache_size_is_a_setting(database_url: str) -> None:
+    """ANOMALY_MODEL_CACHE bounds the models kept, one per series (here 5 series, 3 kept)."""
+    app = create_app(make_settings(database_url, anomaly_model_cache=3), background=False)
+    async with serve_app(app) as c:
+        await create_detector(c, "sized", algorithm="ewma")
+        for k in range(5):
+            points = [{**p, "labels": {"host": f"h{k}"}} for p in series("sized", [1.0, 2.0])]
+            got = await c.post("/api/v1/ingest", json={"points": points}, headers=auth_headers())
+            assert got.status_code == 200 and got.json()["accepted"] == 2
+        cache: DetectorCache = app.state.ingestor.cache
+        assert cache.capacity == 3 and len(cache) == 3
+        assert ("primary", ("sized", '{"host":"h4"}')) in cache  # the latest used stay
+        assert ("primary", ("sized", '{"host":"h0"}')) not in cache
