@@ -63,6 +63,11 @@ def build_parser(*, with_benchmarks: bool = True) -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the on-call escalation and delivery worker")
     worker.set_defaults(handler=_lazy("services.launcher", "run_worker"))
 
+    inbound = commands.add_parser(
+        "inbound-email", help="run email-to-alert alone (INBOUND_EMAIL_PORT, _DOMAIN)"
+    )
+    inbound.set_defaults(handler=_lazy("services.launcher", "run_inbound_email"))
+
     export = commands.add_parser("export-schema", help="write the Strawberry SDL to schema/")
     export.add_argument("--out", default="schema/oncall.graphql")
     export.set_defaults(handler=_lazy("services.oncall.graphql.export", "run_export"))

@@ -259,6 +259,39 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 @_guard
+def run_inbound_email(args: argparse.Namespace) -> int:
+    """Email-to-alert alone (the worker also runs it when INBOUND_EMAIL_PORT is set)."""
+    settings = load_settings()
+    check_startup(settings)
+    if not settings.database_url:
+        raise ConfigError("DATABASE_URL is required for `inbound-email`")
+    if settings.inbound_email_port is None:
+        raise ConfigError("INBOUND_EMAIL_PORT is not set: email-to-alert is off")
+    _configure_logging(settings)
+    from services.oncall.integrations import inbound_email
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        pool = await db.create_pool(settings.app_dsn, role=None, min_size=1, max_size=4)
+        try:
+            async with inbound_email.serving(
+                pool,
+                host=settings.inbound_email_host,
+                port=settings.inbound_email_port or 25,
+                domain=settings.inbound_email_domain or "localhost",
+            ):
+                await stop.wait()
+        finally:
+            await pool.close()
+
+    _run_served(go())
+    return 0
+
+
+@_guard
 def run_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     check_startup(settings)

@@ -16,13 +16,15 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from services import __version__
 from services.common import db, migrations
 from services.common.auth import authenticate, current_principal
 from services.common.errors import ApiError, exception_response, http_error, install_error_handlers
-from services.common.guard import BODY_METHODS, NOT_JSON_RESPONSE, GuardMiddleware
+from services.common.guard import BODY_METHODS, GuardMiddleware
 from services.common.health import router as health_router
+from services.common.responses import document_standard_responses, errors
 from services.common.settings import Settings
 
 log = logging.getLogger("nsentry")
@@ -37,10 +39,26 @@ PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.js
 auth_router = APIRouter(tags=["auth"])
 
 
+def _session_header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
 @auth_router.get(
     "/auth",
     summary="nginx auth_request: validate the bearer and return the Hasura session headers",
-    responses={401: {"description": "missing or invalid bearer"}},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the bearer is valid; the session is in the headers (no body)",
+            "content": None,
+            "headers": {
+                "X-Hasura-Role": _session_header("the caller's role"),
+                "X-Hasura-User-Id": _session_header("the caller's user id (empty if none)"),
+                "X-Hasura-Source-Account-Id": _session_header("the caller's account"),
+            },
+        },
+        **errors(400, 401),
+    },
 )
 async def auth(request: Request) -> Response:
     principal = await current_principal(request)
@@ -64,7 +82,25 @@ async def _no_route_without_a_bearer(request: Request, exc: Exception) -> Respon
             authenticate(request.headers, request.app.state.settings)
         except ApiError as refused:
             return exception_response(refused, f"{request.method} {request.url.path}")
+    if exc.status_code == 405:
+        exc = StarletteHTTPException(405, headers={"Allow": allowed_methods(request)})
     return await http_error(request, exc)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a 405: every method some route takes at this path
+    (Starlette names only those of the first route that matched the path, and FastAPI
+    makes one route per method). Asked of the routes themselves, method by method, so
+    that included routers answer for their own routes."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 async def prepare_database(app: FastAPI) -> bool:
@@ -111,8 +147,10 @@ def build_app(
     routers: Sequence[APIRouter] = (),
     hooks: Sequence[LifetimeHook] = (),
     migrate_on_start: bool = True,
+    form_paths: frozenset[str] = frozenset(),
 ) -> FastAPI:
-    """A service app: shared plumbing plus the service's routers and lifetime hooks."""
+    """A service app: shared plumbing plus the service's routers and lifetime hooks
+    (`form_paths`: paths that take form bodies besides JSON, see `common.guard`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -151,7 +189,12 @@ def build_app(
     app.state.ready_error = None
     install_error_handlers(app)
     app.add_exception_handler(StarletteHTTPException, _no_route_without_a_bearer)
-    app.add_middleware(GuardMiddleware, plugin=plugin, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        GuardMiddleware,
+        plugin=plugin,
+        max_body_bytes=settings.max_body_bytes,
+        form_paths=form_paths,
+    )
     app.include_router(health_router)
     app.include_router(auth_router)
     for router in routers:
@@ -177,10 +220,9 @@ def _document_bearer(app: FastAPI) -> None:
         for path, operations in schema.get("paths", {}).items():
             if path in PUBLIC_PATHS:
                 continue
-            for method, operation in operations.items():
+            for operation in operations.values():
                 operation.setdefault("security", [{"bearer": []}])
-                if method.upper() in BODY_METHODS:  # common.guard: a body that is not JSON
-                    operation.setdefault("responses", {}).setdefault("415", NOT_JSON_RESPONSE)
+        document_standard_responses(schema, public=PUBLIC_PATHS, body_methods=BODY_METHODS)
         app.openapi_schema = schema
         return schema
 

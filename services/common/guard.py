@@ -12,7 +12,9 @@ allowed) or ``application/*+json`` is refused before routing and before
 authentication, like a body over the limit, so nothing reads or stores it. A
 request without a body is not concerned, whatever its Content-Type. (A wire
 format with its own media type, such as remote write or OTLP, would need an
-exception here; neither service has one.)
+exception here; neither service has one.) The paths an app names in ``form_paths``
+also take ``application/x-www-form-urlencoded`` (nself-oncall's generic integration,
+which takes JSON, form fields or query parameters, as GoAlert's does).
 """
 
 from __future__ import annotations
@@ -40,31 +42,6 @@ def too_large(limit: int) -> Response:
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-# The 415 as the OpenAPI documents describe it, on every POST, PUT and PATCH.
-NOT_JSON_RESPONSE: dict[str, Any] = {
-    "description": "the body is not JSON: its Content-Type is not application/json",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {
-                            "code": {"type": "string", "enum": ["unsupported_media_type"]},
-                            "message": {"type": "string"},
-                            "details": {},
-                        },
-                    }
-                },
-            }
-        }
-    },
-}
 
 
 def not_json(content_type: bytes | None, *, close: bool) -> Response:
@@ -129,6 +106,13 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def is_form(content_type: bytes | None) -> bool:
+    """Whether a Content-Type value says ``application/x-www-form-urlencoded``."""
+    if content_type is None:
+        return False
+    return content_type.split(b";", 1)[0].strip().lower() == b"application/x-www-form-urlencoded"
+
+
 @functools.lru_cache(maxsize=4096)
 def _series(plugin: str, method: str, route: str, status: int) -> tuple[Any, Any]:
     # the metric children of one label set: looking them up takes a lock and a tuple
@@ -163,10 +147,18 @@ class GuardMiddleware:
     """Pure ASGI: refuse bodies over the limit with 413 and bodies that are not JSON with
     415, and record request metrics."""
 
-    def __init__(self, app: ASGIApp, *, plugin: str, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        plugin: str,
+        max_body_bytes: int,
+        form_paths: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.plugin = plugin
         self.max_body_bytes = max_body_bytes
+        self.form_paths = form_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -185,7 +177,7 @@ class GuardMiddleware:
         if declared is not None and declared > self.max_body_bytes:
             refusal = too_large(self.max_body_bytes)
         elif scope["method"] in BODY_METHODS:
-            json_body = is_json(media)
+            json_body = is_json(media) or (scope["path"] in self.form_paths and is_form(media))
             if declared is None:
                 # no Content-Length (chunked): read up to the limit, then replay
                 body = await read_body(receive, self.max_body_bytes)

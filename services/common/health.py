@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from services import __version__
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness and database reachability")
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    plugin: str
+    version: str
+    db: Literal["ok", "unreachable"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+
+
+class NotReady(BaseModel):
+    status: Literal["not_ready"]
+    error: str
+
+
+@router.get(
+    "/health",
+    summary="Liveness and database reachability",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "degraded: the database is unreachable"}},
+)
 async def health(request: Request) -> JSONResponse:
     body = {"status": "ok", "plugin": request.app.state.plugin, "version": __version__, "db": "ok"}
     try:
@@ -25,7 +48,12 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/ready", summary="Ready once migrations are applied and the database answers")
+@router.get(
+    "/ready",
+    summary="Ready once migrations are applied and the database answers",
+    response_model=Ready,
+    responses={503: {"model": NotReady, "description": "migrations pending or database away"}},
+)
 async def ready(request: Request) -> JSONResponse:
     state = request.app.state
     if not getattr(state, "ready", False):
@@ -42,6 +70,16 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -12,6 +12,7 @@ value (filters, cursor, limit) is a query parameter.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -24,7 +25,23 @@ from services.common.pagination import Page, cursor_time, decode_cursor, encode_
 T = TypeVar("T")
 
 OPERATORS = frozenset({"=", "<", "<=", ">", ">=", "@>"})
-ID_TYPES = {"text": str, "uuid": str, "bigint": int}
+
+
+def _bigint(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(value)
+    number = int(value)
+    if not -(2**63) <= number < 2**63:  # Postgres would refuse it: the cursor is forged
+        raise ValueError(value)
+    return number
+
+
+def _uuid(value: Any) -> str:
+    return str(uuid.UUID(str(value)))
+
+
+# a cursor's id read as its column's type; a value that cannot be one is a 400
+ID_TYPES = {"text": str, "uuid": _uuid, "bigint": _bigint}
 
 
 @dataclass(frozen=True, slots=True)

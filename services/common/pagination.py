@@ -18,8 +18,18 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size (default 50, max 1000)")]
+# What a cursor is made of (unpadded base64url), for the OpenAPI documents; anything
+# this server did not issue, of these characters or not, is a 400 "malformed cursor".
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 Cursor = Annotated[
-    str | None, Query(description="opaque cursor from the previous page's next_cursor")
+    str | None,
+    Query(
+        description=(
+            "opaque cursor from the previous page's next_cursor (400 if this server did not "
+            "issue it)"
+        ),
+        json_schema_extra={"pattern": CURSOR_PATTERN, "minLength": 1},
+    ),
 ]
 
 

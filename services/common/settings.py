@@ -78,6 +78,17 @@ class Settings(BaseSettings):
     oncall_allowed_destinations: str = Field(
         default="", description="comma-separated hosts or CIDRs webhooks may reach"
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="the on-call service's address as clients reach it (integration URLs, "
+        "links); unset: the address a request came to",
+    )
+    # email-to-alert (aiosmtpd in the worker or `nsentry inbound-email`): off while the
+    # port is unset; mail to <integration token>@<domain> opens an alert
+    inbound_email_host: str = "127.0.0.1"
+    inbound_email_port: int | None = Field(default=None, ge=1, le=65535)
+    inbound_email_domain: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.-]+$")
     log_level: str = "info"
     # GraphQL limits (docs/oncall-api.md, "GraphQL limits"; services/oncall/graphql/limits.py)
     graphql_max_tokens: int = Field(default=10_000, ge=100)

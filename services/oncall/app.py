@@ -11,6 +11,8 @@ from services.oncall.alerts.views import router as alerts_router
 from services.oncall.deps import Clock
 from services.oncall.graphql.schema import graphql_router
 from services.oncall.hasura import router as hasura_router
+from services.oncall.integrations.views import router as integrations_router
+from services.oncall.maintenance.views import router as maintenance_router
 from services.oncall.overrides.views import router as overrides_router
 from services.oncall.people.views import router as people_router
 from services.oncall.policies.views import router as policies_router
@@ -37,9 +39,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             overrides_router,
             policies_router,
             alerts_router,
+            integrations_router,
+            maintenance_router,
             hasura_router,
             answer_graphql_outages(graphql_router()),
         ],
+        # GoAlert's generic API takes form fields too (services/oncall/integrations)
+        form_paths=frozenset({"/api/v1/integrations/generic"}),
     )
     if clock is not None:
         app.state.clock = clock

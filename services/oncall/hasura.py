@@ -27,6 +27,7 @@ from services.common.db import tenant_transaction
 from services.common.errors import ApiError
 from services.common.hasura import hasura_error, session_account
 from services.common.instants import Instant
+from services.common.responses import hasura_errors
 from services.oncall.deps import clock_of
 from services.oncall.schedules import service as schedules
 
@@ -90,25 +91,11 @@ class CurrentOncallOutput(_Output):
     next: CurrentOncallNext | None
 
 
-class HasuraErrorExtensions(BaseModel):
-    code: str
-
-
-class HasuraError(BaseModel):
-    message: str
-    extensions: HasuraErrorExtensions
-
-
 @router.post(
     "/currentOncall",
     summary="Hasura action: who is on call for a schedule",
     response_model=CurrentOncallOutput,
-    responses={
-        400: {"model": HasuraError},
-        401: {"model": HasuraError},
-        404: {"model": HasuraError},
-        422: {"model": HasuraError},
-    },
+    responses=hasura_errors(400, 401, 404, 422),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, Field
 
@@ -27,16 +27,31 @@ def _slug(value: str) -> str:
     return value
 
 
+# the zone names of the IANA database installed (tzdata); the OpenAPI documents list them
+ZONES: tuple[str, ...] = tuple(sorted(available_timezones()))
+_ZONE_SET = frozenset(ZONES)
+
+
 def _zone(value: str) -> str:
     try:
+        if value not in _ZONE_SET:  # a file under the tz folder that is not a zone name
+            raise ValueError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown IANA time zone {value!r}") from None
     return value
 
 
-Slug = Annotated[str, AfterValidator(_slug), Field(examples=["primary-oncall"])]
-IanaZone = Annotated[str, AfterValidator(_zone), Field(examples=["Europe/Berlin"])]
+Slug = Annotated[
+    str,
+    AfterValidator(_slug),
+    Field(examples=["primary-oncall"], json_schema_extra={"pattern": SLUG.pattern}),
+]
+IanaZone = Annotated[
+    str,
+    AfterValidator(_zone),
+    Field(examples=["Europe/Berlin"], json_schema_extra={"enum": list(ZONES)}),
+]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 

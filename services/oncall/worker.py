@@ -26,12 +26,14 @@ from typing import Any
 import asyncpg
 
 from services.common import db
+from services.common.outbox import Lease
 from services.common.settings import Settings
 from services.oncall.delivery import outbox
 from services.oncall.delivery.channels import (
     Channel,
     EmailChannel,
     Result,
+    Settled,
     SlackChannel,
     SmtpConfig,
     WebhookChannel,
@@ -39,6 +41,9 @@ from services.oncall.delivery.channels import (
 from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.delivery.http import Connections
 from services.oncall.escalation import runner
+from services.oncall.integrations import inbound_email
+from services.oncall.integrations import service as integrations
+from services.oncall.maintenance import service as maintenance
 
 log = logging.getLogger("nsentry.oncall.worker")
 DEFAULT_CONCURRENCY = 32
@@ -116,11 +121,7 @@ class Worker:
         self.batch = batch
         self.concurrency = max(1, concurrency)
         self.per_origin = max(1, per_origin)
-        if send_seconds is None:
-            send_seconds = min(DEFAULT_SEND_SECONDS, lease.total_seconds() / 3)
-        if not 0 < send_seconds <= lease.total_seconds() / 2:
-            raise ValueError("the lease must cover the send deadline twice over")
-        self.send_seconds = send_seconds
+        self.send_seconds = Lease(lease).send_deadline(send_seconds, DEFAULT_SEND_SECONDS)
         self.worker_id = worker_id or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._owned: list[Any] = []
         # sends in flight (task -> origin), outcomes waiting to be recorded
@@ -171,11 +172,16 @@ class Worker:
         return counts
 
     async def tick(self, now: datetime) -> int:
-        """Advance every escalation due at `now`; the number of alerts advanced."""
+        """Maintenance windows that began suppress their scope and those that ended
+        release it, missed heartbeats open their alerts, then every escalation due at
+        `now` advances; the number of alerts advanced."""
+        await maintenance.tick(self.pool, now)
+        await integrations.heartbeat_tick(self.pool, now)
         return await runner.tick(self.pool, now)
 
     async def claim(self, now: datetime, limit: int | None = None) -> list[outbox.Claimed]:
-        """Lease due notifications (without sending them)."""
+        """Lease due notifications (without sending them); `send` then checks at `now`."""
+        self._clock = lambda: now
         items, _ = await self._claim(now, limit or self.batch)
         return items
 
@@ -188,9 +194,20 @@ class Worker:
             worker_id=self.worker_id,
             in_flight=self.in_flight,
             per_origin=self.per_origin,
+            retry=self.retry,
         )
 
     async def send(self, item: outbox.Claimed) -> Result:
+        """One attempt. Right before it the claim is checked (`outbox.go_ahead`): an
+        alert acknowledged or resolved since the claim cancels it, a lease lost to
+        another worker skips it; neither sends anything."""
+        [verdict] = await outbox.go_ahead(self.pool, [item], now=self._clock())
+        if verdict != "go":
+            return _settled(verdict)
+        return await self._attempt(item)
+
+    async def _attempt(self, item: outbox.Claimed) -> Result:
+        """Send through the item's channel, within the send deadline (no check)."""
         channel = self.channels.get(item.channel)
         if channel is None:
             return Result("permanent", None, f"no {item.channel} channel configured")
@@ -209,7 +226,7 @@ class Worker:
 
     def _start(self, item: outbox.Claimed, report: DeliveryReport) -> None:
         async def send() -> None:
-            result = await self.send(item)
+            result = await self._attempt(item)  # checked by `deliver` just before
             self._outcomes.append((item, result, report))
             if self._recorder is None or self._recorder.done():
                 self._recorder = asyncio.create_task(self._record())
@@ -272,8 +289,14 @@ class Worker:
                 limit = min(self.batch, room)
                 items, examined = await self._claim(clock(), limit)
                 report.claimed += len(items)
-                for item in items:
-                    self._start(item, report)
+                # the last check before the sends start: an ack that committed since
+                # the claim (or is committing) cancels its rows here
+                verdicts = await outbox.go_ahead(self.pool, items, now=clock())
+                for item, verdict in zip(items, verdicts, strict=True):
+                    if verdict == "go":
+                        self._start(item, report)
+                    else:
+                        report.add(outbox.finish_status(_settled(verdict)))
                 if examined >= limit:
                     continue  # more may be due
             if not wait or not self._sending:
@@ -286,6 +309,12 @@ class Worker:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _settled(verdict: str) -> Result:
+    """The result of a claim that was not sent: `cancelled` or `lost` (see go_ahead)."""
+    outcome: Settled = "cancelled" if verdict == "cancelled" else "lost"
+    return Result(outcome, None, f"not sent: {outcome} before the send")
 
 
 async def run_worker(
@@ -301,6 +330,17 @@ async def run_worker(
     worker = await _open_when_ready(settings, stop, options or {})
     if worker is None:
         return
+    mail = contextlib.AsyncExitStack()
+    if settings.inbound_email_port is not None:  # email-to-alert, off unless configured
+        await mail.enter_async_context(
+            inbound_email.serving(
+                worker.pool,
+                host=settings.inbound_email_host,
+                port=settings.inbound_email_port,
+                domain=settings.inbound_email_domain or "localhost",
+                clock=clock,
+            )
+        )
     wake = asyncio.Event()
     listener: asyncpg.Connection | None = None
     failures = 0
@@ -330,6 +370,7 @@ async def run_worker(
             delay = poll_seconds if not failures else min(30.0, poll_seconds * 2**failures)
             await _wait_any(stop, wake, delay, worker.settled)
     finally:
+        await mail.aclose()
         if listener is not None and not listener.is_closed():
             with contextlib.suppress(Exception):
                 await listener.close()

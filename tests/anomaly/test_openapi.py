@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from services.anomaly.hasura.models import ScoreAnomalyPointsInput, ScoreAnomalyPointsOutput
+from tests.conftest import auth_headers
 
 ROUTES = {
     ("post", "/api/v1/ingest"),
@@ -66,3 +67,32 @@ async def test_detector_fields_document_the_paging_rules(client: httpx.AsyncClie
             assert words in thresholds, (model, words)
     status = schemas["DetectorOut"]["properties"]["status"]["description"]
     assert "first seasonal cycle" in status and "page nobody" in status
+
+
+async def test_a_405_allows_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    """FastAPI makes one route per method; the Allow header names them all (Starlette
+    alone named only the first route's)."""
+    for method, path, allowed in (
+        ("PUT", "/api/v1/detectors/x", "DELETE, GET, PATCH"),
+        ("OPTIONS", "/api/v1/anomalies/1", "GET, PATCH"),
+        ("DELETE", "/api/v1/detectors", "GET, POST"),
+    ):
+        response = await client.request(method, path, headers=auth_headers())
+        assert response.status_code == 405, (method, path)
+        assert response.headers["allow"] == allowed, (method, path)
+        assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_the_plain_routes_document_their_content(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    auth = paths["/auth"]["get"]["responses"]
+    assert "content" not in auth["200"]
+    assert set(auth["200"]["headers"]) == {
+        "X-Hasura-Role",
+        "X-Hasura-User-Id",
+        "X-Hasura-Source-Account-Id",
+    }
+    assert set(paths["/health"]["get"]["responses"]) == {"200", "503"}
+    metrics = await client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")

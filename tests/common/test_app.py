@@ -281,12 +281,18 @@ async def test_requests_without_a_body_are_not_concerned(client: httpx.AsyncClie
         assert conflict.status_code == 409
 
 
-async def test_openapi_documents_the_415(client: httpx.AsyncClient) -> None:
-    paths = (await client.get("/openapi.json")).json()["paths"]
+async def test_openapi_documents_the_standard_errors(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    paths = document["paths"]
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    assert document["components"]["schemas"]["ErrorEnvelope"]["required"] == ["error"]
     for path in ("/api/v1/probe", "/api/v1/bodyless"):
-        answer = paths[path]["post"]["responses"]["415"]
-        schema = answer["content"]["application/json"]["schema"]
-        assert schema["properties"]["error"]["properties"]["code"]["enum"] == [
-            "unsupported_media_type"
-        ]
-    assert "415" not in paths["/api/v1/conflict"]["get"]["responses"]
+        responses = paths[path]["post"]["responses"]
+        for status in ("400", "401", "413", "415", "422", "503"):
+            assert responses[status]["content"]["application/json"]["schema"] == envelope
+        assert "Retry-After" in responses["503"]["headers"]
+        assert "WWW-Authenticate" in responses["401"]["headers"]
+    conflict = paths["/api/v1/conflict"]["get"]["responses"]
+    assert {"401", "503"} <= set(conflict) and not {"413", "415"} & set(conflict)
+    for public in ("/health", "/ready", "/metrics"):
+        assert "401" not in paths[public]["get"]["responses"]

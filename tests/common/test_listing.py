@@ -40,3 +40,19 @@ async def test_a_cursor_whose_id_is_not_of_the_id_type_is_refused() -> None:
     cursor = encode_cursor(["2026-01-01T00:00:00+00:00", "not-a-number"])
     with pytest.raises(BadRequest):
         await keyset_page(None, NEWEST, build=dict, limit=1, cursor=cursor)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("last_id", [2**63, -(2**63) - 1, True, 1.5, [1]])
+async def test_a_cursor_id_postgres_cannot_hold_is_a_400(last_id: object) -> None:
+    """A forged cursor with an id past bigint was bound as is and refused by Postgres
+    (a 422 "a value cannot be stored"): it is a malformed cursor."""
+    cursor = encode_cursor(["2026-01-01T00:00:00+00:00", last_id])
+    with pytest.raises(BadRequest, match="malformed cursor"):
+        await keyset_page(None, NEWEST, build=dict, limit=1, cursor=cursor)  # type: ignore[arg-type]
+
+
+async def test_a_cursor_id_that_is_no_uuid_is_a_400() -> None:
+    keyset = Keyset(table="t", columns="*", id_type="uuid")
+    cursor = encode_cursor(["2026-01-01T00:00:00+00:00", "x"])
+    with pytest.raises(BadRequest, match="malformed cursor"):
+        await keyset_page(None, keyset, build=dict, limit=1, cursor=cursor)  # type: ignore[arg-type]

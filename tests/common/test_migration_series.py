@@ -174,11 +174,15 @@ class OldPipeline:
         )
 
 
-def _before_series(tmp_path: Path) -> Path:
-    folder = tmp_path / "before"
+def _before_series(tmp_path: Path, *, through: bool = False) -> Path:
+    """The migrations before the series migration (and it too, ``through``): later
+    ones are applied after the checks, so the test holds as migrations are added."""
+    folder = tmp_path / ("through" if through else "before")
     folder.mkdir()
     for migration in DEFAULT_MIGRATIONS_DIR.iterdir():
-        if migration.is_dir() and migration.name < SERIES_MIGRATION:
+        if migration.is_dir() and (
+            migration.name < SERIES_MIGRATION or (through and migration.name == SERIES_MIGRATION)
+        ):
             shutil.copytree(migration, folder / migration.name)
     return folder
 
@@ -195,8 +199,9 @@ async def test_learned_state_moves_to_the_empty_series_and_scores_the_same(
             await db.set_tenant(conn, ACCOUNT)
             for old in olds:
                 await old.store(conn)
-        applied = await migrations.migrate_up(conn, DEFAULT_MIGRATIONS_DIR)
+        applied = await migrations.migrate_up(conn, _before_series(tmp_path, through=True))
         assert [m.version for m in applied] == [int(SERIES_MIGRATION.split("_")[0])]
+        await migrations.migrate_up(conn, DEFAULT_MIGRATIONS_DIR)
         async with conn.transaction():
             await db.set_tenant(conn, ACCOUNT)
             moved = {
@@ -262,7 +267,8 @@ async def test_down_puts_the_state_back_in_the_detector_row(
         async with conn.transaction():
             await db.set_tenant(conn, ACCOUNT)
             await old.store(conn)
-        await migrations.migrate_up(conn, DEFAULT_MIGRATIONS_DIR)
+        through = _before_series(tmp_path, through=True)
+        await migrations.migrate_up(conn, through)
         async with conn.transaction():
             await db.set_tenant(conn, ACCOUNT)
             await conn.execute(  # a labelled series' point: dropped by the way down
@@ -271,7 +277,7 @@ async def test_down_puts_the_state_back_in_the_detector_row(
                 ACCOUNT,
                 old.id,
             )
-        rolled = await migrations.migrate_down(conn, DEFAULT_MIGRATIONS_DIR, 1)
+        rolled = await migrations.migrate_down(conn, through, 1)
         assert [m.version for m in rolled] == [int(SERIES_MIGRATION.split("_")[0])]
         async with conn.transaction():
             await db.set_tenant(conn, ACCOUNT)

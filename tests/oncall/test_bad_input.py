@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import timedelta
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from services.common.pagination import encode_cursor
 from services.oncall.delivery.channels import MAX_RETRY_AFTER_SECONDS, classify
 from services.oncall.delivery.outbox import RetryPolicy
+from services.oncall.validation import SLUG
 from tests.conftest import auth_headers
 
 H = auth_headers("acct-bad-input")
@@ -92,3 +94,52 @@ async def test_an_override_past_2200_is_refused(client: httpx.AsyncClient) -> No
     )
     assert response.status_code == 422, response.text
     assert "end" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("zone", ["posix/Europe/Berlin", "right/UTC", "posixrules"])
+async def test_a_zone_file_that_is_no_zone_name_is_refused(
+    client: httpx.AsyncClient, zone: str
+) -> None:
+    """zoneinfo loads any file under the tz folder; a zone is one of the names the
+    OpenAPI document lists (the IANA database installed)."""
+    body = {"id": "zone-file", "name": "z", "timezone": zone}
+    response = await client.post("/api/v1/people", json=body, headers=H)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["loc"] == ["body", "timezone"]
+
+
+STEPS = [{"targets": [{"type": "person", "id": "nobody"}]}]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/policies", {"name": "p", "steps": STEPS, "repeat": "1"}),
+        ("/api/v1/policies", {"name": "p", "steps": STEPS, "repeat": True}),
+        (
+            "/api/v1/people",
+            {
+                "name": "p",
+                "contact_methods": [{"type": "email", "address": "a@b.c", "delay_minutes": "5"}],
+            },
+        ),
+    ],
+)
+async def test_numbers_are_json_numbers(
+    client: httpx.AsyncClient, path: str, body: dict[str, object]
+) -> None:
+    """What the OpenAPI document types as an integer is one: "1" or true was taken."""
+    response = await client.post(path, json=body, headers=H)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["loc"][-1] in {"repeat", "delay_minutes"}
+
+
+async def test_the_document_states_the_field_rules(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    update = schemas["PersonUpdate"]["properties"]
+    assert "anyOf" not in update["name"] and update["name"]["type"] == "string"
+    assert "Europe/Berlin" in update["timezone"]["enum"]
+    email = schemas["PersonCreate"]["properties"]["email"]["anyOf"][0]["pattern"]
+    for address, valid in (("ada@example.com", True), ("a@b.", False), ("a\x1cb@c", False)):
+        assert bool(re.search(email, address)) is valid, address
+    assert schemas["PolicyCreate"]["properties"]["id"]["anyOf"][0]["pattern"] == SLUG.pattern

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.anomaly.anomalies import service, store
 from services.anomaly.anomalies.models import AnomalyDetail, AnomalyOut, AnomalyPatch
-from services.anomaly.deps import ERRORS, LabelQuery, SeriesQuery, Since, Until, pool_of
+from services.anomaly.deps import ERRORS, AnomalyId, LabelQuery, SeriesQuery, Since, Until, pool_of
 from services.anomaly.fields import FeedbackStatus, Severity
 from services.anomaly.series_api import store as series_store
 from services.common.auth import Caller
@@ -69,7 +69,7 @@ async def list_anomalies(
 async def get_anomaly(
     request: Request,
     caller: Caller,
-    anomaly_id: int,
+    anomaly_id: AnomalyId,
     neighbours: Annotated[
         int, Query(ge=0, le=500, description="points on each side to include")
     ] = 10,
@@ -95,7 +95,7 @@ async def get_anomaly(
     responses=ERRORS,
 )
 async def patch_anomaly(
-    request: Request, caller: Caller, anomaly_id: int, body: AnomalyPatch
+    request: Request, caller: Caller, anomaly_id: AnomalyId, body: AnomalyPatch
 ) -> dict[str, Any]:
     given = body.model_fields_set
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:

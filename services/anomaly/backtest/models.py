@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from services.anomaly.fields import Severity, Strict, Value
 from services.anomaly.series import Labels
@@ -53,7 +53,7 @@ class BacktestIn(Strict):
     )
     since: Instant | None = Field(default=None, description="stored history from")
     until: Instant | None = Field(default=None, description="stored history before")
-    include_points: bool = Field(default=True, description="return every point's score")
+    include_points: StrictBool = Field(default=True, description="return every point's score")
 
 
 class BacktestPoint(BaseModel):

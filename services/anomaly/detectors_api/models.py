@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from services.anomaly.detectors import ALGORITHMS
 from services.anomaly.fields import Slug, Status, Strict
 from services.anomaly.series import MAX_SERIES_DEFAULT, MAX_SERIES_LIMIT, GroupBy
+from services.anomaly.thresholds import Thresholds
+from services.common.fields import omittable
 
 MAX_SERIES = (
     "how many series the detector may watch; a point that would start one more is refused "
@@ -35,6 +38,38 @@ THRESHOLDS = (
     "(a bound excepted). `auto_resolve` (default true): the on-call alert of an episode is "
     "resolved when the episode ends; false leaves it for a person to resolve."
 )
+
+
+# any other name is a 422 from the service, which lists these
+Algorithm = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    Field(json_schema_extra={"enum": sorted(ALGORITHMS)}),
+]
+
+
+def _thresholds_schema(schema: dict[str, Any]) -> None:
+    """The threshold policy's own schema (``thresholds.Thresholds``: every key optional,
+    no other key) in place of a bare object; its cross-field rules (``lower`` not above
+    ``upper``, ``critical`` not below ``score``) are the service's 422."""
+    policy = Thresholds.model_json_schema()
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "object":
+            branch.update(
+                properties=policy["properties"], additionalProperties=False, title="Thresholds"
+            )
+
+
+def _params_schema(schema: dict[str, Any]) -> None:
+    """Each algorithm's parameters (its ``Params`` model: every key optional, no other
+    key) in place of a bare object; which set applies depends on `algorithm`, and a
+    set's cross-field rules are the service's 422 naming the parameter."""
+    for key in ("type", "additionalProperties", "anyOf"):
+        schema.pop(key, None)
+    schema["anyOf"] = [
+        {**ALGORITHMS[name].Params.model_json_schema(), "title": f"{name} parameters"}
+        for name in sorted(ALGORITHMS)
+    ]
 
 
 class MetricSource(BaseModel):
@@ -69,16 +104,20 @@ class DetectorCreate(Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
     metric_source: MetricSource = Field(default_factory=MetricSource)
-    algorithm: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "auto"
-    params: dict[str, Any] = Field(default_factory=dict, description="per algorithm")
-    thresholds: dict[str, Any] = Field(default_factory=dict, description=THRESHOLDS)
+    algorithm: Algorithm = "auto"
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="per algorithm", json_schema_extra=_params_schema
+    )
+    thresholds: dict[str, Any] = Field(
+        default_factory=dict, description=THRESHOLDS, json_schema_extra=_thresholds_schema
+    )
     escalation_policy_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = (
         Field(
             default=None,
             description="nself-oncall escalation policy: each anomaly episode opens one alert",
         )
     )
-    enabled: bool = True
+    enabled: StrictBool = True
     group_by: GroupBy | None = None
     max_series: int = Field(
         default=MAX_SERIES_DEFAULT, ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES
@@ -93,16 +132,18 @@ class DetectorPatch(Strict):
         json_schema_extra={"examples": [{"thresholds": {"score": 0.995}, "enabled": True}]},
     )
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    metric_source: MetricSource | None = None
-    algorithm: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-    params: dict[str, Any] | None = None
-    thresholds: dict[str, Any] | None = Field(default=None, description=THRESHOLDS)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = omittable()
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = omittable()
+    metric_source: MetricSource | None = omittable()
+    algorithm: Algorithm | None = omittable()
+    params: dict[str, Any] | None = omittable(json_schema_extra=_params_schema)
+    thresholds: dict[str, Any] | None = omittable(
+        description=THRESHOLDS, json_schema_extra=_thresholds_schema
+    )
     escalation_policy_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = (
         None
     )
-    enabled: bool | None = None
+    enabled: StrictBool | None = omittable()
     group_by: GroupBy | None = Field(
         default=None,
         description=(
@@ -110,7 +151,7 @@ class DetectorPatch(Strict):
             "with their models; the others keep what they learned"
         ),
     )
-    max_series: int | None = Field(default=None, ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES)
+    max_series: int | None = omittable(ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES)
 
 
 class LastPoint(BaseModel):

@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import asyncpg
+from pydantic import ValidationError
 
-from services.anomaly.detectors.base import InvalidParams
+from services.anomaly.detectors.base import InvalidParams, params_error
 from services.anomaly.detectors_api import store
 from services.anomaly.ingest.scoring import build_detector
 from services.anomaly.paging.keys import open_episode
 from services.anomaly.series import labels_of
-from services.anomaly.thresholds import parse_thresholds
+from services.anomaly.thresholds import Thresholds, parse_thresholds
 from services.common.errors import ValidationFailed, invalid_field
 
 _SLUG_CHARS = re.compile(r"[^a-z0-9_.-]+")
@@ -35,13 +36,23 @@ def check_config(
     fresh detector of them says (warm-up, learning)."""
     try:
         detector = build_detector(algorithm, params)
+        # the types as the OpenAPI documents give them: "5" or true is no number
+        type(detector).Params.model_validate(params or {}, strict=True)
     except InvalidParams as exc:
         where = "algorithm" if exc.field == "algorithm" else f"params.{exc.field}"
         raise invalid_field(where, exc.message) from None
+    except ValidationError as exc:
+        error = params_error(exc)
+        raise invalid_field(f"params.{error.field}", error.message) from None
     try:
         normalised_thresholds = parse_thresholds(thresholds).model_dump()
+        # the types as the OpenAPI documents give them: "0.9" or true is no number
+        Thresholds.model_validate(thresholds, strict=True)
     except InvalidParams as exc:
         raise invalid_field(f"thresholds.{exc.field}", exc.message) from None
+    except ValidationError as exc:
+        error = params_error(exc)
+        raise invalid_field(f"thresholds.{error.field}", error.message) from None
     fresh = Fresh(int(detector.warmup), bool(detector.is_learning))
     return detector.get_params(), normalised_thresholds, fresh
 

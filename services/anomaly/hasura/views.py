@@ -35,6 +35,7 @@ from services.anomaly.ingest.models import MAX_BATCH
 from services.common.auth import check_account_id, require_secret, settings_of
 from services.common.errors import ApiError, BadRequest, PayloadTooLarge, ValidationFailed
 from services.common.hasura import hasura_error, session_account, validation_failed
+from services.common.responses import errors, hasura_errors
 
 router = APIRouter(prefix="/hasura", tags=["hasura"])
 
@@ -51,6 +52,9 @@ POINTS_TABLE = "np_anomaly_data_points"
         "ScoreAnomalyPointsOutput, or a 4xx `{message, extensions: {code}}`."
     ),
     response_model=ScoreAnomalyPointsOutput,
+    responses=hasura_errors(
+        400, 401, 404, 409, 413, 422, d404="unknown detector", d409="detector disabled"
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -94,7 +98,7 @@ async def score_anomaly_points(request: Request) -> Any:
         "INSERT and MANUAL events score; other operations are acknowledged and ignored."
     ),
     response_model=EventResult,
-    responses={401: {"description": "not the plugin secret"}, 404: {"description": "detector"}},
+    responses=errors(400, 401, 404, 422, d401="not the plugin secret", d404="no such detector"),
     openapi_extra={
         "requestBody": {
             "required": True,

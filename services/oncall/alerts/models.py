@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["critical", "error", "warning", "info"]
-Status = Literal["triggered", "acknowledged", "resolved"]
+Status = Literal["triggered", "acknowledged", "resolved", "suppressed"]
 
 
 class AlertCreate(BaseModel):
@@ -41,6 +41,14 @@ class Alert(BaseModel):
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolved_by: str | None
+    integration_id: str | None = Field(
+        default=None, description="the integration key that opened it, if one did"
+    )
+    suppressed_at: datetime | None = Field(
+        default=None,
+        description="when a maintenance window suppressed it (status suppressed: nobody is "
+        "notified until the window ends; then it is released and escalates)",
+    )
 
 
 class TimelineEntry(BaseModel):
@@ -52,6 +60,7 @@ class TimelineEntry(BaseModel):
             "notification_rate_limited, notification_reclaimed, nobody_on_call, "
             "schedule_missing, person_missing, no_contact_methods, escalation_exhausted, "
             "escalation_failed (retried with backoff), "
+            "suppressed and released (a maintenance window), "
             "acknowledged, resolved"
         )
     )

@@ -20,13 +20,15 @@ from services.oncall.alerts.models import (
     TimelineEntry,
 )
 from services.oncall.escalation import engine, runner
+from services.oncall.maintenance import store as maintenance_store
 from services.oncall.policies.models import Step
 from services.oncall.timeline import record
 from services.oncall.validation import field_error, not_found, parse_uuid, raise_field_errors
 
 COLUMNS = (
     "id::text AS id, policy_id, summary, details, severity, dedup_key, source, status, "
-    "dedup_count, created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by"
+    "dedup_count, created_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, "
+    "integration_id::text AS integration_id, suppressed_at"
 )
 LISTING = Keyset(table="np_oncall.alerts", columns=COLUMNS, id_type="uuid", newest_first=True)
 
@@ -43,8 +45,12 @@ WITH policy AS (
     SELECT steps, repeat FROM np_oncall.policies WHERE id = $1
 ), alert AS (
     INSERT INTO np_oncall.alerts
-        (source_account_id, policy_id, summary, details, severity, dedup_key, source, created_at)
-    SELECT $2, $1, $3, $4, $5, $6, $7, $8 FROM policy
+        (source_account_id, policy_id, summary, details, severity, dedup_key, source, created_at,
+         integration_id, status, suppressed_at)
+    SELECT $2, $1, $3, $4, $5, $6, $7, $8, $10::uuid,
+           CASE WHEN $11::uuid IS NULL THEN 'triggered' ELSE 'suppressed' END,
+           CASE WHEN $11::uuid IS NULL THEN NULL ELSE $8::timestamptz END
+    FROM policy
     ON CONFLICT (source_account_id, dedup_key) WHERE dedup_key IS NOT NULL AND status <> 'resolved'
     DO UPDATE SET dedup_count = np_oncall.alerts.dedup_count + 1
     RETURNING {COLUMNS}, id AS uid, (xmax = 0) AS inserted
@@ -55,6 +61,9 @@ WITH policy AS (
            CASE WHEN a.inserted THEN $9::jsonb
                 ELSE jsonb_build_object('dedup_key', a.dedup_key, 'count', a.dedup_count) END
     FROM alert a
+    UNION ALL  -- a window in force: recorded as suppressed, nobody notified
+    SELECT $2, a.uid, $8, 'suppressed', jsonb_build_object('window_id', $11::uuid)
+    FROM alert a WHERE a.inserted AND $11::uuid IS NOT NULL
 )
 SELECT a.*, p.steps AS policy_steps, p.repeat AS policy_repeat,
        CASE WHEN a.inserted THEN (
@@ -70,9 +79,31 @@ FROM policy p LEFT JOIN alert a ON true
 
 
 async def trigger(
-    conn: asyncpg.Connection, *, account: str, body: AlertCreate, now: datetime
+    conn: asyncpg.Connection,
+    *,
+    account: str,
+    body: AlertCreate,
+    now: datetime,
+    integration_id: str | None = None,
 ) -> tuple[Alert, bool]:
-    """The new alert (True) or the open one with the same dedup key (False)."""
+    """The new alert (True) or the open one with the same dedup key (False).
+
+    A maintenance window in force over the alert's policy, integration or detector
+    (nself-anomaly's pages name it in `details.detector_id`) stores it `suppressed`:
+    nobody is notified until the window ends (`maintenance.service.release`).
+    """
+    detector = (
+        body.details.get("detector_id")
+        if body.source == "nself-anomaly" and isinstance(body.details, dict)
+        else None
+    )
+    window = await maintenance_store.window_in_force(
+        conn,
+        policy_id=body.policy_id,
+        integration_id=integration_id,
+        detector_id=detector if isinstance(detector, str) else None,
+        now=now,
+    )
     row = await conn.fetchrow(
         _TRIGGER,
         body.policy_id,
@@ -84,6 +115,8 @@ async def trigger(
         body.source,
         now,
         {"policy_id": body.policy_id, "severity": body.severity, "source": body.source},
+        integration_id,
+        window,
     )
     if row is None:
         raise_field_errors([field_error(("body", "policy_id"), f"no policy {body.policy_id!r}")])
@@ -92,6 +125,9 @@ async def trigger(
     if not row["inserted"]:
         ALERTS.labels("deduplicated").inc()
         return alert, False
+    if window is not None:
+        ALERTS.labels("suppressed").inc()
+        return alert, True
     ALERTS.labels("triggered").inc()
     steps = [Step.model_validate(s).model_dump(mode="json") for s in row["policy_steps"]]
     snapshot = {"steps": steps, "repeat": row["policy_repeat"]}
@@ -116,7 +152,7 @@ async def trigger(
     return alert, True
 
 
-async def _stop(conn: asyncpg.Connection, *, account: str, alert_id: Any, now: datetime) -> None:
+async def stop(conn: asyncpg.Connection, *, account: str, alert_id: Any, now: datetime) -> None:
     """No further escalation; pending notifications are cancelled (in-flight ones finish)."""
     await conn.execute("DELETE FROM np_oncall.escalations WHERE alert_id = $1", alert_id)
     cancelled = await conn.fetch(
@@ -142,7 +178,7 @@ async def _stop(conn: asyncpg.Connection, *, account: str, alert_id: Any, now: d
 
 _ACKNOWLEDGE = f"""
 UPDATE np_oncall.alerts SET status = 'acknowledged', acknowledged_at = $2, acknowledged_by = $3
-WHERE id = $1 AND status = 'triggered'
+WHERE id = $1 AND status IN ('triggered', 'suppressed')
 RETURNING {COLUMNS}
 """  # noqa: S608 - constant column list
 _RESOLVE = f"""
@@ -171,7 +207,7 @@ async def _close(
     if row is None:
         return None
     await record(conn, account=account, alert_id=uid, at=now, kind=kind, details={"by": by})
-    await _stop(conn, account=account, alert_id=uid, now=now)
+    await stop(conn, account=account, alert_id=uid, now=now)
     ALERTS.labels(kind).inc()
     return _alert(row)
 

@@ -3,7 +3,9 @@
 A channel sends one message and classifies the outcome; it never touches the
 database. `sent` ends the notification, `retry` schedules another attempt
 (with backoff), `permanent` gives up at once (a 4xx from a webhook, a refused
-address, a destination that is not allowed).
+address, a destination that is not allowed). What an HTTP answer means, and
+`Retry-After`, are the shared outbox rules (`services.common.outbox`), the
+same as nself-anomaly's page sender follows.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import email.utils
 import hashlib
 import hmac
 import json
-import math
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Literal, Protocol
 
@@ -24,10 +26,15 @@ import httpcore
 import httpx
 
 from services import __version__
+from services.common.outbox import MAX_RETRY_AFTER_SECONDS as MAX_RETRY_AFTER_SECONDS
+from services.common.outbox import Outcome, classify_status, parse_retry_after
 from services.oncall.delivery.destinations import DestinationPolicy, Refused
 from services.oncall.delivery.http import Answer, InvalidURL
 
-Outcome = Literal["sent", "retry", "permanent"]
+# `cancelled` and `lost`: the attempt was not made (the alert was closed, or the
+# lease went to another worker, when checked just before the send); the row is
+# settled already and there is nothing to record
+Settled = Literal["cancelled", "lost"]
 USER_AGENT = f"nsentry-oncall/{__version__}"
 
 
@@ -45,7 +52,7 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    outcome: Outcome
+    outcome: Outcome | Settled
     status_code: int | None = None
     error: str | None = None
     retry_after: float | None = None
@@ -99,30 +106,23 @@ def signature(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-# a destination may ask for a pause, not for an unbounded one
-MAX_RETRY_AFTER_SECONDS = 86400.0
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
-def _retry_after(response: httpx.Response | Answer) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP-date or garbage: the backoff alone decides
-    if not math.isfinite(seconds):
-        return None
-    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
-
-
-def classify(response: httpx.Response | Answer) -> Result:
+def classify(response: httpx.Response | Answer, *, now: Callable[[], datetime] = _utcnow) -> Result:
+    """An HTTP answer as an attempt's outcome (`services.common.outbox.classify_status`);
+    a retry carries the `Retry-After` it asked for (an HTTP-date counts from the
+    answer's `Date`, else from `now()`)."""
     code = response.status_code
-    if 200 <= code < 300:
+    outcome = classify_status(code)
+    if outcome == "sent":
         return Result("sent", code)
     reason = f"HTTP {code}"
-    if code in (408, 425, 429) or code >= 500:
-        return Result("retry", code, reason, _retry_after(response))
+    if outcome == "retry":
+        headers = response.headers
+        wait = parse_retry_after(headers.get("retry-after"), now=now(), date=headers.get("date"))
+        return Result("retry", code, reason, wait)
     if 300 <= code < 400:
         return Result("permanent", code, f"{reason}: redirects are not followed")
     return Result("permanent", code, reason)
@@ -168,10 +168,12 @@ class WebhookChannel:
         *,
         destinations: DestinationPolicy,
         signing_secret: bytes | None,
+        clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.client = client
         self.destinations = destinations
         self.signing_secret = signing_secret
+        self.clock = clock
 
     def body(self, message: Message) -> bytes:
         return canonical_json(message.payload)
@@ -200,7 +202,7 @@ class WebhookChannel:
             return Result("permanent", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
         except _TRANSIENT as exc:
             return Result("retry", None, f"{exc.__class__.__name__}: {str(exc)[:200]}")
-        return classify(response)
+        return classify(response, now=self.clock)
 
 
 class SlackChannel(WebhookChannel):

@@ -4,49 +4,43 @@ States: `pending` → `sending` (claimed, leased) → `sent`; or `failed`
 (another attempt at `not_before`, exponential backoff with jitter) until the
 attempt limit, then `failed_permanent` (also at once for a 4xx or a refused
 address); `cancelled` when the alert was acknowledged or resolved first.
+The rules (outcomes, backoff, `Retry-After`, the attempt limit, the lease) are
+`services.common.outbox`'s, shared with nself-anomaly's page sender; the SQL
+is here.
 
 Claims use FOR UPDATE SKIP LOCKED, so several workers never claim the same
 row. A claim is a lease: a `sending` row whose worker died is claimed again
 once `lease_until` passes, and sent again with the same idempotency key
-(at-least-once). A late report from the first worker is ignored (its claim
-token no longer matches).
+(at-least-once), unless that was its last attempt: then it is
+`failed_permanent` (a notification whose send kills its worker every time
+still ends). A late report from the first worker is ignored (its claim token
+no longer matches).
+
+An acknowledgement racing a claim: right before claimed rows are sent (after
+the claim committed, one statement per batch), :func:`go_ahead` reads their
+alerts under a share lock (so an ack in progress is waited for, then seen)
+and cancels a row whose alert is no longer triggered, or skips one whose
+claim token no longer matches. A send never starts after an ack committed;
+one that started before may still finish.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
 from services.common.metrics import NOTIFICATIONS
+from services.common.outbox import Lease
+from services.common.outbox import RetryPolicy as RetryPolicy  # the on-call defaults
 from services.oncall.delivery import ratelimit
 from services.oncall.delivery.channels import Message, Result
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with "equal jitter": half fixed, half random."""
-
-    base: timedelta = timedelta(seconds=30)
-    cap: timedelta = timedelta(hours=1)
-    max_attempts: int = 8
-
-    def delay(
-        self, attempt: int, rng: random.Random, retry_after: float | None = None
-    ) -> timedelta:
-        raw = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
-        delay = raw / 2 + raw / 2 * rng.random()
-        if retry_after is not None and math.isfinite(retry_after):
-            delay = max(delay, timedelta(seconds=min(self.cap.total_seconds(), retry_after)))
-        return delay
-
 
 _ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
 
@@ -107,14 +101,20 @@ ON CONFLICT (source_account_id, bucket) DO UPDATE SET tokens = r.tokens
 RETURNING r.source_account_id, r.bucket, r.tokens, r.updated_at
 """
 
-# The rest of a claim in one statement: rows of closed alerts cancelled, buckets
-# written back, rows over their rate limit deferred, the others leased, and the
-# timeline. The rows were locked by _CANDIDATES in this transaction.
+# The rest of a claim in one statement: rows of closed alerts cancelled, rows
+# out of attempts failed for good, buckets written back, rows over their rate
+# limit deferred, the others leased, and the timeline. The rows were locked by
+# _CANDIDATES in this transaction.
 _CLAIM_WRITE = """
 WITH cancelled AS (
     UPDATE np_oncall.notifications n
     SET status = 'cancelled', updated_at = $1, lease_until = NULL
     FROM unnest($2::text[], $3::uuid[]) AS u(a, i)
+    WHERE n.source_account_id = u.a AND n.id = u.i
+), spent AS (
+    UPDATE np_oncall.notifications n
+    SET status = 'failed_permanent', updated_at = $1, lease_until = NULL, last_error = $23
+    FROM unnest($21::text[], $22::uuid[]) AS u(a, i)
     WHERE n.source_account_id = u.a AND n.id = u.i
 ), buckets AS (
     UPDATE np_oncall.rate_limits r SET tokens = u.t, updated_at = u.s
@@ -142,6 +142,11 @@ RETURNING n.source_account_id, n.id, n.idempotency_key, n.payload, n.attempts, n
 """
 
 
+# why a row out of attempts that is due again is not sent: its last attempt was
+# claimed, and its worker stopped before recording an outcome (the lease ran out)
+UNREPORTED = "attempt limit reached: the last attempt's worker stopped before reporting"
+
+
 async def claim(
     pool: asyncpg.Pool,
     *,
@@ -151,12 +156,15 @@ async def claim(
     worker_id: str,
     in_flight: Mapping[str, int] | None = None,
     per_origin: int | None = None,
+    retry: RetryPolicy | None = None,
 ) -> tuple[list[Claimed], int]:
     """Lease up to `limit` due notifications; also returns how many due rows were examined.
 
     Rows whose alert was acknowledged or resolved meanwhile are cancelled, rows
-    over their rate limit wait for their next token; neither is returned. One
-    transaction of at most three statements whatever the batch size.
+    whose attempts are used up (`retry`; a `sending` row whose worker died on its
+    last attempt) are failed for good, rows over their rate limit wait for their
+    next token; none of them is returned. One transaction of at most three
+    statements whatever the batch size.
 
     With `per_origin`, at most that many sends go to one origin (`origin_of`) at
     once, counting the caller's `in_flight` ones: rows of an origin already at
@@ -170,8 +178,11 @@ async def claim(
         candidates = await conn.fetch(_CANDIDATES, now, limit, busy)
         if not candidates:
             return [], 0
+        policy = retry or RetryPolicy()
         closed = [r for r in candidates if r["alert_status"] != "triggered"]
         live = [r for r in candidates if r["alert_status"] == "triggered"]
+        spent = [r for r in live if policy.exhausted(r["attempts"])]
+        live = [r for r in live if not policy.exhausted(r["attempts"])]
         if per_origin is not None:
             counts = dict(in_flight or {})
             room: list[Any] = []
@@ -185,6 +196,18 @@ async def claim(
         events: list[tuple[Any, ...]] = []
         for r in closed:
             events.append(_event(r, now, "notification_cancelled", alert_status=r["alert_status"]))
+        for r in spent:
+            events.append(
+                _event(
+                    r,
+                    now,
+                    "notification_failed_permanent",
+                    attempt=r["attempts"],
+                    channel=r["channel"],
+                    gave_up_after=r["attempts"],
+                    error=UNREPORTED,
+                )
+            )
 
         keyed = {
             r["id"]: (r["source_account_id"], ratelimit.bucket_key(r["channel"], r["destination"]))
@@ -242,14 +265,19 @@ async def claim(
             [e[3] for e in events],
             [e[4] for e in events],
             [e[5] for e in events],
-            now + lease,
+            Lease(lease).until(now),
             worker_id,
             [r["source_account_id"] for r in leased],
             [r["id"] for r in leased],
             tokens,
+            [r["source_account_id"] for r in spent],
+            [r["id"] for r in spent],
+            UNREPORTED,
         )
     for r in closed:
         NOTIFICATIONS.labels(r["channel"], "cancelled").inc()
+    for r in spent:
+        NOTIFICATIONS.labels(r["channel"], "failed_permanent").inc()
     for r, _ in deferred:
         NOTIFICATIONS.labels(r["channel"], "rate_limited").inc()
     updated = {(u["source_account_id"], u["id"]): u for u in rows}
@@ -334,20 +362,19 @@ async def finish_many(
             details["status_code"] = result.status_code
         if result.error:
             details["error"] = result.error
-        not_before = None
-        if result.outcome == "sent":
-            status = "sent"
-        elif result.outcome == "retry" and item.attempts < retry.max_attempts:
-            status = "failed"
-            not_before = now + retry.delay(item.attempts, rng, result.retry_after)
-            details["retry_at"] = not_before.isoformat()
-        else:
-            status = "failed_permanent"
-            if result.outcome == "retry":
-                details["gave_up_after"] = item.attempts
-        planned.append((item, status, not_before, details, result))
+        if result.outcome in ("cancelled", "lost"):
+            continue  # settled before the send (go_ahead): nothing to record
+        decision = retry.decide(
+            result.outcome, item.attempts, now=now, rng=rng, retry_after=result.retry_after
+        )
+        status = "failed" if decision.verdict == "retry" else decision.verdict
+        if decision.retry_at is not None:
+            details["retry_at"] = decision.retry_at.isoformat()
+        elif status == "failed_permanent" and result.outcome == "retry":
+            details["gave_up_after"] = item.attempts
+        planned.append((item, status, decision.retry_at, details, result))
     if not planned:
-        return []
+        return [finish_status(result) for _, result in outcomes]
     done_rows = await pool.fetch(
         _FINISH,
         [p[0].account for p in planned],
@@ -363,11 +390,91 @@ async def finish_many(
         [p[3] for p in planned],
     )
     done = {(r["source_account_id"], r["id"]) for r in done_rows}
-    statuses: list[str | None] = []
+    recorded: dict[tuple[str, uuid.UUID], str] = {}
     for item, status, *_ in planned:
         if (item.account, item.id) in done:
             NOTIFICATIONS.labels(item.channel, status).inc()
-            statuses.append(status)
+            recorded[(item.account, item.id)] = status
+    return [
+        recorded.get((item.account, item.id))
+        if result.outcome not in ("cancelled", "lost")
+        else finish_status(result)
+        for item, result in outcomes
+    ]
+
+
+def finish_status(result: Result) -> str | None:
+    """The status of a result settled before its send: `cancelled`, or None (lost)."""
+    return "cancelled" if result.outcome == "cancelled" else None
+
+
+# Right before sends start: the alerts read under a share lock, in one order (an
+# acknowledgement or a resolve in progress holds its alert's row: waited for, then
+# its outcome read), and the rows cancelled whose alert is closed and that are
+# still this claim's. An alert is locked before its notifications, the order
+# acknowledge takes them in.
+_GO_AHEAD = """
+WITH items AS (
+    SELECT u.a, u.n, u.alert, u.t
+    FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[]) AS u(a, n, alert, t)
+), alert AS (
+    SELECT a.source_account_id, a.id, a.status
+    FROM np_oncall.alerts a
+    WHERE (a.source_account_id, a.id) IN (SELECT items.a, items.alert FROM items)
+    ORDER BY a.source_account_id, a.id
+    FOR SHARE OF a
+), leased AS (
+    SELECT n.source_account_id, n.id
+    FROM np_oncall.notifications n JOIN items
+      ON n.source_account_id = items.a AND n.id = items.n AND n.claim_token = items.t
+    WHERE n.status = 'sending'
+), cancelled AS (
+    UPDATE np_oncall.notifications n
+    SET status = 'cancelled', lease_until = NULL, updated_at = $5
+    FROM items, alert
+    WHERE n.source_account_id = items.a AND n.id = items.n AND n.claim_token = items.t
+      AND n.status = 'sending' AND alert.source_account_id = items.a
+      AND alert.id = items.alert AND alert.status <> 'triggered'
+    RETURNING n.source_account_id, n.id, n.alert_id, alert.status
+), timeline AS (
+    INSERT INTO np_oncall.alert_events
+        (source_account_id, alert_id, at, kind, notification_id, details)
+    SELECT c.source_account_id, c.alert_id, $5, 'notification_cancelled', c.id,
+           jsonb_build_object('alert_status', c.status, 'before_send', true)
+    FROM cancelled c
+)
+SELECT items.a, items.n, l.id IS NOT NULL AS leased, al.status AS alert_status
+FROM items
+LEFT JOIN leased l ON l.source_account_id = items.a AND l.id = items.n
+LEFT JOIN alert al ON al.source_account_id = items.a AND al.id = items.alert
+"""
+
+Verdict = Literal["go", "cancelled", "lost"]
+
+
+async def go_ahead(pool: asyncpg.Pool, items: list[Claimed], *, now: datetime) -> list[Verdict]:
+    """Whether each claimed notification may be sent now, in one statement: `go`;
+    `cancelled` (its alert was acknowledged or resolved: the row is cancelled, on the
+    timeline); `lost` (the lease went to another worker, whose send counts)."""
+    if not items:
+        return []
+    rows = await pool.fetch(
+        _GO_AHEAD,
+        [i.account for i in items],
+        [i.id for i in items],
+        [i.alert_id for i in items],
+        [i.claim_token for i in items],
+        now,
+    )
+    found = {(r["a"], r["n"]): r for r in rows}
+    verdicts: list[Verdict] = []
+    for item in items:
+        row = found[(item.account, item.id)]
+        if not row["leased"]:
+            verdicts.append("lost")
+        elif row["alert_status"] != "triggered":
+            NOTIFICATIONS.labels(item.channel, "cancelled").inc()
+            verdicts.append("cancelled")
         else:
-            statuses.append(None)
-    return statuses
+            verdicts.append("go")
+    return verdicts

@@ -105,6 +105,7 @@ async def _plan_fire(
     fire: engine.FireStep,
     known: dict[str, PersonRow | None],
     writes: _Writes,
+    key_base: str,
 ) -> None:
     lookup = await _oncall_lookup(conn, fire.targets, fire.at)
     candidates = {t.id for t in fire.targets if t.type == "person"}
@@ -116,7 +117,7 @@ async def _plan_fire(
         if row is not None:
             persons[pid] = engine.Person.from_json(pid, row[1])
     planned, notes = engine.plan(
-        str(alert["id"]), fire, oncall=lambda sid, _at: lookup.get(sid, False), people=persons
+        key_base, fire, oncall=lambda sid, _at: lookup.get(sid, False), people=persons
     )
     writes.events.append(
         (
@@ -236,8 +237,19 @@ async def escalate(
     new_state, fired = engine.advance(engine.Policy.from_json(policy), state, now)
     known: dict[str, PersonRow | None] = dict(people or {})
     writes = _Writes()
+    # notification keys are per alert; an alert released from a maintenance window
+    # escalates again from step 0 in a new round (`round` in the snapshot), with new keys
+    key_base = str(alert["id"]) + (f"~{policy['round']}" if policy.get("round") else "")
     for fire in fired:
-        await _plan_fire(conn, account=account, alert=alert, fire=fire, known=known, writes=writes)
+        await _plan_fire(
+            conn,
+            account=account,
+            alert=alert,
+            fire=fire,
+            known=known,
+            writes=writes,
+            key_base=key_base,
+        )
         ALERTS.labels("escalated").inc()
     rows = writes.notifications
     events = writes.events

@@ -26,6 +26,7 @@ from strawberry.types import Info
 
 from services.common.auth import Principal, authenticate
 from services.common.errors import ApiError
+from services.common.responses import ENVELOPE_REF
 from services.oncall.deps import clock_of
 from services.oncall.escalation import engine, runner
 from services.oncall.graphql.limits import CODE as LIMIT_CODE
@@ -367,25 +368,69 @@ async def _context(request: Request) -> dict[str, Any]:
 
 
 class _Router(GraphQLRouter):
-    """Strawberry's router; a body that is not UTF-8 is a 400 like any body that is
-    not JSON (Strawberry lets the decoding error through as a 500)."""
+    """Strawberry's router; a body that is not UTF-8, or JSON that is not a request
+    object (nor a batch of them), is a 400 like any body that is not JSON (Strawberry
+    lets the decoding error, and ``.get`` on a string or a number, through as a 500)."""
 
     def decode_json(self, data: str | bytes) -> object:
         try:
-            return super().decode_json(data)
+            decoded = super().decode_json(data)
         except UnicodeDecodeError as exc:
             raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", "", 0) from None
+        requests = decoded if isinstance(decoded, list) else [decoded]
+        if not all(isinstance(request, dict) for request in requests):
+            raise json.JSONDecodeError("a GraphQL request is a JSON object", "", 0)
+        return decoded
 
 
 def graphql_router() -> GraphQLRouter:
-    return _Router(
+    router = _Router(
         schema,
         path="/graphql",
         graphql_ide=None,
         allow_queries_via_get=False,
         context_getter=_context,
         tags=["graphql"],
+        responses={400: BAD_GRAPHQL_REQUEST},
     )
+    # without the IDE and GET queries, Strawberry's GET route only answers 404: dropped,
+    # a GET is a 405 with `Allow: POST` like any method a route does not take
+    router.routes = [route for route in router.routes if getattr(route, "methods", None) != {"GET"}]
+    for route in router.routes:
+        if getattr(route, "methods", None) == {"POST"}:
+            route.openapi_extra = {"requestBody": GRAPHQL_REQUEST}  # type: ignore[attr-defined]
+    return router
+
+
+GRAPHQL_REQUEST: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["query"],
+                "properties": {
+                    "query": {"type": "string", "minLength": 1},
+                    "variables": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+                    "operationName": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                    "extensions": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+                },
+            },
+            "example": {"query": "{ schedules(limit: 10) { id name } }"},
+        }
+    },
+}
+
+
+# Strawberry refuses a request it cannot read (no body, a body that is not a GraphQL
+# request) in plain text; a malformed account header is the envelope like anywhere.
+BAD_GRAPHQL_REQUEST: dict[str, Any] = {
+    "description": "not a GraphQL request (text), or a malformed account header (envelope)",
+    "content": {
+        "text/plain": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"$ref": ENVELOPE_REF}},
+    },
+}
 
 
 def sdl() -> str:

@@ -6,8 +6,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, StrictInt
 
+from services.common.fields import omittable
 from services.oncall.validation import IanaZone, Name, Slug
 
 EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[^@\s<>,;\"]{1,255}$")
@@ -19,12 +20,33 @@ def _email(value: str) -> str:
     return value
 
 
-Email = Annotated[str, AfterValidator(_email), Field(max_length=320, examples=["ada@example.com"])]
+# EMAIL as the OpenAPI documents give it: the domain has no ".." and does not end in "."
+# (written out: Python's \\s, which EMAIL uses, is not ECMAScript's)
+_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_EMAIL_SCHEMA = rf'^[^@{_SPACE}<>,;"]{{1,64}}@\.?([^@{_SPACE}<>,;".]+\.)*[^@{_SPACE}<>,;".]+$'
+Email = Annotated[
+    str,
+    AfterValidator(_email),
+    Field(
+        max_length=320,
+        examples=["ada@example.com"],
+        json_schema_extra={"pattern": _EMAIL_SCHEMA},
+    ),
+]
+# beyond its scheme and host, a destination is checked against the operator's policy
+# (private addresses, the allow-list: oncall.delivery.destinations), a 422 when refused
 Url = Annotated[
-    str, Field(min_length=1, max_length=2048, examples=["https://hooks.example.com/oncall"])
+    str,
+    Field(
+        min_length=1,
+        max_length=2048,
+        examples=["https://hooks.example.com/oncall"],
+        json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+"},
+    ),
 ]
 DelayMinutes = Annotated[
-    int, Field(ge=0, le=1440, description="minutes after the step fires before this method is used")
+    StrictInt,
+    Field(ge=0, le=1440, description="minutes after the step fires before this method is used"),
 ]
 
 
@@ -32,8 +54,8 @@ class RateLimit(BaseModel):
     """At most `max` notifications per `per_seconds` to this contact method."""
 
     model_config = ConfigDict(extra="forbid")
-    max: int = Field(ge=1, le=100_000)
-    per_seconds: int = Field(ge=1, le=86_400)
+    max: StrictInt = Field(ge=1, le=100_000)
+    per_seconds: StrictInt = Field(ge=1, le=86_400)
 
 
 class _Contact(BaseModel):
@@ -76,10 +98,10 @@ class PersonUpdate(BaseModel):
     """Fields to change; `contact_methods` replaces the whole list."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
+    name: Name | None = omittable()
     email: Email | None = None
-    timezone: IanaZone | None = None
-    contact_methods: ContactMethods | None = None
+    timezone: IanaZone | None = omittable()
+    contact_methods: ContactMethods | None = omittable()
 
 
 class Person(BaseModel):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from services.common.fields import omittable
 from services.oncall.validation import Name, Slug
 
 MAX_STEPS = 20
@@ -24,13 +25,13 @@ class Step(BaseModel):
     """Notify `targets`; escalate to the next step after `delay_minutes` without an ack."""
 
     model_config = ConfigDict(extra="forbid")
-    delay_minutes: int = Field(default=15, ge=1, le=10_080)
+    delay_minutes: StrictInt = Field(default=15, ge=1, le=10_080)
     targets: Annotated[list[Target], Field(min_length=1, max_length=MAX_TARGETS)]
 
 
 Steps = Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)]
 Repeat = Annotated[
-    int, Field(ge=0, le=MAX_REPEAT, description="times to start over after the last step")
+    StrictInt, Field(ge=0, le=MAX_REPEAT, description="times to start over after the last step")
 ]
 
 
@@ -44,9 +45,9 @@ class PolicyCreate(BaseModel):
 
 class PolicyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
-    steps: Steps | None = None
-    repeat: Repeat | None = None
+    name: Name | None = omittable()
+    steps: Steps | None = omittable()
+    repeat: Repeat | None = omittable()
 
 
 class Policy(BaseModel):

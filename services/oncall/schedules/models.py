@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from services.common.fields import omittable
 from services.oncall.resolver import Revision, ScheduleError
 from services.oncall.validation import IanaZone, Name, Slug, loc_of, merged_validation
 
@@ -20,8 +21,8 @@ from services.oncall.validation import IanaZone, Name, Slug, loc_of, merged_vali
 class RotationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["hourly", "daily", "weekly", "custom"]
-    length: int = Field(default=1, ge=1, description="units (hours, days, weeks) per shift")
-    shift_seconds: int | None = Field(default=None, description="custom rotations only")
+    length: StrictInt = Field(default=1, ge=1, description="units (hours, days, weeks) per shift")
+    shift_seconds: StrictInt | None = Field(default=None, description="custom rotations only")
     handoff: str = Field(
         description="local wall time in the schedule's zone, no offset",
         examples=["2026-11-23T09:00"],
@@ -77,9 +78,9 @@ class ScheduleUpdate(BaseModel):
     """Changing `timezone` or `layers` adds a revision in force from now on."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
-    timezone: IanaZone | None = None
-    layers: Layers | None = None
+    name: Name | None = omittable()
+    timezone: IanaZone | None = omittable()
+    layers: Layers | None = omittable()
 
     @model_validator(mode="wrap")
     @classmethod

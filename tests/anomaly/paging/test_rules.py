@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from services.anomaly.detectors.base import Scores
 from services.anomaly.detectors.ewma import EwmaDetector
 from services.anomaly.detectors.state import OPTIONAL_FLOAT, Codec
 from services.anomaly.paging.episodes import close_quiet_episodes
-from services.anomaly.paging.sender import Backoff, PageSender
+from services.anomaly.paging.sender import PageSender
 from services.common import db
 from services.common.settings import Settings
 from services.oncall.app import create_app as create_oncall
@@ -124,7 +125,7 @@ async def pager(settings: Settings, oncall: httpx.AsyncClient) -> AsyncIterator[
         oncall_url=str(oncall.base_url),
         secret=PLUGIN_SECRET,
         client=oncall,
-        backoff=Backoff(jitter=0.0),
+        rng=random.Random(0),
     )
     yield Pager(pool, sender)
     await pool.close()

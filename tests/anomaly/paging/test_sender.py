@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from services.anomaly.app import create_app
-from services.anomaly.paging.sender import Backoff, PageSender
+from services.anomaly.paging.sender import PageSender
 from services.common import db
 from services.common.settings import Settings
 from tests.anomaly.conftest import T0, FakeClock, create_detector, ingest, series, stamp
@@ -48,7 +49,7 @@ async def test_pages_arrive_once_per_episode_after_oncall_comes_back(
             oncall_url=oncall.url,
             secret=PLUGIN_SECRET,
             client=http,
-            backoff=Backoff(base=2.0, jitter=0.0),
+            rng=random.Random(0),
         )
         await create_detector(
             client,
@@ -133,7 +134,7 @@ async def test_refused_pages_fail_and_throttled_ones_retry(
                 oncall_url=oncall.url,
                 secret=PLUGIN_SECRET,
                 client=http,
-                backoff=Backoff(jitter=0.0),
+                rng=random.Random(0),
             )
             for policy in ("nobody", "busy"):
                 await create_detector(
@@ -156,7 +157,7 @@ async def test_refused_pages_fail_and_throttled_ones_retry(
         await oncall.stop()
     mine = [r for r in await _outbox(settings) if r["source_account_id"] == "acct-x"]
     assert [(r["detector_id"], r["status"]) for r in mine] == [
-        ("p-nobody", "failed"),
+        ("p-nobody", "failed_permanent"),
         ("p-busy", "sent"),
     ]
     assert {r.headers["x-hasura-source-account-id"] for r in oncall.requests} == {"acct-x"}

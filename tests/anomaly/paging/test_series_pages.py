@@ -18,7 +18,7 @@ import pytest
 
 from services.anomaly.app import create_app
 from services.anomaly.paging.episodes import close_quiet_episodes
-from services.anomaly.paging.sender import Backoff, PageSender
+from services.anomaly.paging.sender import PageSender
 from services.common import db
 from services.common.settings import Settings
 from tests.anomaly.conftest import T0, FakeClock, create_detector, ingest, stamp
@@ -72,9 +72,7 @@ def points(detector_id: str, spikes: dict[str, list[int]], n: int, first: int = 
 
 async def run_sender(pool: asyncpg.Pool, oncall: OncallStandIn, now: Any) -> None:
     async with httpx.AsyncClient() as http:
-        sender = PageSender(
-            pool, oncall_url=oncall.url, secret=PLUGIN_SECRET, client=http, backoff=Backoff()
-        )
+        sender = PageSender(pool, oncall_url=oncall.url, secret=PLUGIN_SECRET, client=http)
         for _ in range(5):
             if not (await sender.run_once(now)).claimed:
                 return

@@ -67,6 +67,8 @@ PARAM_ORDER = (
     "resolution_floor",
     "record_rate",
     "seasonal_echo",
+    "level_gate",
+    "settle_seconds",
 )
 #: A season needs at least this many points to get a seasonal channel.
 _MIN_SEASON_POINTS = 4.0
@@ -165,7 +167,8 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
     season_s, refr_s, refr_f = P[7], P[8], P[9]
     mean_w, recent_w, season_w, local_w = P[10], P[11], P[12], P[13]
     cal_q, cal_s, level_w = P[14], P[15], P[16]
-    resolution_floor, record_rate, echo = P[18], P[19], P[20]
+    resolution_floor, record_rate, echo, level_gate = P[18], P[19], P[20], P[21]
+    settle_s = P[22]
     for i in range(vs.shape[0]):
         t = ts[i]
         x = vs[i]
@@ -246,6 +249,9 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
                 )
                 z = _outside(x, bottom, top) / scale
                 typical = s[_TYPICAL]
+                if level_gate > 0.0 and chan > 0:
+                    # only the level, mean or recent channel has fired so far
+                    raw *= min(1.0, z / (level_gate * typical))
                 if z > typical:
                     e = local_w * math.log(z / typical)
                     if echo > 0.0 and not math.isnan(resid) and s[_RESID_COUNT] >= MIN_POINTS:
@@ -273,6 +279,8 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
             e = season_w * gate * _outside(resid, rlo, rhi) / _unit(s[_RESID_NOISE], rlo, rhi)
             if e > raw:
                 raw, chan = e, SEASONAL
+        if settle_s > 0.0 and elapsed < settle_s:
+            raw *= elapsed / settle_s  # a young series: its ranges are still widening
         # refractory damping
         score = 0.0
         if raw > 0.0:

@@ -130,6 +130,21 @@ class AutoParams(DetectorParams):
         description="a local deviation within this many seasonal noise units of the value "
         "one season ago is discounted (full weight from twice as far; 0: off)",
     )
+    settle_seconds: float = Field(
+        3 * _DAY,
+        ge=0.0,
+        description="time from the first point over which the excess ramps in linearly: "
+        "a young series' ranges have not yet seen its normal highs and lows (0: off)",
+    )
+    level_gate: float = Field(
+        0.25,
+        ge=0.0,
+        le=10.0,
+        description="the level, mean and recent channels count in full only where the "
+        "point is also this far (in typical-high local deviations) from the trailing "
+        "medians, and in proportion below: a new record that is locally ordinary (a slow "
+        "trend, a cycle's new high) is not news (0: off)",
+    )
     calibration_seconds: float = Field(
         7 * _DAY, gt=0.0, description="time constant of the local channel's calibration"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from services.anomaly.detectors.auto.detector import excess_of_score as excess
 from services.anomaly.detectors.auto.layout import S
 
 from .series import DAY, FIVE_MINUTES, HOUR, MINUTE, alert_rate, channel, run, stamps, white
@@ -151,3 +152,49 @@ def test_routinely_large_robust_deviations_do_not_alert_after_a_day() -> None:
     quiet, noisy = run(ts, noise)
     assert noisy.score[5 * per_day + 5] >= 0.99
     assert typical_jobs > quiet.get_state()["scalars"][S["typical"]]
+
+
+# -- the level gate: a record must also be locally unusual ------------------------------
+def _growing_cycle(n: int, per_day: int) -> np.ndarray:
+    # a daily cycle whose swing grows 8 % a day: every day sets new records,
+    # reached by the cycle's own smooth ramp, never by a jump
+    day = np.arange(n) / per_day
+    cycle = 50.0 + 30.0 * np.sin(2 * np.pi * day) * (1.0 + 0.08 * day)
+    return cycle + np.random.default_rng(37).normal(0.0, 1.0, n)
+
+
+def test_a_cycle_reaching_new_highs_smoothly_does_not_alert() -> None:
+    per_day = int(DAY / FIVE_MINUTES)
+    n = per_day * 10
+    ts, values = stamps(n), _growing_cycle(n, per_day)
+    _, gated = run(ts, values)
+    _, ungated = run(ts, values, level_gate=0.0)
+    after_learning = slice(2 * per_day, n)
+    assert ungated.score[after_learning].max() >= 0.99  # the records alone would page
+    assert gated.score[after_learning].max() < 0.95
+
+
+def test_a_jump_to_a_new_high_still_alerts_through_the_gate() -> None:
+    per_day = int(DAY / FIVE_MINUTES)
+    n = per_day * 10
+    values = _growing_cycle(n, per_day)
+    at = 8 * per_day + per_day // 4  # the daily peak
+    values[at : at + 3] += 12.0
+    _, scores = run(stamps(n), values)
+    assert scores.score[at : at + 3].max() >= 0.99
+
+
+# -- settling: a young series' excess ramps in over settle_seconds ----------------------
+def test_the_excess_ramps_in_over_the_first_days() -> None:
+    per_day = int(DAY / FIVE_MINUTES)
+    n = per_day * 5
+    values = white(n, seed=41)
+    young, settled = per_day + 7, 4 * per_day + 7  # day 1 of 3, and after settling
+    values[young] += 9.0
+    values[settled] += 9.0
+    ts = stamps(n)
+    _, ramped = run(ts, values)
+    _, unramped = run(ts, values, settle_seconds=0.0)
+    share = young * FIVE_MINUTES / (3 * DAY)  # elapsed share of the default 3 days
+    assert excess(ramped.score[young]) == pytest.approx(share * excess(unramped.score[young]))
+    assert ramped.score[settled] == unramped.score[settled]

@@ -1,0 +1,103 @@
+"""A real Prometheus Alertmanager for the tests: Debian's `prometheus-alertmanager`
+(0.25 on bookworm), installed with apt-get when missing, as the nginx fixture does
+(tests/deploy/support.py), run on free local ports with a webhook receiver."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.deploy.support import _run
+
+CANDIDATES = ("/usr/bin/prometheus-alertmanager", "/usr/local/bin/alertmanager")
+
+
+def find_alertmanager() -> str | None:
+    for name in ("prometheus-alertmanager", "alertmanager"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return next((c for c in CANDIDATES if os.access(c, os.X_OK)), None)
+
+
+def install_alertmanager() -> tuple[str | None, str]:
+    """The binary (installed from Debian's archive when missing), or None and why not."""
+    found = find_alertmanager()
+    if found:
+        return found, ""
+    if os.geteuid() != 0:
+        return None, "alertmanager is not installed and installing it needs root (apt-get)"
+    if not shutil.which("apt-get"):
+        return None, "alertmanager is not installed and there is no apt-get to install it"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # Debian starts a freshly installed service unless policy-rc.d says no: the test
+    # must not leave a system Alertmanager on port 9093 behind
+    policy = Path("/usr/sbin/policy-rc.d")
+    added_policy = False
+    if not policy.exists():
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        added_policy = True
+    log: list[str] = []
+    try:
+        install = ["apt-get", "install", "-y", "--no-install-recommends"]
+        if not _run([*install, "prometheus-alertmanager"], env, log):
+            _run(["apt-get", "update"], env, log)
+            _run([*install, "prometheus-alertmanager"], env, log)
+    finally:
+        if added_policy:
+            policy.unlink(missing_ok=True)
+    found = find_alertmanager()
+    if found:
+        return found, ""
+    return None, "could not install prometheus-alertmanager with apt-get: " + " | ".join(log)[-600:]
+
+
+def config(webhook_url: str, bearer: str | None = None) -> str:
+    """Alertmanager's configuration: every alert to one webhook receiver, grouped per
+    alert, with waits of a second so that a test runs in seconds; with `bearer`, the
+    key goes as `Authorization: Bearer` (http_config) instead of in the URL."""
+    auth = (
+        f"\n        http_config:\n          authorization:\n            credentials: '{bearer}'"
+        if bearer
+        else ""
+    )
+    return f"""
+global:
+  # alerts posted without endsAt end this long after (the test resolves by endsAt)
+  resolve_timeout: 10m
+route:
+  receiver: nsentry
+  group_by: ['alertname', 'instance']
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: nsentry
+    webhook_configs:
+      - url: '{webhook_url}'
+        send_resolved: true
+        max_alerts: 0{auth}
+"""
+
+
+def start(
+    binary: str, folder: Path, webhook_url: str, port: int, bearer: str | None = None
+) -> subprocess.Popen[bytes]:
+    (folder / "alertmanager.yml").write_text(config(webhook_url, bearer))
+    (folder / "data").mkdir(exist_ok=True)
+    with (folder / "alertmanager.log").open("wb") as log:  # the child keeps its own handle
+        return subprocess.Popen(
+            [
+                binary,
+                f"--config.file={folder / 'alertmanager.yml'}",
+                f"--storage.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",  # no HA cluster: no gossip settle wait
+                "--log.level=debug",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
