@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "oncall": ("bench.resolver", "on-call resolution against recurring_ical_events"),
     "alerts": ("bench.alerts", "1,000 alerts at once to a webhook sink"),
     "synth": ("bench.synth.runner", "write a seeded labelled corpus of operations metrics"),
+    "console": ("bench.console.runner", "console page timings (100 detectors, a week of data)"),
 }
 
 
@@ -47,6 +48,7 @@ def build_parser(*, with_benchmarks: bool = True) -> argparse.ArgumentParser:
     )
     up.add_argument("--data-dir", default=".nsentry", help="embedded Postgres and local state")
     up.add_argument("--no-worker", action="store_true", help="do not run the on-call worker")
+    up.add_argument("--no-console", action="store_true", help="do not serve the web console")
     up.set_defaults(handler=_lazy("services.launcher", "run_up"))
 
     migrate = commands.add_parser("migrate", help="apply pending migrations (or roll back)")
@@ -57,7 +59,7 @@ def build_parser(*, with_benchmarks: bool = True) -> argparse.ArgumentParser:
     migrate.set_defaults(handler=_lazy("services.launcher", "run_migrate"))
 
     serve = commands.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=["anomaly", "oncall"])
+    serve.add_argument("service", choices=["anomaly", "oncall", "console"])
     serve.set_defaults(handler=_lazy("services.launcher", "run_serve"))
 
     worker = commands.add_parser("worker", help="run the on-call escalation and delivery worker")

@@ -134,7 +134,14 @@ def run_up(args: argparse.Namespace) -> int:
         generated = False
     settings = load_settings()
     _configure_logging(settings)
-    taken = _port_in_use(settings.host, (settings.anomaly_port, settings.oncall_port))
+    ports = (settings.anomaly_port, settings.oncall_port)
+    console = None
+    if not getattr(args, "no_console", False):
+        from services.console.config import load_console_settings
+
+        console = load_console_settings()
+        ports += (console.port,)
+    taken = _port_in_use(settings.host, ports)
     if taken is not None:  # before anything starts: the database may be another nsentry's
         return _fail(f"port {taken} is in use: is another nsentry running?")
     with _database(settings, args.data_dir) as dsn:
@@ -142,11 +149,29 @@ def run_up(args: argparse.Namespace) -> int:
         applied = asyncio.run(_migrate_up(dsn, settings))
         print(f"nsentry: {len(applied)} migrations applied", flush=True)
         return _run_served(
-            _serve_all(settings, worker=not args.no_worker, secret_generated=generated)
+            _serve_all(
+                settings, worker=not args.no_worker, secret_generated=generated, console=console
+            )
         )
 
 
-async def _serve_all(settings: Settings, *, worker: bool, secret_generated: bool) -> int:
+def _console_app(settings: Settings, console: Any) -> Any:
+    """The console, talking to the two services `up` starts (on this host's ports)."""
+    from services.console.app import create_app as create_console
+
+    local = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    console = console.model_copy(
+        update={
+            "anomaly_url": f"http://{local}:{settings.anomaly_port}",
+            "oncall_url": f"http://{local}:{settings.oncall_port}",
+        }
+    )
+    return create_console(settings, console)
+
+
+async def _serve_all(
+    settings: Settings, *, worker: bool, secret_generated: bool, console: Any = None
+) -> int:
     from services.anomaly.app import create_app as create_anomaly
     from services.oncall.app import create_app as create_oncall
 
@@ -165,6 +190,18 @@ async def _serve_all(settings: Settings, *, worker: bool, secret_generated: bool
             (create_oncall, settings.oncall_port),
         )
     ]
+    if console is not None:
+        servers.append(
+            _SharedLoopServer(
+                uvicorn.Config(
+                    _console_app(settings, console),
+                    host=settings.host,
+                    port=console.port,
+                    log_level="warning",
+                    lifespan="on",
+                )
+            )
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -184,7 +221,12 @@ async def _serve_all(settings: Settings, *, worker: bool, secret_generated: bool
             "nsentry: running (Ctrl-C to stop)\n"
             f"  nself-anomaly  http://{settings.host}:{settings.anomaly_port}\n"
             f"  nself-oncall   http://{settings.host}:{settings.oncall_port}\n"
-            f"  worker         {'running' if runner else 'not running'}\n"
+            + (
+                f"  console        http://{settings.host}:{console.port}\n"
+                if console is not None
+                else "  console        not served (--no-console)\n"
+            )
+            + f"  worker         {'running' if runner else 'not running'}\n"
             + (
                 f"  PLUGIN_SECRET  {secret}  (generated; set PLUGIN_SECRET to choose one)\n"
                 if secret_generated
@@ -240,11 +282,22 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ConfigError("DATABASE_URL is required for `serve` (use `nsentry up` for local mode)")
     _configure_logging(settings)
     module = importlib.import_module(f"services.{args.service}.app")
+    port = settings.port or module.DEFAULT_PORT
+    if args.service == "console":
+        from services.console.config import load_console_settings
+
+        console = load_console_settings()
+        port = settings.port or console.port
+        app = module.create_app(settings, console)
+    else:
+        app = module.create_app(settings)
     config = uvicorn.Config(
-        module.create_app(settings),
+        app,
         host=settings.host,
-        port=settings.port or module.DEFAULT_PORT,
+        port=port,
         log_level=settings.log_level,
+        # behind the gateway's /console/: links and cookies carry the prefix themselves
+        proxy_headers=True,
     )
     server = _SharedLoopServer(config)
 

@@ -18,6 +18,7 @@ from services.anomaly.ingest.pipeline import Clock, Ingestor, utcnow
 from services.anomaly.ingest.views import IngestShim
 from services.anomaly.ingest.views import router as ingest_router
 from services.anomaly.paging.sender import paging_hook
+from services.anomaly.points.views import router as points_router
 from services.anomaly.retention import retention_hook
 from services.anomaly.series_api.views import router as series_router
 from services.anomaly.stats.views import router as stats_router
@@ -77,6 +78,7 @@ def create_app(
             detectors_router,
             series_router,
             backtest_router,
+            points_router,
             anomalies_router,
             stats_router,
             hasura_router,

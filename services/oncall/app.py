@@ -12,10 +12,13 @@ from services.oncall.deps import Clock
 from services.oncall.graphql.schema import graphql_router
 from services.oncall.hasura import router as hasura_router
 from services.oncall.integrations.views import router as integrations_router
+from services.oncall.links import redact
+from services.oncall.links.views import router as links_router
 from services.oncall.maintenance.views import router as maintenance_router
 from services.oncall.overrides.views import router as overrides_router
 from services.oncall.people.views import router as people_router
 from services.oncall.policies.views import router as policies_router
+from services.oncall.schedules.feed_views import router as feeds_router
 from services.oncall.schedules.views import router as schedules_router
 
 PLUGIN = "nself-oncall"
@@ -29,6 +32,7 @@ DESCRIPTION = (
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The service; `clock` replaces the wall clock (tests)."""
     settings = settings or load_settings()
+    redact.install()  # links, feeds and integration keys carry tokens in their URLs
     app = build_app(
         plugin=PLUGIN,
         settings=settings,
@@ -41,6 +45,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             alerts_router,
             integrations_router,
             maintenance_router,
+            links_router,
+            feeds_router,
             hasura_router,
             answer_graphql_outages(graphql_router()),
         ],

@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 
 from services.common import db
+from services.common.outage import outage_kind
 from services.common.outbox import Lease
 from services.common.settings import Settings
 from services.oncall.delivery import outbox
@@ -43,6 +44,8 @@ from services.oncall.delivery.http import Connections
 from services.oncall.escalation import runner
 from services.oncall.integrations import inbound_email
 from services.oncall.integrations import service as integrations
+from services.oncall.links.keys import link_minter
+from services.oncall.links.tokens import Minter
 from services.oncall.maintenance import service as maintenance
 
 log = logging.getLogger("nsentry.oncall.worker")
@@ -112,8 +115,10 @@ class Worker:
         per_origin: int = DEFAULT_PER_ORIGIN,
         send_seconds: float | None = None,
         worker_id: str | None = None,
+        links: Minter | None = None,
     ) -> None:
         self.pool = pool
+        self.links = links  # signed ack/resolve/escalate links in every notification
         self.channels = dict(channels)
         self.rng = rng or random.Random()
         self.retry = retry or outbox.RetryPolicy()
@@ -140,10 +145,9 @@ class Worker:
         pool = await db.create_pool(settings.worker_dsn, role=None, min_size=1, max_size=4)
         connections = Connections()
         channels = options.pop("channels", None) or default_channels(settings, connections)
+        options.setdefault("links", link_minter(settings))
         worker = cls(pool, channels=channels, **options)
         worker._owned = [connections, pool]
-        if not settings.webhook_signing_secret:
-            log.warning("WEBHOOK_SIGNING_SECRET is not set: webhooks go out without X-Signature")
         return worker
 
     async def close(self) -> None:
@@ -175,8 +179,13 @@ class Worker:
         """Maintenance windows that began suppress their scope and those that ended
         release it, missed heartbeats open their alerts, then every escalation due at
         `now` advances; the number of alerts advanced."""
-        await maintenance.tick(self.pool, now)
-        await integrations.heartbeat_tick(self.pool, now)
+        for extra in (maintenance.tick, integrations.heartbeat_tick):
+            try:
+                await extra(self.pool, now)
+            except Exception as exc:  # a bug there must not stop escalations for everyone
+                if outage_kind(exc) is not None:
+                    raise
+                log.exception("%s.%s failed; escalations go on", extra.__module__, "tick")
         return await runner.tick(self.pool, now)
 
     async def claim(self, now: datetime, limit: int | None = None) -> list[outbox.Claimed]:
@@ -214,12 +223,23 @@ class Worker:
         try:
             # the whole send, answer included, within its deadline (inside the lease)
             async with asyncio.timeout(self.send_seconds):
-                return await channel.send(item.message())
+                return await channel.send(item.message(self._links(item)))
         except TimeoutError:
             return Result("retry", None, f"send timed out after {self.send_seconds:g} s")
         except Exception as exc:  # a channel bug must not kill the loop; retry later
             log.exception("channel %s failed on %s", item.channel, item.id)
             return Result("retry", None, f"internal: {exc.__class__.__name__}")
+
+    def _links(self, item: outbox.Claimed) -> dict[str, str] | None:
+        if self.links is None or item.created_at is None or not item.person_id:
+            return None
+        return self.links.links(
+            account=item.account,
+            alert_id=str(item.alert_id),
+            person_id=item.person_id,
+            notification_id=str(item.id),
+            created_at=item.created_at,
+        )
 
     async def finish(self, item: outbox.Claimed, result: Result, now: datetime) -> str | None:
         return await outbox.finish(self.pool, item, result, now=now, retry=self.retry, rng=self.rng)

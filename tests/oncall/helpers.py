@@ -15,6 +15,8 @@ from aiosmtpd.controller import Controller
 from tests.clock import FakeClock as FakeClock  # re-exported for the on-call tests
 
 SIGNING_SECRET = "webhook-signing-secret-for-tests-0123456789"
+# a contact method's Standard Webhooks secret, for channel tests that build a Message
+METHOD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:

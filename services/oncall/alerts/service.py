@@ -68,7 +68,8 @@ WITH policy AS (
 SELECT a.*, p.steps AS policy_steps, p.repeat AS policy_repeat,
        CASE WHEN a.inserted THEN (
            SELECT jsonb_object_agg(
-                      pp.id, jsonb_build_array(pp.name, pp.contact_methods))
+                      pp.id,
+                      jsonb_build_array(pp.name, pp.contact_methods, pp.notification_rules))
            FROM np_oncall.people pp
            WHERE pp.id IN (SELECT t ->> 'id'
                            FROM jsonb_array_elements(p.steps -> 0 -> 'targets') AS t
@@ -133,7 +134,7 @@ async def trigger(
     snapshot = {"steps": steps, "repeat": row["policy_repeat"]}
     found = row["people"] or {}
     people: dict[str, runner.PersonRow | None] = {
-        t["id"]: (found[t["id"]][0], found[t["id"]][1]) if t["id"] in found else None
+        t["id"]: tuple(found[t["id"]]) if t["id"] in found else None  # type: ignore[misc]
         for t in steps[0]["targets"]
         if t["type"] == "person"
     }
@@ -197,6 +198,7 @@ async def _close(
     now: datetime,
     update: str,
     kind: str,
+    details: dict[str, Any] | None = None,
 ) -> Alert | None:
     """Run `update` (acknowledge or resolve); on a change record it and stop escalating.
 
@@ -206,15 +208,29 @@ async def _close(
     row = await conn.fetchrow(update, uid, now, by)
     if row is None:
         return None
-    await record(conn, account=account, alert_id=uid, at=now, kind=kind, details={"by": by})
+    await record(
+        conn,
+        account=account,
+        alert_id=uid,
+        at=now,
+        kind=kind,
+        details={"by": by, **(details or {})},
+    )
     await stop(conn, account=account, alert_id=uid, now=now)
     ALERTS.labels(kind).inc()
     return _alert(row)
 
 
 async def acknowledge(
-    conn: asyncpg.Connection, *, account: str, alert_id: str, by: str, now: datetime
+    conn: asyncpg.Connection,
+    *,
+    account: str,
+    alert_id: str,
+    by: str,
+    now: datetime,
+    details: dict[str, Any] | None = None,
 ) -> Alert:
+    """`details` go on the timeline entry beside `by` (a link's person and name)."""
     alert = await _close(
         conn,
         account=account,
@@ -223,6 +239,7 @@ async def acknowledge(
         now=now,
         update=_ACKNOWLEDGE,
         kind="acknowledged",
+        details=details,
     )
     if alert is not None:
         return alert
@@ -233,10 +250,23 @@ async def acknowledge(
 
 
 async def resolve(
-    conn: asyncpg.Connection, *, account: str, alert_id: str, by: str, now: datetime
+    conn: asyncpg.Connection,
+    *,
+    account: str,
+    alert_id: str,
+    by: str,
+    now: datetime,
+    details: dict[str, Any] | None = None,
 ) -> Alert:
     alert = await _close(
-        conn, account=account, alert_id=alert_id, by=by, now=now, update=_RESOLVE, kind="resolved"
+        conn,
+        account=account,
+        alert_id=alert_id,
+        by=by,
+        now=now,
+        update=_RESOLVE,
+        kind="resolved",
+        details=details,
     )
     return alert or await get(conn, alert_id=alert_id)  # already resolved (or 404)
 

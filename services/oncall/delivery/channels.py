@@ -15,8 +15,8 @@ import hashlib
 import hmac
 import json
 import ssl
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Literal, Protocol
@@ -28,6 +28,7 @@ import httpx
 from services import __version__
 from services.common.outbox import MAX_RETRY_AFTER_SECONDS as MAX_RETRY_AFTER_SECONDS
 from services.common.outbox import Outcome, classify_status, parse_retry_after
+from services.oncall.delivery import signing
 from services.oncall.delivery.destinations import DestinationPolicy, Refused
 from services.oncall.delivery.http import Answer, InvalidURL
 
@@ -48,6 +49,14 @@ class Message:
     destination: str
     payload: dict[str, Any]
     attempt: int
+    # the contact method's Standard Webhooks secret (webhook and Slack; None: removed)
+    signing_secret: str | None = field(default=None, repr=False)
+    # the signed ack / resolve / escalate URLs (None when the service has no link key)
+    links: Mapping[str, str] | None = field(default=None, repr=False)
+
+    def with_links(self) -> dict[str, Any]:
+        """The payload as sent: the stored one plus `links`."""
+        return {**self.payload, "links": dict(self.links)} if self.links else self.payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +85,10 @@ def subject(payload: dict[str, Any]) -> str:
     return f"[{str(alert.get('severity', 'alert')).upper()}] {alert.get('summary', '')}"[:250]
 
 
-def text(payload: dict[str, Any]) -> str:
+LINK_LABELS = {"ack": "Acknowledge", "resolve": "Resolve", "escalate": "Escalate"}
+
+
+def text(payload: dict[str, Any], links: Mapping[str, str] | None = None) -> str:
     alert = payload.get("alert", {})
     escalation = payload.get("escalation", {})
     details = alert.get("details")
@@ -93,7 +105,11 @@ def text(payload: dict[str, Any]) -> str:
     if details is not None:
         shown = details if isinstance(details, str) else json.dumps(details, indent=2)
         lines += ["", "Details:", shown[:4000]]
-    lines += ["", f"Acknowledge: POST /api/v1/alerts/{alert.get('id')}/ack"]
+    if links:
+        lines += [""] + [f"{LINK_LABELS[k]}: {url}" for k, url in links.items()]
+        lines += ["", "Each link opens a page with a button; it acts once."]
+    else:
+        lines += ["", f"Acknowledge: POST /api/v1/alerts/{alert.get('id')}/ack"]
     return "\n".join(lines)
 
 
@@ -176,22 +192,31 @@ class WebhookChannel:
         self.clock = clock
 
     def body(self, message: Message) -> bytes:
-        return canonical_json(message.payload)
+        return canonical_json(message.with_links())
 
     async def send(self, message: Message) -> Result:
         try:
             destination = await self.destinations.check(message.destination)
         except Refused as refused:
             return Result("retry" if refused.transient else "permanent", None, refused.reason)
+        if not message.signing_secret:  # no webhook leaves unsigned
+            return Result("permanent", None, "no signing secret: the contact method was removed")
         body = self.body(message)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Idempotency-Key": message.idempotency_key,
             "X-Nsentry-Attempt": str(message.attempt),
+            **signing.headers(
+                message.signing_secret,
+                msg_id=signing.message_id(message.notification_id),
+                at=self.clock(),
+                body=body,
+            ),
+            "X-Signature": signature(
+                self.signing_secret or signing.key_of(message.signing_secret), body
+            ),
         }
-        if self.signing_secret:
-            headers["X-Signature"] = signature(self.signing_secret, body)
         try:
             response = await self.client.post(
                 destination.url, body, headers, addresses=destination.addresses
@@ -223,6 +248,8 @@ class SlackChannel(WebhookChannel):
             f"alert `{alert.get('id')}` · policy `{alert.get('policy_id')}` · "
             f"source {alert.get('source') or '-'}"
         )
+        if message.links:
+            lines.append(" · ".join(f"<{u}|{LINK_LABELS[k]}>" for k, u in message.links.items()))
         return json.dumps({"text": "\n".join(lines)}).encode()
 
 
@@ -258,7 +285,7 @@ class EmailChannel:
         mail["Message-ID"] = f"<{digest}@oncall.nsentry>"  # the same on every attempt
         mail["Idempotency-Key"] = message.idempotency_key
         mail["Auto-Submitted"] = "auto-generated"
-        mail.set_content(text(message.payload))
+        mail.set_content(text(message.payload, message.links))
         return mail
 
     async def send(self, message: Message) -> Result:

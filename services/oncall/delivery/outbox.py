@@ -30,9 +30,9 @@ import random
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 
@@ -41,6 +41,8 @@ from services.common.outbox import Lease
 from services.common.outbox import RetryPolicy as RetryPolicy  # the on-call defaults
 from services.oncall.delivery import ratelimit
 from services.oncall.delivery.channels import Message, Result
+from services.oncall.delivery.go_ahead import Verdict as Verdict
+from services.oncall.delivery.go_ahead import go_ahead as go_ahead
 
 _ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
 
@@ -64,8 +66,12 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     claim_token: uuid.UUID
+    person_id: str = ""
+    created_at: datetime | None = None
+    # the contact method's signing secret (webhook, Slack); never logged (repr=False)
+    signing_secret: str | None = field(default=None, repr=False)
 
-    def message(self) -> Message:
+    def message(self, links: Mapping[str, str] | None = None) -> Message:
         return Message(
             notification_id=str(self.id),
             idempotency_key=self.idempotency_key,
@@ -73,12 +79,27 @@ class Claimed:
             destination=self.destination,
             payload=self.payload,
             attempt=self.attempts,
+            signing_secret=self.signing_secret,
+            links=links,
         )
 
 
 _CANDIDATES = """
 SELECT n.source_account_id, n.id, n.alert_id, n.channel, n.destination, n.rate_limit,
-       n.status, n.attempts, a.status AS alert_status
+       n.status, n.attempts, a.status AS alert_status, n.person_id, n.created_at,
+       (SELECT s.secret FROM np_oncall.contact_secrets s
+        WHERE n.channel IN ('webhook', 'slack')
+          AND s.source_account_id = n.source_account_id AND s.person_id = n.person_id
+          AND s.contact_method_id = coalesce(n.contact_method_id, (
+              -- a row queued before contact methods had ids: its method by destination
+              SELECT m ->> 'id'
+              FROM np_oncall.people p
+              CROSS JOIN LATERAL jsonb_array_elements(
+                  CASE WHEN jsonb_typeof(p.contact_methods) = 'array'
+                       THEN p.contact_methods ELSE '[]' END) AS m
+              WHERE p.source_account_id = n.source_account_id AND p.id = n.person_id
+                AND m ->> 'type' = n.channel AND m ->> 'url' = n.destination
+              LIMIT 1))) AS signing_secret
 FROM np_oncall.notifications n
 JOIN np_oncall.alerts a ON a.source_account_id = n.source_account_id AND a.id = n.alert_id
 WHERE ((n.status IN ('pending', 'failed') AND n.not_before <= $1)
@@ -295,6 +316,9 @@ async def claim(
                 payload=u["payload"],
                 attempts=u["attempts"],
                 claim_token=u["claim_token"],
+                person_id=r["person_id"],
+                created_at=r["created_at"],
+                signing_secret=r["signing_secret"],
             )
         )
     return claimed, len(candidates)
@@ -406,75 +430,3 @@ async def finish_many(
 def finish_status(result: Result) -> str | None:
     """The status of a result settled before its send: `cancelled`, or None (lost)."""
     return "cancelled" if result.outcome == "cancelled" else None
-
-
-# Right before sends start: the alerts read under a share lock, in one order (an
-# acknowledgement or a resolve in progress holds its alert's row: waited for, then
-# its outcome read), and the rows cancelled whose alert is closed and that are
-# still this claim's. An alert is locked before its notifications, the order
-# acknowledge takes them in.
-_GO_AHEAD = """
-WITH items AS (
-    SELECT u.a, u.n, u.alert, u.t
-    FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[]) AS u(a, n, alert, t)
-), alert AS (
-    SELECT a.source_account_id, a.id, a.status
-    FROM np_oncall.alerts a
-    WHERE (a.source_account_id, a.id) IN (SELECT items.a, items.alert FROM items)
-    ORDER BY a.source_account_id, a.id
-    FOR SHARE OF a
-), leased AS (
-    SELECT n.source_account_id, n.id
-    FROM np_oncall.notifications n JOIN items
-      ON n.source_account_id = items.a AND n.id = items.n AND n.claim_token = items.t
-    WHERE n.status = 'sending'
-), cancelled AS (
-    UPDATE np_oncall.notifications n
-    SET status = 'cancelled', lease_until = NULL, updated_at = $5
-    FROM items, alert
-    WHERE n.source_account_id = items.a AND n.id = items.n AND n.claim_token = items.t
-      AND n.status = 'sending' AND alert.source_account_id = items.a
-      AND alert.id = items.alert AND alert.status <> 'triggered'
-    RETURNING n.source_account_id, n.id, n.alert_id, alert.status
-), timeline AS (
-    INSERT INTO np_oncall.alert_events
-        (source_account_id, alert_id, at, kind, notification_id, details)
-    SELECT c.source_account_id, c.alert_id, $5, 'notification_cancelled', c.id,
-           jsonb_build_object('alert_status', c.status, 'before_send', true)
-    FROM cancelled c
-)
-SELECT items.a, items.n, l.id IS NOT NULL AS leased, al.status AS alert_status
-FROM items
-LEFT JOIN leased l ON l.source_account_id = items.a AND l.id = items.n
-LEFT JOIN alert al ON al.source_account_id = items.a AND al.id = items.alert
-"""
-
-Verdict = Literal["go", "cancelled", "lost"]
-
-
-async def go_ahead(pool: asyncpg.Pool, items: list[Claimed], *, now: datetime) -> list[Verdict]:
-    """Whether each claimed notification may be sent now, in one statement: `go`;
-    `cancelled` (its alert was acknowledged or resolved: the row is cancelled, on the
-    timeline); `lost` (the lease went to another worker, whose send counts)."""
-    if not items:
-        return []
-    rows = await pool.fetch(
-        _GO_AHEAD,
-        [i.account for i in items],
-        [i.id for i in items],
-        [i.alert_id for i in items],
-        [i.claim_token for i in items],
-        now,
-    )
-    found = {(r["a"], r["n"]): r for r in rows}
-    verdicts: list[Verdict] = []
-    for item in items:
-        row = found[(item.account, item.id)]
-        if not row["leased"]:
-            verdicts.append("lost")
-        elif row["alert_status"] != "triggered":
-            NOTIFICATIONS.labels(item.channel, "cancelled").inc()
-            verdicts.append("cancelled")
-        else:
-            verdicts.append("go")
-    return verdicts

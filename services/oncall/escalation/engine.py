@@ -108,6 +108,7 @@ class Contact:
     destination: str
     delay: timedelta = timedelta(0)
     rate_limit: Mapping[str, int] | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +117,35 @@ class Person:
     contacts: tuple[Contact, ...]
 
     @classmethod
-    def from_json(cls, person_id: str, methods: Sequence[Mapping[str, Any]]) -> Person:
+    def from_json(
+        cls,
+        person_id: str,
+        methods: Sequence[Mapping[str, Any]],
+        rules: Sequence[Mapping[str, Any]] | None = None,
+        severity: str | None = None,
+    ) -> Person:
+        """The contacts for an alert of `severity`: the person's notification rules for
+        that severity (each a contact method and its own delay, PagerDuty's urgency
+        rules) when there are any, else every contact method after its delay_minutes."""
+        by_id = {m.get("id"): m for m in methods}
+        chosen = [
+            (by_id[r["contact_method_id"]], int(r.get("delay_minutes", 0)))
+            for r in rules or ()
+            if r.get("severity") == severity and r.get("contact_method_id") in by_id
+        ]
+        if not chosen:
+            chosen = [(m, int(m.get("delay_minutes", 0))) for m in methods]
         return cls(
             person_id,
             tuple(
                 Contact(
                     channel=m["type"],
                     destination=m.get("address") or m.get("url") or "",
-                    delay=timedelta(minutes=int(m.get("delay_minutes", 0))),
+                    delay=timedelta(minutes=delay),
                     rate_limit=m.get("rate_limit"),
+                    id=m.get("id"),
                 )
-                for m in methods
+                for m, delay in chosen
             ),
         )
 
@@ -142,6 +161,7 @@ class PlannedNotification:
     step: int
     loop: int
     rate_limit: Mapping[str, int] | None
+    contact_method_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +221,7 @@ def plan(
                     step=fire.step,
                     loop=fire.loop,
                     rate_limit=contact.rate_limit,
+                    contact_method_id=contact.id,
                 )
             )
     return planned, notes

@@ -67,8 +67,9 @@ async def _oncall_lookup(
     return found
 
 
-PersonRow = tuple[str, list[dict[str, Any]]]
-"""A person as planning needs it: the name and the stored contact methods."""
+PersonRow = tuple[str, list[dict[str, Any]], list[dict[str, Any]]]
+"""A person as planning needs it: the name, the stored contact methods and the
+notification rules."""
 
 
 async def _people(
@@ -79,10 +80,11 @@ async def _people(
     if not wanted:
         return
     rows = await conn.fetch(
-        "SELECT id, name, contact_methods FROM np_oncall.people WHERE id = ANY($1::text[])",
+        "SELECT id, name, contact_methods, notification_rules FROM np_oncall.people "
+        "WHERE id = ANY($1::text[])",
         list(wanted),
     )
-    found = {r["id"]: (r["name"], r["contact_methods"]) for r in rows}
+    found = {r["id"]: (r["name"], r["contact_methods"], r["notification_rules"]) for r in rows}
     for person_id in wanted:
         known[person_id] = found.get(person_id)
 
@@ -115,7 +117,7 @@ async def _plan_fire(
     for pid in candidates:
         row = known.get(pid)
         if row is not None:
-            persons[pid] = engine.Person.from_json(pid, row[1])
+            persons[pid] = engine.Person.from_json(pid, row[1], row[2], severity=alert["severity"])
     planned, notes = engine.plan(
         key_base, fire, oncall=lambda sid, _at: lookup.get(sid, False), people=persons
     )
@@ -161,6 +163,7 @@ async def _plan_fire(
                 },
                 n.not_before,
                 fire.at,
+                n.contact_method_id,
             )
         )
         # recorded only if the row is new (a step is never queued twice)
@@ -189,11 +192,12 @@ _WRITE = """
 WITH queued AS (
     INSERT INTO np_oncall.notifications
         (source_account_id, id, alert_id, idempotency_key, person_id, channel, destination,
-         rate_limit, step, loop, payload, not_before, created_at, updated_at)
-    SELECT $1, u.i, $2, u.k, u.p, u.c, u.d, u.r, u.s, u.l, u.b, u.t, u.a, u.a
+         rate_limit, step, loop, payload, not_before, created_at, updated_at, contact_method_id)
+    SELECT $1, u.i, $2, u.k, u.p, u.c, u.d, u.r, u.s, u.l, u.b, u.t, u.a, u.a, u.m
     FROM unnest($7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[],
-                $13::int[], $14::int[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[])
-         AS u(i, k, p, c, d, r, s, l, b, t, a)
+                $13::int[], $14::int[], $15::jsonb[], $16::timestamptz[], $17::timestamptz[],
+                $23::text[])
+         AS u(i, k, p, c, d, r, s, l, b, t, a, m)
     ON CONFLICT (source_account_id, idempotency_key) DO NOTHING
     RETURNING id
 ), timeline AS (
@@ -267,6 +271,7 @@ async def escalate(
         [e[2] for e in events],
         [e[3] for e in events],
         WAKE_CHANNEL,
+        [r[11] for r in rows],
     )
     return new_state
 

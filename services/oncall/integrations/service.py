@@ -225,8 +225,16 @@ async def heartbeat_tick(pool: asyncpg.Pool, now: datetime, *, limit: int = 500)
             account = row["source_account_id"]
             await act_as_tenant(conn, account)
             key = _dedup_key(row, HEARTBEAT_KEY)
+            try:
+                interval = _interval(row)
+            except (KeyError, TypeError, ValueError):  # a row written with SQL: not watched
+                log.warning("heartbeat %s has no valid interval_seconds: not watched", row["id"])
+                await store.set_heartbeat(
+                    conn, row["id"], last_ping_at=row["last_ping_at"], due_at=None
+                )
+                continue
             decision = heartbeat.decide(
-                interval=_interval(row),
+                interval=interval,
                 last_ping_at=row["last_ping_at"],
                 alert_open=await store.open_alert_id(conn, key) is not None,
                 now=now,

@@ -12,6 +12,7 @@ import logging
 import uuid
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 import asyncpg
 
@@ -21,7 +22,7 @@ from services.oncall.alerts import suppression
 from services.oncall.escalation.runner import act_as_tenant
 from services.oncall.maintenance import store
 from services.oncall.maintenance.models import Occurrence, Window, WindowCreate
-from services.oncall.maintenance.windows import InvalidWindow, active, covers, next_occurrence
+from services.oncall.maintenance.windows import InvalidWindow, covers, next_occurrence
 from services.oncall.maintenance.windows import validate as validate_window
 from services.oncall.validation import field_error, not_found, parse_uuid, raise_field_errors
 
@@ -35,9 +36,11 @@ _TARGETS = {
 
 
 def answer(row: Any, now: datetime) -> Window:
-    window = store.window_of(row)
-    current = active(window, now)
-    upcoming = next_occurrence(window, now)
+    current = store.in_force(row, now)
+    try:
+        upcoming = next_occurrence(store.window_of(row), now)
+    except (ValueError, KeyError, TypeError, ZoneInfoNotFoundError):  # see store.in_force
+        upcoming = None
     return Window(
         id=str(row["id"]),
         name=row["name"],
@@ -81,7 +84,7 @@ async def create(
 
 async def _apply(conn: asyncpg.Connection, *, account: str, row: Any, now: datetime) -> bool:
     """If an occurrence of the window is in force and not yet applied: suppress its scope."""
-    current = active(store.window_of(row), now)
+    current = store.in_force(row, now)
     if current is None or row["applied_start"] == current.start:
         return False
     await suppression.suppress(
@@ -136,9 +139,7 @@ async def release_uncovered(conn: asyncpg.Connection, *, account: str, now: date
     alerts = await suppression.suppressed(conn)
     if not alerts:
         return 0
-    in_force = [
-        store.scope_of(w) for w in await store.live(conn, now) if active(store.window_of(w), now)
-    ]
+    in_force = [store.scope_of(w) for w in await store.live(conn, now) if store.in_force(w, now)]
     released = 0
     for alert in alerts:
         scope = suppression.scope_of(alert)
@@ -156,7 +157,7 @@ async def tick(pool: asyncpg.Pool, now: datetime) -> tuple[int, int]:
     applied, alerts released)."""
     applied = 0
     for candidate in await store.live(pool, now):
-        current = active(store.window_of(candidate), now)
+        current = store.in_force(candidate, now)
         if current is None or candidate["applied_start"] == current.start:
             continue
         async with pool.acquire() as conn, conn.transaction():

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 import asyncpg
 
-from services.oncall.maintenance.windows import Scope, Window, active
+from services.oncall.maintenance.windows import Occurrence, Scope, Window, active
+
+log = logging.getLogger("nsentry.oncall.maintenance")
+_WARNED: set[Any] = set()
 
 COLUMNS = (
     "id, name, policy_id, integration_id::text AS integration_id, detector_id, start_at, "
@@ -20,6 +25,19 @@ _LIVE = "start_at <= $1 AND (until_at IS NULL OR until_at > $1)"
 
 def window_of(row: Any) -> Window:
     return Window(row["start_at"], row["end_at"], row["rrule"], row["timezone"])
+
+
+def in_force(row: Any, now: datetime) -> Occurrence | None:
+    """The occurrence of a stored window in force at `now`. A row the API would refuse
+    (written with SQL: a rule or zone that does not parse) is in force never, and is
+    logged once per process; it breaks no alert, list or worker pass."""
+    try:
+        return active(window_of(row), now)
+    except (ValueError, KeyError, TypeError, ZoneInfoNotFoundError) as exc:
+        if row["id"] not in _WARNED:
+            _WARNED.add(row["id"])
+            log.warning("maintenance window %s cannot be read, ignored: %s", row["id"], exc)
+        return None
 
 
 def scope_of(row: Any) -> Scope:
@@ -46,7 +64,7 @@ async def window_in_force(
         detector_id,
     )
     for row in rows:
-        if active(window_of(row), now) is not None:
+        if in_force(row, now) is not None:
             return row["id"]  # type: ignore[no-any-return]
     return None
 

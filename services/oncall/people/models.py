@@ -60,6 +60,12 @@ class RateLimit(BaseModel):
 
 class _Contact(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    id: Slug | None = Field(
+        default=None,
+        description="client-chosen or generated; on PATCH, the id of a method to keep "
+        "(a method without one keeps the id of the current method of the same type and "
+        "destination, else it is new)",
+    )
     delay_minutes: DelayMinutes = 0
     rate_limit: RateLimit | None = Field(
         default=None, description="overrides the channel's default rate limit"
@@ -83,6 +89,50 @@ class SlackContact(_Contact):
 
 ContactMethod = Annotated[EmailContact | WebhookContact | SlackContact, Field(discriminator="type")]
 ContactMethods = Annotated[list[ContactMethod], Field(max_length=20)]
+_SECRET_DESCRIPTION = (
+    "the Standard Webhooks secret (whsec_...) that signs this method's requests: shown "
+    "only in the answer that created the method (or rotate-secret's), null elsewhere"
+)
+
+
+class EmailContactOut(EmailContact):
+    id: str  # type: ignore[assignment]
+
+
+class WebhookContactOut(WebhookContact):
+    id: str  # type: ignore[assignment]
+    signing_secret: str | None = Field(default=None, description=_SECRET_DESCRIPTION)
+
+
+class SlackContactOut(SlackContact):
+    id: str  # type: ignore[assignment]
+    signing_secret: str | None = Field(default=None, description=_SECRET_DESCRIPTION)
+
+
+ContactMethodOut = Annotated[
+    EmailContactOut | WebhookContactOut | SlackContactOut, Field(discriminator="type")
+]
+Severity = Literal["critical", "error", "warning", "info"]
+
+
+class NotificationRule(BaseModel):
+    """For alerts of `severity`: use the contact method `contact_method_id`
+    `delay_minutes` after the escalation step fires (PagerDuty's urgency rules)."""
+
+    model_config = ConfigDict(extra="forbid")
+    severity: Severity
+    contact_method_id: Slug
+    delay_minutes: DelayMinutes = 0
+
+
+NotificationRules = Annotated[
+    list[NotificationRule],
+    Field(
+        max_length=100,
+        description="rules by alert severity; a severity no rule names uses every "
+        "contact method after its own delay_minutes",
+    ),
+]
 
 
 class PersonCreate(BaseModel):
@@ -92,6 +142,7 @@ class PersonCreate(BaseModel):
     email: Email | None = None
     timezone: IanaZone = "UTC"
     contact_methods: ContactMethods = []
+    notification_rules: NotificationRules = []
 
 
 class PersonUpdate(BaseModel):
@@ -102,6 +153,7 @@ class PersonUpdate(BaseModel):
     email: Email | None = None
     timezone: IanaZone | None = omittable()
     contact_methods: ContactMethods | None = omittable()
+    notification_rules: NotificationRules | None = omittable()
 
 
 class Person(BaseModel):
@@ -109,6 +161,23 @@ class Person(BaseModel):
     name: str
     email: str | None
     timezone: str
-    contact_methods: list[ContactMethod]
+    contact_methods: list[ContactMethodOut]
+    notification_rules: list[NotificationRule] = []
     created_at: datetime
     updated_at: datetime
+    feed_url: str | None = Field(
+        default=None,
+        description="the person's 'my shifts' calendar feed while one exists (single GET)",
+    )
+
+
+class RotatedSecret(BaseModel):
+    id: str = Field(description="the contact method")
+    signing_secret: str = Field(description="the new secret; the old one stops at once")
+
+
+class FeedUrl(BaseModel):
+    feed_url: str = Field(
+        description="absolute iCalendar URL carrying its token (no bearer needed); "
+        "DELETE .../feed revokes it"
+    )

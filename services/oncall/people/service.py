@@ -11,15 +11,23 @@ import asyncpg
 from services.common.errors import Conflict
 from services.common.listing import Keyset, keyset_page
 from services.oncall.delivery.destinations import DestinationPolicy
+from services.oncall.people import contacts
 from services.oncall.people.models import Person, PersonCreate, PersonUpdate
 from services.oncall.validation import field_error, new_id, not_found, raise_field_errors
 
-COLUMNS = "id, name, email, timezone, contact_methods, created_at, updated_at"
+COLUMNS = "id, name, email, timezone, contact_methods, notification_rules, created_at, updated_at"
 LISTING = Keyset(table="np_oncall.people", columns=COLUMNS)
 
 
-def _person(row: asyncpg.Record) -> Person:
-    return Person.model_validate(dict(row))
+def _person(row: asyncpg.Record, secrets: dict[str, str] | None = None) -> Person:
+    """A stored person; `secrets` (new ones, by method id) are shown in this answer only."""
+    data = dict(row)
+    if secrets:
+        data["contact_methods"] = [
+            {**m, "signing_secret": secrets[m["id"]]} if m.get("id") in secrets else m
+            for m in data["contact_methods"]
+        ]
+    return Person.model_validate(data)
 
 
 def check_destinations(methods: Iterable[Any], policy: DestinationPolicy) -> None:
@@ -40,7 +48,13 @@ def check_destinations(methods: Iterable[Any], policy: DestinationPolicy) -> Non
 
 
 def _dump_methods(methods: Iterable[Any]) -> list[dict[str, Any]]:
-    return [m.model_dump(mode="json", exclude_none=True) for m in methods]
+    return [
+        m.model_dump(mode="json", exclude_none=True, exclude={"signing_secret"}) for m in methods
+    ]
+
+
+def _dump_rules(rules: Iterable[Any]) -> list[dict[str, Any]]:
+    return [r.model_dump(mode="json") for r in rules]
 
 
 async def get(conn: asyncpg.Connection, *, person_id: str) -> Person:
@@ -79,10 +93,13 @@ async def create(
     conn: asyncpg.Connection, *, body: PersonCreate, policy: DestinationPolicy
 ) -> Person:
     check_destinations(body.contact_methods, policy)
+    contacts.assign_ids(body.contact_methods)
+    contacts.check_rules(body.notification_rules, body.contact_methods, "notification_rules")
     row = await conn.fetchrow(
         f"""
-        INSERT INTO np_oncall.people (source_account_id, id, name, email, timezone, contact_methods)
-        VALUES (current_setting('app.source_account_id'), $1, $2, $3, $4, $5)
+        INSERT INTO np_oncall.people
+            (source_account_id, id, name, email, timezone, contact_methods, notification_rules)
+        VALUES (current_setting('app.source_account_id'), $1, $2, $3, $4, $5, $6)
         ON CONFLICT (source_account_id, id) DO NOTHING
         RETURNING {COLUMNS}
         """,  # noqa: S608 - constant column list
@@ -91,10 +108,12 @@ async def create(
         body.email,
         body.timezone,
         _dump_methods(body.contact_methods),
+        _dump_rules(body.notification_rules),
     )
     if row is None:
         raise Conflict(f"a person with id {body.id!r} already exists", details={"id": body.id})
-    return _person(row)
+    fresh = await contacts.sync_secrets(conn, person_id=row["id"], methods=body.contact_methods)
+    return _person(row, fresh)
 
 
 async def update(
@@ -106,14 +125,29 @@ async def update(
         check_destinations(body.contact_methods, policy)
     errors = [
         field_error(("body", name), "may not be null")
-        for name in ("name", "timezone", "contact_methods")
+        for name in ("name", "timezone", "contact_methods", "notification_rules")
         if name in given and getattr(body, name) is None
     ]
     raise_field_errors(errors)
+    methods: list[Any] = list(current.contact_methods)
+    if body.contact_methods is not None:
+        contacts.assign_ids(body.contact_methods, current.contact_methods)
+        methods = list(body.contact_methods)
+    rules = (
+        body.notification_rules
+        if body.notification_rules is not None
+        else current.notification_rules
+    )
+    contacts.check_rules(
+        rules,
+        methods,
+        "notification_rules" if body.notification_rules is not None else "contact_methods",
+    )
     row = await conn.fetchrow(
         f"""
         UPDATE np_oncall.people
-        SET name = $2, email = $3, timezone = $4, contact_methods = $5, updated_at = now()
+        SET name = $2, email = $3, timezone = $4, contact_methods = $5,
+            notification_rules = $6, updated_at = now()
         WHERE id = $1
         RETURNING {COLUMNS}
         """,  # noqa: S608 - constant column list
@@ -121,12 +155,14 @@ async def update(
         body.name if "name" in given else current.name,
         body.email if "email" in given else current.email,
         body.timezone if "timezone" in given else current.timezone,
-        _dump_methods(
-            body.contact_methods if body.contact_methods is not None else current.contact_methods
-        ),
+        _dump_methods(methods),
+        _dump_rules(rules),
     )
     assert row is not None
-    return _person(row)
+    fresh = {}
+    if body.contact_methods is not None:
+        fresh = await contacts.sync_secrets(conn, person_id=person_id, methods=methods)
+    return _person(row, fresh)
 
 
 async def delete(conn: asyncpg.Connection, *, person_id: str, now: datetime) -> None:

@@ -121,6 +121,9 @@ class Schedule(BaseModel):
     created_at: datetime
     updated_at: datetime
     oncall: Oncall | None = Field(default=None, description="who is on call now (single GET)")
+    feed_url: str | None = Field(
+        default=None, description="the calendar feed's URL while one exists (single GET)"
+    )
 
 
 class Shift(BaseModel):

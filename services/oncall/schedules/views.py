@@ -8,9 +8,12 @@ from fastapi import APIRouter, Response
 
 from services.common.pagination import Cursor, Limit, Page
 from services.oncall.deps import Now, Tx
+from services.oncall.links.deps import Keys
+from services.oncall.people.models import FeedUrl
 from services.oncall.responses import ERRORS
-from services.oncall.schedules import service
+from services.oncall.schedules import feeds, service
 from services.oncall.schedules.deps import At, Since, Until
+from services.oncall.schedules.feed_views import create_feed
 from services.oncall.schedules.models import (
     Oncall,
     Schedule,
@@ -35,8 +38,12 @@ async def create_schedule(body: ScheduleCreate, conn: Tx, now: Now) -> Schedule:
 @router.get(
     "/{schedule_id}", summary="Get a schedule with who is on call now", response_model=Schedule
 )
-async def get_schedule(schedule_id: str, conn: Tx, now: Now) -> Schedule:
-    return await service.get(conn, schedule_id=schedule_id, now=now)
+async def get_schedule(schedule_id: str, conn: Tx, now: Now, keys: Keys) -> Schedule:
+    schedule = await service.get(conn, schedule_id=schedule_id, now=now)
+    schedule.feed_url = await feeds.current_url(
+        conn, key=keys.feeds, base=keys.base, kind="schedule", target=schedule_id
+    )
+    return schedule
 
 
 @router.patch(
@@ -92,3 +99,26 @@ async def get_calendar(
         media_type="text/calendar; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{schedule_id}.ics"'},
     )
+
+
+@router.post(
+    "/{schedule_id}/feed",
+    status_code=201,
+    summary="Create the schedule's calendar feed: an iCalendar URL with its own token "
+    "(200 with the existing one; DELETE it for a new token)",
+    response_model=FeedUrl,
+    responses={200: {"model": FeedUrl, "description": "the feed that exists already"}},
+)
+async def create_schedule_feed(
+    schedule_id: str, conn: Tx, now: Now, keys: Keys, response: Response
+) -> dict[str, str]:
+    return await create_feed(conn, keys, "schedule", schedule_id, now, response)
+
+
+@router.delete(
+    "/{schedule_id}/feed",
+    status_code=204,
+    summary="Revoke the schedule's calendar feed: its URL answers 404 from now on",
+)
+async def revoke_schedule_feed(schedule_id: str, conn: Tx) -> None:
+    await feeds.revoke(conn, kind="schedule", target=schedule_id)

@@ -15,7 +15,7 @@ import pytest
 from services.oncall.delivery.channels import Message, WebhookChannel
 from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.delivery.http import Connections, InvalidURL, _split
-from tests.oncall.helpers import read_request
+from tests.oncall.helpers import METHOD_SECRET, read_request
 from tests.oncall.tls import tls_contexts
 
 Handler = Callable[[int, int, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
@@ -222,7 +222,7 @@ async def test_the_webhook_channel_classifies_connection_outcomes() -> None:
     )
 
     def message(url: str) -> Message:
-        return Message("n", "key", "webhook", url, {"alert": {}}, 1)
+        return Message("n", "key", "webhook", url, {"alert": {}}, 1, signing_secret=METHOD_SECRET)
 
     async def silent(_c: int, _q: int, r: asyncio.StreamReader, _w) -> bool:
         await r.read()  # never answers

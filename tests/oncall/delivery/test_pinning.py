@@ -22,7 +22,7 @@ import pytest
 from services.oncall.delivery.channels import Message, Result, WebhookChannel
 from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.delivery.http import Connections, PinnedBackend
-from tests.oncall.helpers import read_request
+from tests.oncall.helpers import METHOD_SECRET, read_request
 from tests.oncall.tls import tls_contexts
 
 
@@ -92,7 +92,9 @@ class Rebinding:
 
 
 def message(url: str) -> Message:
-    return Message("n1", "key-1", "webhook", url, {"alert": {"id": "a1"}}, 1)
+    return Message(
+        "n1", "key-1", "webhook", url, {"alert": {"id": "a1"}}, 1, signing_secret=METHOD_SECRET
+    )
 
 
 async def send(policy: DestinationPolicy, url: str, **connections: Any) -> Result:

@@ -1,0 +1,1 @@
+"""Signed links in notifications (ack, resolve, escalate) and the keys they need."""
