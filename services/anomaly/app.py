@@ -20,6 +20,7 @@ from services.anomaly.ingest.views import router as ingest_router
 from services.anomaly.paging.sender import paging_hook
 from services.anomaly.points.views import router as points_router
 from services.anomaly.retention import retention_hook
+from services.anomaly.series_api.views import router as series_router
 from services.anomaly.stats.views import router as stats_router
 from services.common.app import build_app
 from services.common.settings import ANOMALY_PORT, Settings, load_settings
@@ -46,7 +47,10 @@ async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
     loop is loaded (or compiled, on a fresh install) before the app is ready."""
     await asyncio.to_thread(warm_up)
     app.state.ingestor = Ingestor(
-        app.state.pool, on_pages=lambda: wake_pager(app), clock=app.state.clock
+        app.state.pool,
+        on_pages=lambda: wake_pager(app),
+        clock=app.state.clock,
+        cache_capacity=app.state.settings.anomaly_model_cache,
     )
     app.state.single_ingest = SingleIngest(app.state.ingestor)
     try:
@@ -72,6 +76,7 @@ def create_app(
         routers=[
             ingest_router,
             detectors_router,
+            series_router,
             backtest_router,
             points_router,
             anomalies_router,

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
+from pydantic import StringConstraints
 
 from services.anomaly.ingest.pipeline import Ingestor
+from services.anomaly.series import MAX_NAME_LENGTH
 from services.common.instants import Instant
 from services.common.responses import errors
 
@@ -21,6 +23,23 @@ AnomalyId = Annotated[
 DetectorId = Annotated[str, Path(description="detector slug", examples=["api-latency"])]
 Since = Annotated[Instant | None, Query(description="from (inclusive), RFC 3339")]
 Until = Annotated[Instant | None, Query(description="before (exclusive), RFC 3339")]
+SeriesQuery = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**63 - 1,
+        description="only this series (its `id` in /api/v1/detectors/{id}/series)",
+    ),
+]
+# name=value; a value longer than any stored one just matches nothing
+LABEL_SELECTOR = f"^[a-zA-Z_][a-zA-Z0-9_]{{0,{MAX_NAME_LENGTH - 1}}}="
+LabelQuery = Annotated[
+    list[Annotated[str, StringConstraints(pattern=LABEL_SELECTOR)]] | None,
+    Query(
+        description="`name=value`, repeatable: only series with these labels",
+        examples=["instance=b"],
+    ),
+]
 
 
 def pool_of(request: Request) -> Any:

@@ -1,8 +1,9 @@
 """Retention: prune old ordinary points, keep anomalies and anything with feedback.
 
 Points with a timestamp older than ``ANOMALY_RETENTION_DAYS`` are deleted in
-small batches (one short statement each, per detector along the
-``(source_account_id, detector_id, ts)`` key), so pruning never holds long
+small batches (one short statement each, per series along the
+``(source_account_id, detector_id, series_key, ts)`` key; the points of a series
+deleted by a new ``group_by`` are kept with their detector), so pruning never holds long
 locks or bloats one transaction. Anomalous points and points with feedback
 (status, note, review) are kept. Runs as the worker role (across accounts).
 
@@ -31,7 +32,7 @@ _DELETE_SQL = """
 DELETE FROM np_anomaly_data_points
  WHERE id IN (
         SELECT id FROM np_anomaly_data_points
-         WHERE source_account_id = $1 AND detector_id = $2 AND ts < $3
+         WHERE source_account_id = $1 AND detector_id = $2 AND series_key = $5 AND ts < $3
            AND NOT is_anomaly AND status IS NULL AND note IS NULL AND reviewed_at IS NULL
          ORDER BY ts
          LIMIT $4
@@ -49,14 +50,20 @@ async def prune(
 ) -> int:
     """Delete expired ordinary points of every account; returns how many."""
     cutoff = now - timedelta(days=retention_days)
-    detectors = await pool.fetch(
-        "SELECT source_account_id, id FROM np_anomaly_detectors ORDER BY source_account_id, id"
+    every_series = await pool.fetch(
+        "SELECT source_account_id, detector_id, series_key FROM np_anomaly_series "
+        "ORDER BY source_account_id, detector_id, series_key"
     )
     deleted = 0
-    for detector in detectors:
+    for series in every_series:
         while True:
             status = await pool.execute(
-                _DELETE_SQL, detector["source_account_id"], detector["id"], cutoff, batch_size
+                _DELETE_SQL,
+                series["source_account_id"],
+                series["detector_id"],
+                cutoff,
+                batch_size,
+                series["series_key"],
             )
             count = int(status.split()[-1])
             deleted += count

@@ -24,7 +24,7 @@ from services.common.pagination import Page, cursor_time, decode_cursor, encode_
 
 T = TypeVar("T")
 
-OPERATORS = frozenset({"=", "<", "<=", ">", ">="})
+OPERATORS = frozenset({"=", "<", "<=", ">", ">=", "@>"})
 
 
 def _bigint(value: Any) -> int:

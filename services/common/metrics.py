@@ -18,6 +18,10 @@ HTTP_LATENCY = Histogram(
 POINTS_INGESTED = Counter(
     "nsentry_points_ingested_total", "Data points stored and scored", ["outcome"]
 )
+SERIES_REFUSED = Counter(
+    "nsentry_series_refused_total",
+    "Data points refused because they would start a series past their detector's max_series",
+)
 ANOMALIES = Counter("nsentry_anomalies_total", "Anomalous points found", ["severity"])
 NOTIFICATIONS = Counter(
     "nsentry_notifications_total", "Notification delivery attempts by result", ["channel", "status"]

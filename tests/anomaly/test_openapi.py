@@ -49,6 +49,8 @@ def test_action_types_are_named_for_the_metadata() -> None:
         "duplicates",
         "late",
         "anomalies",
+        "refused",
+        "errors",
     }
 
 

@@ -26,7 +26,7 @@ from tests.conftest import auth_headers, make_settings, serve_app
 
 APP_LOGIN = db.APP_ROLE
 WORKER_LOGIN = db.WORKER_ROLE
-TENANT_TABLES = ("public.np_anomaly_detectors", "np_oncall.alerts")
+TENANT_TABLES = ("public.np_anomaly_detectors", "public.np_anomaly_series", "np_oncall.alerts")
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +280,36 @@ async def test_the_oncall_worker_logs_in_as_the_worker_role(database_url: str, o
         assert await worker.pool.fetchval("SELECT session_user") != owner
     finally:
         await worker.close()
+
+
+async def test_every_tenant_table_grants_the_logins_the_same_rights(database_url: str) -> None:
+    """Any table with source_account_id (from any migration: the series table too) gives
+    both logins SELECT, INSERT, UPDATE, DELETE and nothing more."""
+    conn = await db.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT c.oid::regclass::text AS name, r.role, p.privilege,
+                   has_table_privilege(r.role, c.oid, p.privilege) AS granted
+              FROM pg_class c
+              JOIN pg_namespace n ON n.oid = c.relnamespace
+             CROSS JOIN (VALUES ('nsentry_app'), ('nsentry_worker')) AS r(role)
+             CROSS JOIN (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'),
+                                ('REFERENCES'), ('TRIGGER')) AS p(privilege)
+             WHERE c.relkind IN ('r', 'p')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'hdb_catalog')
+               AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                           AND a.attname = 'source_account_id' AND NOT a.attisdropped)
+            """
+        )
+    finally:
+        await conn.close()
+    tables = {r["name"] for r in rows}
+    assert "np_anomaly_series" in tables
+    wrong = [
+        (r["name"], r["role"], r["privilege"])
+        for r in rows
+        if r["name"] != "login_probe"
+        and r["granted"] != (r["privilege"] in ("SELECT", "INSERT", "UPDATE", "DELETE"))
+    ]
+    assert wrong == []

@@ -285,7 +285,8 @@ async def test_killed_mid_ingest_every_batch_is_200_and_stored_or_503_and_not(
         stored = {(r["detector_id"], r["batch"] * size): r["n"] for r in rows}
         counters = dict(
             await conn.fetch(
-                "SELECT id, points_count FROM np_anomaly_detectors WHERE id LIKE 'fault-%'"
+                "SELECT detector_id, points_count FROM np_anomaly_series "
+                "WHERE detector_id LIKE 'fault-%'"
             )
         )
     finally:

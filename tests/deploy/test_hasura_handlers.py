@@ -47,7 +47,7 @@ SERVICES: dict[str, tuple[Any, int]] = {
 }
 BEARER_ENV = "NSELF_PLUGIN_BEARER"
 # Postgres scalars Hasura exposes that actions.graphql reuses
-HASURA_SCALARS = ("timestamptz", "bigint")
+HASURA_SCALARS = ("timestamptz", "bigint", "jsonb")
 ONCALL_SDL = SCHEMA_DIR / "oncall.graphql"
 
 
@@ -286,6 +286,7 @@ SCALARS: dict[str, tuple[type, ...]] = {
     "bigint": (int,),
     "Boolean": (bool,),
     "timestamptz": (datetime,),
+    "jsonb": (dict,),
 }
 
 
@@ -331,6 +332,7 @@ def compare(gql: graphql.GraphQLType, annotation: Any, where: str) -> None:
         if named.name in ("String", "ID") and _is_string_like(python):
             return
         allowed = SCALARS[named.name]
+        python = typing.get_origin(python) or python  # dict[str, str] -> dict
         assert isinstance(python, type) and issubclass(python, allowed), (
             f"{where}: GraphQL {named.name}, model {python}"
         )

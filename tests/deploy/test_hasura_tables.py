@@ -1,9 +1,10 @@
 """hasura/metadata: the tracked tables, checked against the migrated database.
 
-Both np_anomaly tables are tracked; role `user` may select, insert, update and
-delete only rows of its own account (`source_account_id` =
-`X-Hasura-Source-Account-Id`, preset on insert), never sees a detector's
-`state`, and cannot write what the service computes. Every column the metadata
+The np_anomaly tables (detectors, points, series) are tracked; role `user` may
+select, insert, update and delete only rows of its own account
+(`source_account_id` = `X-Hasura-Source-Account-Id`, preset on insert), only
+reads series, never sees a series' learned `state`, and cannot write what the
+service computes. Every column the metadata
 names exists in the tables the migrations create.
 """
 
@@ -23,15 +24,26 @@ from tests.deploy.support import (
     tracked_tables,
 )
 
-TABLES = ("public.np_anomaly_detectors", "public.np_anomaly_data_points")
+TABLES = (
+    "public.np_anomaly_detectors",
+    "public.np_anomaly_data_points",
+    "public.np_anomaly_series",
+)
+# the operations role `user` has on each table (series are the service's to write)
+USER_OPERATIONS = {
+    "public.np_anomaly_detectors": ("select", "insert", "update", "delete"),
+    "public.np_anomaly_data_points": ("select", "insert", "update", "delete"),
+    "public.np_anomaly_series": ("select",),
+}
 ACCOUNT_VARIABLE = "x-hasura-source-account-id"
 OWN_ROWS = {"source_account_id": {"_eq": "X-Hasura-Source-Account-Id"}}
 OPERATIONS = ("select", "insert", "update", "delete")
 # internal columns no user column list may name
 HIDDEN = {
     # the model (checkpoint `state` + `journal`, its identity) and the threshold run state
-    "public.np_anomaly_detectors": {"state", "journal", "checkpoint_id", "policy_state"},
+    "public.np_anomaly_detectors": set(),
     "public.np_anomaly_data_points": set(),
+    "public.np_anomaly_series": {"state", "journal", "checkpoint_id", "policy_state"},
 }
 # what a user may write; everything else is the service's (scores, counters, model)
 WRITABLE = {
@@ -46,8 +58,17 @@ WRITABLE = {
             "thresholds",
             "escalation_policy_id",
             "enabled",
+            "group_by",
+            "max_series",
         },
-        "update": {"name", "description", "thresholds", "escalation_policy_id", "enabled"},
+        "update": {
+            "name",
+            "description",
+            "thresholds",
+            "escalation_policy_id",
+            "enabled",
+            "max_series",
+        },
     },
     "public.np_anomaly_data_points": {
         "insert": {"detector_id", "ts", "value"},
@@ -146,7 +167,7 @@ def test_the_database_comes_from_the_environment() -> None:
     assert url == {"from_env": "HASURA_GRAPHQL_DATABASE_URL"}
 
 
-def test_both_anomaly_tables_are_tracked() -> None:
+def test_the_anomaly_tables_are_tracked() -> None:
     assert set(tracked_tables()) == set(TABLES)
 
 
@@ -155,6 +176,9 @@ def test_both_anomaly_tables_are_tracked() -> None:
 def test_user_sees_and_changes_only_its_account(name: str, operation: str) -> None:
     table = tracked_tables()[name]
     permission = permissions(table, operation).get("user")
+    if operation not in USER_OPERATIONS[name]:
+        assert permission is None, f"{name}: role user may not {operation}"
+        return
     assert permission is not None, f"{name}: no {operation} permission for role user"
     if operation in ("select", "update", "delete"):
         assert own_rows_only(permission["filter"]), f"{name} {operation}: {permission['filter']}"
@@ -191,7 +215,7 @@ def test_internal_columns_are_in_no_column_list(name: str) -> None:
 @pytest.mark.parametrize("name", TABLES)
 def test_user_writes_only_what_is_the_users(name: str) -> None:
     table = tracked_tables()[name]
-    for operation, allowed in WRITABLE[name].items():
+    for operation, allowed in WRITABLE.get(name, {}).items():
         columns = set(permissions(table, operation)["user"]["columns"])
         assert columns <= allowed, f"{name} {operation}: {sorted(columns - allowed)}"
 

@@ -15,6 +15,10 @@ class AnomalyOut(BaseModel):
 
     id: int
     detector_id: str
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="the labels of its series (`{}`: the detector's one unlabelled series)",
+    )
     timestamp: datetime
     value: float
     score: float

@@ -6,12 +6,15 @@ from typing import Any
 
 import asyncpg
 
+from services.anomaly.series import labels_of
+
 
 def anomaly_out(row: asyncpg.Record) -> dict[str, Any]:
     context = row["context"] or {}
     return {
         "id": row["id"],
         "detector_id": row["detector_id"],
+        "labels": labels_of(row["series_key"]),
         "timestamp": row["ts"],
         "value": row["value"],
         "score": row["score"] if row["score"] is not None else 0.0,

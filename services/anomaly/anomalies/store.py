@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.anomaly.anomalies.service import anomaly_out
+from services.anomaly.series_api.store import SeriesSelection
 from services.common.errors import NotFound
 from services.common.listing import Filter, Keyset, keyset_page
 from services.common.pagination import Page
@@ -29,7 +30,7 @@ async def list_anomalies(
     conn: asyncpg.Connection,
     *,
     account: str,
-    detector_id: str | None,
+    selected: SeriesSelection,
     since: datetime | None,
     until: datetime | None,
     severity: str | None,
@@ -46,7 +47,9 @@ async def list_anomalies(
         cursor=cursor,
         filters=[
             Filter("source_account_id", "=", account),
-            Filter("detector_id", "=", detector_id),
+            Filter("detector_id", "=", selected.detector_id),
+            Filter("series_key", "=", selected.series_key),
+            Filter("series_key::jsonb", "@>", selected.labels),
             Filter("ts", ">=", since),
             Filter("ts", "<", until),
             Filter("severity", "=", severity),
@@ -68,19 +71,26 @@ async def get_anomaly(conn: asyncpg.Connection, *, account: str, point_id: int) 
 
 
 async def neighbours(
-    conn: asyncpg.Connection, *, account: str, detector_id: str, ts: datetime, count: int
+    conn: asyncpg.Connection,
+    *,
+    account: str,
+    detector_id: str,
+    series_key: str,
+    ts: datetime,
+    count: int,
 ) -> list[asyncpg.Record]:
-    """Up to `count` points before and `count` after `ts` (the point itself included)."""
+    """Up to `count` points of the series before and `count` after `ts` (the point itself
+    included)."""
     return await conn.fetch(
         """
         (SELECT id, ts, value, score, is_anomaly, expected, lower, upper, late
            FROM np_anomaly_data_points
-          WHERE source_account_id = $1 AND detector_id = $2 AND ts < $3
+          WHERE source_account_id = $1 AND detector_id = $2 AND series_key = $5 AND ts < $3
           ORDER BY ts DESC LIMIT $4)
         UNION ALL
         (SELECT id, ts, value, score, is_anomaly, expected, lower, upper, late
            FROM np_anomaly_data_points
-          WHERE source_account_id = $1 AND detector_id = $2 AND ts >= $3
+          WHERE source_account_id = $1 AND detector_id = $2 AND series_key = $5 AND ts >= $3
           ORDER BY ts LIMIT $4 + 1)
         ORDER BY ts
         """,
@@ -88,6 +98,7 @@ async def neighbours(
         detector_id,
         ts,
         count,
+        series_key,
     )
 
 

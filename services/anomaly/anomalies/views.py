@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Request
 
 from services.anomaly.anomalies import service, store
 from services.anomaly.anomalies.models import AnomalyDetail, AnomalyOut, AnomalyPatch
-from services.anomaly.deps import ERRORS, AnomalyId, Since, Until, pool_of
+from services.anomaly.deps import ERRORS, AnomalyId, LabelQuery, SeriesQuery, Since, Until, pool_of
 from services.anomaly.fields import FeedbackStatus, Severity
+from services.anomaly.series_api import store as series_store
 from services.common.auth import Caller
 from services.common.db import tenant_transaction
 from services.common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page
@@ -32,14 +33,23 @@ async def list_anomalies(
     until: Until = None,
     severity: Annotated[Severity | None, Query()] = None,
     status: Annotated[FeedbackStatus | None, Query(description="feedback status")] = None,
+    series: SeriesQuery = None,
+    label: LabelQuery = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[dict[str, Any]]:
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
-        return await store.list_anomalies(
+        selected = await series_store.selection(
             conn,
             account=caller.account_id,
             detector_id=detector_id,
+            series_id=series,
+            label=label,
+        )
+        return await store.list_anomalies(
+            conn,
+            account=caller.account_id,
+            selected=selected,
             since=since,
             until=until,
             severity=severity,
@@ -70,6 +80,7 @@ async def get_anomaly(
             conn,
             account=caller.account_id,
             detector_id=row["detector_id"],
+            series_key=row["series_key"],
             ts=row["ts"],
             count=neighbours,
         )

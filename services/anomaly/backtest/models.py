@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from services.anomaly.fields import Severity, Strict, Value
+from services.anomaly.series import Labels
 from services.common.instants import Instant
 
 MAX_BACKTEST = 100_000
@@ -45,6 +46,10 @@ class BacktestIn(Strict):
     thresholds: dict[str, Any] | None = Field(default=None, description="default: the detector's")
     points: list[SeriesPoint] | None = Field(
         default=None, description="series to score (up to 100,000); default: the stored history"
+    )
+    labels: Labels | None = Field(
+        default=None,
+        description="the series whose stored history to score (default: the unlabelled one)",
     )
     since: Instant | None = Field(default=None, description="stored history from")
     until: Instant | None = Field(default=None, description="stored history before")

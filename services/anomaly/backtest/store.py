@@ -15,15 +15,16 @@ async def history(
     *,
     account: str,
     detector_id: str,
+    series_key: str,
     since: datetime | None,
     until: datetime | None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    """The newest `limit` stored points of a detector in [since, until), oldest first."""
+    """The newest `limit` stored points of a series in [since, until), oldest first."""
     rows = await conn.fetch(
         """
         SELECT ts, value FROM np_anomaly_data_points
-        WHERE source_account_id = $1 AND detector_id = $2
+        WHERE source_account_id = $1 AND detector_id = $2 AND series_key = $6
           AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4)
         ORDER BY ts DESC LIMIT $5
         """,
@@ -32,6 +33,7 @@ async def history(
         since,
         until,
         limit,
+        series_key,
     )
     rows.reverse()
     return rows

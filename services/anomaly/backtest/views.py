@@ -12,6 +12,7 @@ from services.anomaly.backtest.models import MAX_BACKTEST, BacktestIn, BacktestO
 from services.anomaly.deps import ERRORS, DetectorId, pool_of
 from services.anomaly.detectors_api import store as detector_store
 from services.anomaly.detectors_api.service import check_config
+from services.anomaly.series import series_key
 from services.common.auth import Caller
 from services.common.db import tenant_transaction
 from services.common.errors import PayloadTooLarge
@@ -46,6 +47,7 @@ async def backtest(
                 conn,
                 account=caller.account_id,
                 detector_id=detector_id,
+                series_key=series_key(body.labels, row["group_by"]),
                 since=body.since,
                 until=body.until,
                 limit=MAX_BACKTEST,

@@ -9,8 +9,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from services.anomaly.detectors import ALGORITHMS
 from services.anomaly.fields import Slug, Status, Strict
+from services.anomaly.series import MAX_SERIES_DEFAULT, MAX_SERIES_LIMIT, GroupBy
 from services.anomaly.thresholds import Thresholds
 from services.common.fields import omittable
+
+MAX_SERIES = (
+    "how many series the detector may watch; a point that would start one more is refused "
+    "(its own error in the answer, counted in nsentry_series_refused_total), the others "
+    "are stored"
+)
 
 THRESHOLDS = (
     "Threshold policy and paging, every key optional (defaults shown): "
@@ -111,6 +118,10 @@ class DetectorCreate(Strict):
         )
     )
     enabled: StrictBool = True
+    group_by: GroupBy | None = None
+    max_series: int = Field(
+        default=MAX_SERIES_DEFAULT, ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES
+    )
 
 
 class DetectorPatch(Strict):
@@ -133,6 +144,14 @@ class DetectorPatch(Strict):
         None
     )
     enabled: StrictBool | None = omittable()
+    group_by: GroupBy | None = Field(
+        default=None,
+        description=(
+            "a new group_by: series it can no longer make (a label it drops) are deleted "
+            "with their models; the others keep what they learned"
+        ),
+    )
+    max_series: int | None = omittable(ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES)
 
 
 class LastPoint(BaseModel):
@@ -162,15 +181,21 @@ class DetectorOut(BaseModel):
         description="the nself-oncall escalation policy that anomaly episodes page (null: none)"
     )
     enabled: bool
+    group_by: list[str] | None = Field(
+        description="the labels that make a series (null: every label; []: one series)"
+    )
+    max_series: int = Field(description="how many series it may watch")
+    series_count: int = Field(description="how many series it watches")
     status: Status = Field(
         description=(
             "`learning` while the detector says it is still learning (most algorithms: "
             "until `warmup` points are learned; `auto`: its first seasonal cycle, in time): "
             "its anomalies are never critical and page nobody, a static bound excepted; "
-            "then `active`; `disabled` when off"
+            "then `active`; `disabled` when off. With several series: `active` once one "
+            "of them is (each series' own status is in /detectors/{id}/series)"
         )
     )
-    n_seen: int = Field(description="points the model has learned")
+    n_seen: int = Field(description="points the models have learned (all series)")
     warmup: int = Field(description="points learned before scores can be non-zero")
     counts: DetectorCounts
     last_point: LastPoint | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -13,6 +14,7 @@ from services.anomaly.detectors.base import InvalidParams, params_error
 from services.anomaly.detectors_api import store
 from services.anomaly.ingest.scoring import build_detector
 from services.anomaly.paging.keys import open_episode
+from services.anomaly.series import labels_of
 from services.anomaly.thresholds import Thresholds, parse_thresholds
 from services.common.errors import ValidationFailed, invalid_field
 
@@ -63,7 +65,16 @@ def generate_id(name: str) -> str:
 
 
 # fields a PATCH may leave out but not set to null
-_NOT_NULL = ("name", "description", "algorithm", "params", "thresholds", "enabled", "metric_source")
+_NOT_NULL = (
+    "name",
+    "description",
+    "algorithm",
+    "params",
+    "thresholds",
+    "enabled",
+    "metric_source",
+    "max_series",
+)
 
 
 async def update(
@@ -95,11 +106,20 @@ async def update(
         fresh = None
         changes.pop("params", None)
         changes.pop("algorithm", None)
-    episode = None
-    if "thresholds" in changes:  # a new cooldown or auto_resolve applies to the open episode
-        state = await store.policy_state(conn, account=account, detector_id=detector_id)
-        policy = parse_thresholds(changes["thresholds"])
-        episode = open_episode(account, detector_id, policy, state)
+    dropped: list[str] = []
+    episodes: list[tuple[str, str | None, datetime | None]] = []
+    if "group_by" in changes or "thresholds" in changes:
+        states = await store.series_states(conn, account=account, detector_id=detector_id)
+        if "group_by" in changes and changes["group_by"] != row["group_by"]:
+            dropped = outside_group_by([r["series_key"] for r in states], changes["group_by"])
+        if "thresholds" in changes:  # a new cooldown or auto_resolve applies to open episodes
+            policy = parse_thresholds(changes["thresholds"])
+            for r in states:
+                if r["series_key"] not in dropped:
+                    key, ends = open_episode(
+                        account, detector_id, r["series_key"], policy, r["policy_state"]
+                    )
+                    episodes.append((r["series_key"], key, ends))
     return await store.update_detector(
         conn,
         account=account,
@@ -108,8 +128,18 @@ async def update(
         restart_learning=restart,
         warmup=fresh.warmup if fresh is not None else None,
         learning=fresh.learning if fresh is not None else None,
-        episode=episode,
+        episodes=episodes,
+        dropped=dropped,
     )
+
+
+def outside_group_by(keys: list[str], group_by: list[str] | None) -> list[str]:
+    """The series a new ``group_by`` cannot make any more (a label it no longer keeps):
+    they are deleted with their models; the others (the empty one always) stay."""
+    if group_by is None:
+        return []
+    kept = set(group_by)
+    return [key for key in keys if not set(labels_of(key)) <= kept]
 
 
 def detector_status(row: asyncpg.Record) -> str:
@@ -134,6 +164,9 @@ def detector_out(row: asyncpg.Record) -> dict[str, Any]:
         "thresholds": row["thresholds"],
         "escalation_policy_id": row["escalation_policy_id"],
         "enabled": row["enabled"],
+        "group_by": row["group_by"],
+        "max_series": row["max_series"],
+        "series_count": row["series_count"],
         "status": detector_status(row),
         "n_seen": row["n_seen"],
         "warmup": row["warmup"],

@@ -64,6 +64,8 @@ async def create_detector(request: Request, caller: Caller, body: DetectorCreate
         "enabled": body.enabled,
         "warmup": fresh.warmup,
         "learning": fresh.learning,
+        "group_by": body.group_by,
+        "max_series": body.max_series,
     }
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
         row = await store.insert_detector(conn, account=caller.account_id, values=values)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.anomaly.fields import Severity, Slug, Value
+from services.anomaly.series import Labels
 from services.common.instants import Instant
 
 
@@ -23,6 +24,7 @@ class AnomalyPointInput(BaseModel):
     detector_id: Slug = Field(description="GraphQL String!")
     value: Value = Field(description="GraphQL Float!")
     timestamp: Instant = Field(description="GraphQL timestamptz! (RFC 3339 with offset)")
+    labels: Labels | None = Field(default=None, description="GraphQL jsonb (string values)")
 
 
 class ScoreAnomalyPointsInput(BaseModel):
@@ -33,11 +35,22 @@ class ScoreAnomalyPointsInput(BaseModel):
     points: list[AnomalyPointInput] = Field(description="GraphQL [AnomalyPointInput!]!")
 
 
+class ScorePointError(BaseModel):
+    """GraphQL ``type ScorePointError``: a point refused on its own (``max_series``)."""
+
+    index: int = Field(description="Int!")
+    detector_id: str = Field(description="String!")
+    labels: dict[str, str] = Field(description="jsonb!")
+    code: str = Field(description="String!")
+    message: str = Field(description="String!")
+
+
 class ScoredAnomaly(BaseModel):
     """GraphQL ``type ScoredAnomaly``: an anomaly found while scoring."""
 
     id: int = Field(description="GraphQL bigint! (np_anomaly_data_points.id)")
     detector_id: str = Field(description="String!")
+    labels: dict[str, str] = Field(description="jsonb! (the series' labels)")
     timestamp: datetime = Field(description="timestamptz!")
     value: float = Field(description="Float!")
     score: float = Field(description="Float!")
@@ -57,6 +70,8 @@ class ScoreAnomalyPointsOutput(BaseModel):
     duplicates: int = Field(description="Int!")
     late: int = Field(description="Int!")
     anomalies: list[ScoredAnomaly] = Field(description="[ScoredAnomaly!]!")
+    refused: int = Field(description="Int! (points past their detector's max_series)")
+    errors: list[ScorePointError] = Field(description="[ScorePointError!]!")
 
 
 class ActionName(BaseModel):

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.anomaly.anomalies.models import AnomalyOut
 from services.anomaly.fields import TS_EXAMPLE, Slug, Strict, Value
+from services.anomaly.series import Labels
 from services.common.instants import Instant
 
 MAX_BATCH = 10_000
@@ -17,19 +18,38 @@ class PointIn(Strict):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"detector_id": "api-latency", "value": 182.4, "timestamp": TS_EXAMPLE}]
+            "examples": [
+                {"detector_id": "api-latency", "value": 182.4, "timestamp": TS_EXAMPLE},
+                {
+                    "detector_id": "api-latency",
+                    "value": 182.4,
+                    "timestamp": TS_EXAMPLE,
+                    "labels": {"instance": "b"},
+                },
+            ]
         },
     )
 
     detector_id: Slug = Field(description="the detector this point belongs to")
     value: Value
     timestamp: Instant = Field(description="RFC 3339 with an offset", examples=[TS_EXAMPLE])
+    labels: Labels | None = None
 
 
 class BatchIn(Strict):
     """Up to 10,000 points of any detectors, validated as a whole."""
 
     points: list[PointIn] = Field(max_length=MAX_BATCH, description="at most 10,000 points")
+
+
+class PointError(BaseModel):
+    """A point of a batch refused on its own (the others are stored)."""
+
+    index: int = Field(description="its position in `points`")
+    detector_id: str
+    labels: dict[str, str] = Field(description="the series it would have started")
+    code: str = Field(description="`max_series`: its detector has `max_series` series already")
+    message: str
 
 
 class IngestResult(BaseModel):
@@ -60,8 +80,11 @@ class IngestResult(BaseModel):
                             "note": None,
                             "reviewed_at": None,
                             "ingested_at": TS_EXAMPLE,
+                            "labels": {},
                         }
                     ],
+                    "refused": 0,
+                    "errors": [],
                 }
             ]
         }
@@ -71,3 +94,8 @@ class IngestResult(BaseModel):
     duplicates: int = Field(description="points ignored: same detector and timestamp stored")
     late: int = Field(description="points older than their detector's latest (not learned)")
     anomalies: list[AnomalyOut]
+    refused: int = Field(
+        default=0,
+        description="points refused: they would start a series past their detector's max_series",
+    )
+    errors: list[PointError] = Field(default_factory=list, description="one per refused point")

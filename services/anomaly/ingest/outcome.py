@@ -20,6 +20,8 @@ class PointLike(Protocol):
     def timestamp(self) -> datetime: ...
     @property
     def value(self) -> float: ...
+    @property
+    def labels(self) -> dict[str, str] | None: ...
 
 
 @dataclass
@@ -29,6 +31,8 @@ class IngestOutcome:
     late: int = 0
     anomalies: list[dict[str, Any]] = field(default_factory=list)
     pages: int = 0
+    refused: int = 0  # points of new series past their detector's max_series
+    errors: list[dict[str, Any]] = field(default_factory=list)  # one per refused point
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +40,8 @@ class IngestOutcome:
             "duplicates": self.duplicates,
             "late": self.late,
             "anomalies": self.anomalies,
+            "refused": self.refused,
+            "errors": self.errors,
         }
 
     def to_json(self) -> bytes:

@@ -5,29 +5,33 @@ requests, see ``coalesce.py``), four round trips:
 
 1. ``BEGIN`` and the tenant scope, in one message (``common.db.tenant_transaction``);
 2. lock the detectors concerned (``SELECT ... ORDER BY id FOR UPDATE``: several
-   replicas and connections serialise per detector, never deadlock). The same
-   statement returns what this process needs to have each detector live:
-   nothing when the one it keeps in memory (``cache.py``) is current, the
-   journal bytes it has not seen when another replica ingested meanwhile, or
-   the checkpoint and the whole journal otherwise;
-   (only if some points are not newer than their detector's latest: one
-   statement finds those already stored, the duplicates;)
-3. score each detector's points vectorised, in timestamp order: points newer
+   replicas and connections serialise per detector, never deadlock) and, in the
+   same statement, the series their points are expected in (each series has its
+   own model, ``np_anomaly_series``). It returns what this process needs to have
+   each series' model live: nothing when the one it keeps in memory
+   (``cache.py``) is current, the journal bytes it has not seen when another
+   replica ingested meanwhile, or the checkpoint and the whole journal otherwise;
+   (only if the detector's group_by put a labelled point in a series the lock did
+   not guess: one statement reads those series; only if some points are not
+   newer than their series' latest: one statement finds those already stored,
+   the duplicates;)
+3. score each series' points vectorised, in timestamp order: points newer
    than its latest are learned, older ones are *late* (scored against the
    current state with ``learn=False``); then write everything with ONE
    statement (``sql.py``): the points (multi-row ``INSERT ... SELECT FROM
    unnest(...)``, or an ``UPDATE`` of the not-yet-scored rows for the event
-   trigger), the detectors' counters, threshold state and learned state (the
-   learned points appended to the journal, or now and then a new checkpoint),
-   and the outbox rows of new anomaly episodes to page. A large call is
-   written in parts (by detector), each sent before the next is scored;
-4. ``COMMIT``; only then do the live detectors go back to the cache.
+   trigger), new series, the series' counters, threshold state and learned
+   state (the learned points appended to the journal, or now and then a new
+   checkpoint), and the outbox rows of new anomaly episodes to page. A large
+   call is written in parts (by series), each sent before the next is scored;
+4. ``COMMIT``; only then do the live models go back to the cache.
 
-The learned state is never lost: checkpoint + journal in the detector row
+The learned state is never lost: checkpoint + journal in the series row
 always rebuild it exactly (each journal chunk replays one scoring call, the
 same arithmetic on the same inputs), and both are written in the transaction
 that stores the points. The pure part is ``scoring.py``; one transaction's
-bookkeeping is ``transaction.py``.
+bookkeeping is ``transaction.py`` (with ``calls.py``, ``live.py``,
+``staging.py``).
 """
 
 from __future__ import annotations
@@ -39,17 +43,24 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 import numpy as np
 
 from services.anomaly.ingest import sql
-from services.anomaly.ingest.cache import DetectorCache
+from services.anomaly.ingest.cache import DEFAULT_CAPACITY, DetectorCache
+from services.anomaly.ingest.calls import (
+    Selected,
+    check_detectors,
+    find_duplicates,
+    refused_errors,
+    select_points,
+)
+from services.anomaly.ingest.live import Call, SeriesId
 from services.anomaly.ingest.outcome import IngestOutcome, PointLike
-from services.anomaly.ingest.transaction import Call, IngestTransaction
+from services.anomaly.ingest.transaction import IngestTransaction
 from services.common.db import tenant_transaction
-from services.common.errors import ApiError, Conflict, NotFound, ValidationFailed
+from services.common.errors import ApiError, NotFound
 
 log = logging.getLogger("nsentry.anomaly.ingest")
 
@@ -62,125 +73,16 @@ class _Raced(Exception):
     """The insert met rows the duplicate check did not look for; the call is redone."""
 
 
-def _locate(points: Sequence[PointLike], detector_id: str) -> int:
-    return next(i for i, p in enumerate(points) if p.detector_id == detector_id)
-
-
-def _check_detectors(
-    txn: IngestTransaction, call: Call, *, batch: bool, unknown_is_404: bool
-) -> bool:
-    """Whether every detector of the call exists and is enabled (else ``call.error``)."""
-    for detector_id in sorted({p.detector_id for p in call.points}):
-        live = txn.live.get(detector_id)
-        try:
-            if live is None:
-                _unknown_detector(
-                    call.points, detector_id, batch=batch, unknown_is_404=unknown_is_404
-                )
-            elif not live.row["enabled"]:
-                i = _locate(call.points, detector_id)
-                raise Conflict(
-                    f"detector {detector_id!r} is disabled"
-                    + (f" (points.{i}.detector_id)" if batch else ""),
-                    details={"detector_id": detector_id, **({"index": i} if batch else {})},
-                )
-        except ApiError as exc:
-            call.error = exc
-            return False
-    return True
-
-
-Selected = dict[str, tuple[list[int], np.ndarray, np.ndarray]]
-
-
-def _select_points(txn: IngestTransaction, call: Call) -> Selected:
-    """Per detector: the call's points to store (indices, epoch seconds), sorted by time
-    (duplicates counted and left out; of points repeated in the call the first is kept),
-    and which of them are late. Moves the detectors' bookkeeping along."""
-    points = call.points
-    epoch_all = call.epoch
-    by_detector: dict[str, list[int]]
-    if len(points) == 1:
-        by_detector = {points[0].detector_id: [0]}
-    else:
-        by_detector = defaultdict(list)
-        for i, p in enumerate(points):
-            by_detector[p.detector_id].append(i)
-    selected: Selected = {}
-    for detector_id in sorted(by_detector):
-        live = txn.live[detector_id]
-        index = np.asarray(by_detector[detector_id], dtype=np.int64)
-        epoch = epoch_all[index]
-        if index.size > 1:
-            order = np.argsort(epoch, kind="stable")
-            index, epoch = index[order], epoch[order]
-            keep = np.ones(index.size, dtype=bool)
-            keep[1:] = epoch[1:] != epoch[:-1]
-        else:
-            keep = np.ones(1, dtype=bool)
-        if live.existing:
-            keep &= ~np.isin(epoch, np.fromiter(live.existing, dtype=np.float64))
-        duplicates = int(index.size - keep.sum())
-        if duplicates:
-            index, epoch = index[keep], epoch[keep]
-        live.duplicates += duplicates
-        live.submitted += int(index.size)
-        call.outcome.duplicates += duplicates
-        if not index.size:
-            continue
-        live.existing.update(epoch.tolist())
-        if live.last_ts is None:
-            late = np.zeros(index.size, dtype=bool)
-        else:
-            late = epoch <= live.last_ts.timestamp()
-        live.scored = True
-        call.expected += int(index.size)
-        call.late += int(late.sum())
-        selected[detector_id] = (index.tolist(), epoch, late)
-    return selected
-
-
-async def _find_duplicates(
-    conn: asyncpg.Connection, txn: IngestTransaction, calls: Sequence[Call], check_all: bool
-) -> None:
-    """Record in each detector which submitted points are stored already.
-
-    Points newer than their detector's latest learned point cannot repeat a point stored
-    through this pipeline (the lock orders them), so only the others are looked up; a
-    collision with a row inserted otherwise is caught by ON CONFLICT and the transaction
-    redone with every point looked up.
-    """
-    ids: list[str] = []
-    stamps: list[datetime] = []
-    latest = {
-        d: live.last_ts.timestamp() for d, live in txn.live.items() if live.last_ts is not None
-    }
-    for call in calls:
-        if check_all:
-            candidates: Any = range(len(call.points))
-        else:
-            if not latest:
-                continue
-            bound = np.array([latest.get(p.detector_id, -np.inf) for p in call.points])
-            candidates = np.flatnonzero(call.epoch <= bound).tolist()
-        for i in candidates:
-            ids.append(call.points[i].detector_id)
-            stamps.append(call.points[i].timestamp)
-    if ids:
-        for r in await conn.fetch(sql.DUPLICATES_SQL, txn.account, ids, stamps):
-            txn.live[r["detector_id"]].existing.add(r["ts"].timestamp())
-
-
-def _parts(txn: IngestTransaction) -> list[list[str]]:
-    """The touched detectors in parts of about ``PART_POINTS`` points (sorted by id)."""
-    parts: list[list[str]] = [[]]
+def _parts(txn: IngestTransaction) -> list[list[SeriesId]]:
+    """The touched series in parts of about ``PART_POINTS`` points (sorted)."""
+    parts: list[list[SeriesId]] = [[]]
     size = 0
-    for detector_id in txn.touched():
+    for sid in txn.touched():
         if size >= PART_POINTS:
             parts.append([])
             size = 0
-        parts[-1].append(detector_id)
-        size += txn.live[detector_id].submitted
+        parts[-1].append(sid)
+        size += txn.live[sid].submitted
     return parts
 
 
@@ -189,21 +91,21 @@ async def _score_and_write(
     txn: IngestTransaction,
     plans: list[tuple[Call, Selected]],
     sql: str,
-) -> tuple[int, dict[str, tuple[int, int]]]:
+) -> tuple[int, dict[SeriesId, tuple[int, int]]]:
     """Score the calls and write them, a part at a time: while Postgres stores one
     part, the next is scored (a detector's calls stay in order within its part)."""
     written = 0
-    returned: dict[str, tuple[int, int]] = {}
+    returned: dict[SeriesId, tuple[int, int]] = {}
     inflight: asyncio.Future[list[asyncpg.Record]] | None = None
     try:
         for part in _parts(txn):
             txn.new_part()
             members = set(part)
             for call, selected in plans:
-                for detector_id, (order, epoch, late) in selected.items():
-                    if detector_id in members:
-                        txn.score(call, detector_id, order, epoch, late)
-            txn.staged = part  # every detector of the part, scored or only counted
+                for sid, (order, epoch, late) in selected.items():
+                    if sid in members:
+                        txn.score(call, sid, order, epoch, late)
+            txn.staged = part  # every series of the part, scored or only counted
             args = txn.write_args()
             if inflight is not None:
                 written += txn.absorb(await inflight, returned)
@@ -239,9 +141,10 @@ class Ingestor:
         *,
         on_pages: Callable[[], None] | None = None,
         clock: Clock = utcnow,
+        cache_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.pool = pool
-        self.cache = DetectorCache()
+        self.cache = DetectorCache(cache_capacity)
         self.on_pages = on_pages
         self.clock = clock
         self._replica: bool | None = None
@@ -259,7 +162,7 @@ class Ingestor:
         An unknown detector is a 404 for one point, a 422 naming the index in a
         batch (or a 404 naming it with `unknown_is_404`, for the Hasura action).
         """
-        for check_all in (False, True):
+        for check_all in (False, True, True):
             call = Call(points=points)
             try:
                 pages = await self._run(
@@ -272,12 +175,13 @@ class Ingestor:
                 )
             except _Raced:
                 # a point collided with a row stored without the detector lock (a Hasura
-                # insert): everything was rolled back; redo with every point looked up first
+                # insert), or a new series with one another transaction created meanwhile:
+                # everything was rolled back; redo with every point looked up first
                 continue
             call.outcome.pages = pages
             self._paged(pages)
             return call.outcome
-        raise AssertionError("unreachable: the checked run never races")
+        raise AssertionError("unreachable: a checked run races only with a new series")
 
     async def ingest_singles(
         self, account: str, points: Sequence[PointLike]
@@ -320,34 +224,51 @@ class Ingestor:
         """
         replica = await self._replica_allowed()
         txn = IngestTransaction(account, self.cache, self.clock())
+        txn.text_keys = False  # the rows exist: they are updated by id
         returned = None
+        late_points = 0
         try:
             async with tenant_transaction(self.pool, account) as conn:
-                await txn.lock(conn, [detector_id], replica)
-                live = txn.live.get(detector_id)
-                if live is None:
+                await txn.lock(conn, [detector_id], [], replica)
+                row = txn.detectors.get(detector_id)
+                if row is None:
                     raise NotFound(
                         f"no detector {detector_id!r}", details={"detector_id": detector_id}
                     )
-                if not live.row["enabled"]:
+                if not row["enabled"]:
                     return None
                 call = await _pending_call(conn, account, detector_id)
                 if call is None:
                     return IngestOutcome()
-                if live.last_ts is None:
-                    late = np.zeros(len(call.points), dtype=bool)
-                else:
-                    late = call.epoch <= live.last_ts.timestamp()
-                live.scored = True
+                await txn.assign_series(conn, [call])  # past max_series: left unscored
+                refused = {r.index for r in call.refused}
+                series = call.series
+                assert series is not None
+                groups: dict[SeriesId, list[int]] = defaultdict(list)
+                for i in range(len(call.points)):
+                    if i not in refused:
+                        groups[(detector_id, series[i])].append(i)
+                plans = []
+                for sid in sorted(groups):
+                    live = txn.live[sid]
+                    epoch = call.epoch[groups[sid]]
+                    if live.last_ts is None:
+                        late = np.zeros(epoch.shape[0], dtype=bool)
+                    else:
+                        late = epoch <= live.last_ts.timestamp()
+                    late_points += int(late.sum())
+                    live.scored = True
+                    plans.append((sid, epoch, late))
                 await txn.load_detectors(conn)
-                txn.score(call, detector_id, list(range(len(call.points))), call.epoch, late)
+                for sid, epoch, late in plans:
+                    txn.score(call, sid, groups[sid], epoch, late)
                 written, committed = await txn.write(conn, sql.UPDATE_SQL)
             returned = committed  # only once COMMIT went through
         finally:
             txn.finish(returned)
         outcome = call.outcome
         outcome.accepted = written
-        outcome.late = int(late.sum())
+        outcome.late = late_points
         outcome.pages = txn.pages_written
         outcome.anomalies.sort(key=lambda a: (a["timestamp"], a["detector_id"]))
         outcome.count(duplicates=False)
@@ -377,23 +298,33 @@ class Ingestor:
         live_calls: list[Call] = []
         try:
             async with tenant_transaction(self.pool, account) as conn:
-                await txn.lock(conn, detector_ids, replica)
+                await txn.lock(conn, detector_ids, txn.expected_series(calls), replica)
                 for call in calls:
-                    if _check_detectors(txn, call, batch=batch, unknown_is_404=unknown_is_404):
+                    if check_detectors(txn, call, batch=batch, unknown_is_404=unknown_is_404):
                         live_calls.append(call)
                     elif not isolate_errors:
                         assert call.error is not None
                         raise call.error
                 if not live_calls:
                     return 0
-                await _find_duplicates(conn, txn, live_calls, check_all)
-                plans = [(call, _select_points(txn, call)) for call in live_calls]
+                await txn.assign_series(conn, live_calls)
+                for call in list(live_calls):
+                    error = txn.refusal(call, batch=batch)
+                    if error is not None:
+                        if not isolate_errors:
+                            raise error
+                        call.error = error
+                        live_calls.remove(call)
+                if not live_calls:
+                    return 0
+                await find_duplicates(conn, txn, live_calls, check_all)
+                plans = [(call, select_points(txn, call)) for call in live_calls]
                 await txn.load_detectors(conn)
                 statement = sql.INSERT_CHECKED_SQL if check_all else sql.INSERT_SQL
                 try:
                     written, committed = await _score_and_write(conn, txn, plans, statement)
-                except asyncpg.UniqueViolationError:
-                    if check_all:
+                except asyncpg.UniqueViolationError as exc:
+                    if check_all and exc.constraint_name != "np_anomaly_series_pkey":
                         raise
                     raise _Raced from None
                 if written < sum(call.expected for call in live_calls) and not check_all:
@@ -409,6 +340,8 @@ class Ingestor:
         for call in live_calls:
             call.outcome.accepted = call.expected
             call.outcome.late = call.late
+            call.outcome.refused = len(call.refused)
+            call.outcome.errors = refused_errors(txn, call)
             call.outcome.anomalies.sort(key=lambda a: (a["timestamp"], a["detector_id"]))
             call.outcome.count()
         return txn.pages_written
@@ -434,6 +367,7 @@ class _Pending:
     detector_id: str
     timestamp: datetime
     value: float
+    labels: None = None  # its series is the row's (``Call.series``)
 
 
 async def _pending_call(conn: asyncpg.Connection, account: str, detector_id: str) -> Call | None:
@@ -450,27 +384,5 @@ async def _pending_call(conn: asyncpg.Connection, account: str, detector_id: str
     return Call(
         points=[_Pending(detector_id, r["ts"], r["value"]) for r in rows],
         keys=[r["id"] for r in rows],
-    )
-
-
-def _unknown_detector(
-    points: Sequence[PointLike], detector_id: str, *, batch: bool, unknown_is_404: bool
-) -> None:
-    if not batch:
-        raise NotFound(f"no detector {detector_id!r}", details={"detector_id": detector_id})
-    i = _locate(points, detector_id)
-    if unknown_is_404:
-        raise NotFound(
-            f"points.{i}.detector_id: no detector {detector_id!r}",
-            details={"detector_id": detector_id, "index": i},
-        )
-    raise ValidationFailed(
-        f"points.{i}.detector_id: no detector {detector_id!r}",
-        details=[
-            {
-                "loc": ["body", "points", str(i), "detector_id"],
-                "message": f"no detector {detector_id!r}",
-                "type": "unknown_detector",
-            }
-        ],
+        series=[r["series_key"] for r in rows],
     )

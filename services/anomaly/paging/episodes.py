@@ -3,7 +3,7 @@
 An anomaly episode ends at the first point more than ``cooldown_seconds``
 after its last anomaly (the ingest sees that point and queues the resolve of
 the episode's alert). When the series goes quiet instead, no point ever comes:
-each ingest writes on the detector row when its open, paged episode ends if
+each ingest writes on the series row when its open, paged episode ends if
 nothing else arrives (``episode_ends_at``, with its dedup key ``episode_key``;
 see ``thresholds.episode_end``), and this pass, run by the paging loop with the
 injected clock, ends every episode past that instant:
@@ -15,7 +15,7 @@ injected clock, ends every episode past that instant:
   ``POST /api/v1/alerts/{id}/resolve``.
 
 One statement per batch, across accounts (the worker role), each row joined on
-its own ``source_account_id``: detectors locked with ``FOR UPDATE SKIP LOCKED``
+its own ``source_account_id``: series (and their detectors) locked with ``FOR UPDATE SKIP LOCKED``
 (an ingest holding a detector is skipped and wins; any number of replicas share
 the work), state closed and resolve queued together or not at all. A detector
 whose ``thresholds.auto_resolve`` has been turned off since is left alone.
@@ -29,25 +29,32 @@ from datetime import datetime
 
 import asyncpg
 
+# Series whose paged episode is over, each with its detector locked first (the order every
+# writer of a series keeps: detector, then series); a detector an ingest holds is skipped.
 _CLOSE_SQL = """
 WITH due AS (
-    SELECT d.source_account_id, d.id, d.name, d.episode_key, d.episode_ends_at
+    SELECT s.source_account_id, s.detector_id AS id, s.series_key, d.name, s.episode_key,
+           s.episode_ends_at
       FROM np_anomaly_detectors d
-     WHERE d.episode_ends_at < $1
+      JOIN np_anomaly_series s
+        ON s.source_account_id = d.source_account_id AND s.detector_id = d.id
+     WHERE s.episode_ends_at < $1
        AND d.thresholds -> 'auto_resolve' IS DISTINCT FROM 'false'::jsonb
-     ORDER BY d.episode_ends_at
+     ORDER BY s.episode_ends_at
      LIMIT $2
-       FOR UPDATE SKIP LOCKED
+       FOR UPDATE OF d, s SKIP LOCKED
 ),
 closed AS (
-    UPDATE np_anomaly_detectors d
-       SET policy_state = COALESCE(d.policy_state, '{}'::jsonb)
+    UPDATE np_anomaly_series s
+       SET policy_state = COALESCE(s.policy_state, '{}'::jsonb)
                           || '{"episode_start": null, "paged": false}'::jsonb,
            episode_key = NULL,
            episode_ends_at = NULL
       FROM due
-     WHERE d.source_account_id = due.source_account_id AND d.id = due.id
-    RETURNING due.source_account_id, due.id, due.name, due.episode_key, due.episode_ends_at
+     WHERE s.source_account_id = due.source_account_id AND s.detector_id = due.id
+       AND s.series_key = due.series_key
+    RETURNING due.source_account_id, due.id, due.series_key, due.name, due.episode_key,
+              due.episode_ends_at
 ),
 resolves AS (
     INSERT INTO np_anomaly_page_outbox
@@ -55,8 +62,11 @@ resolves AS (
          severity, summary, details, next_attempt_at)
     SELECT o.source_account_id, 'resolve', o.detector_id, o.policy_id, o.dedup_key,
            o.episode_start, o.severity,
-           'Recovered: ' || c.name || ' quiet since its last anomaly',
+           'Recovered: ' || c.name
+               || CASE WHEN c.series_key = '{}' THEN '' ELSE ' ' || c.series_key END
+               || ' quiet since its last anomaly',
            jsonb_build_object('detector_id', c.id, 'detector_name', c.name,
+                              'labels', c.series_key::jsonb,
                               'account', c.source_account_id,
                               'episode_start', o.episode_start,
                               'ended_at', c.episode_ends_at, 'ended_by', 'quiet'),

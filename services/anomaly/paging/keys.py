@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from services.anomaly.series import EMPTY
 from services.anomaly.thresholds import Thresholds, episode_end
 
 
@@ -17,13 +18,22 @@ def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def dedup_key(account: str, detector_id: str, episode_start: datetime) -> str:
-    """``anomaly:<account>:<detector>:<episode start>``: an episode pages once."""
-    return f"anomaly:{account}:{detector_id}:{iso(episode_start)}"
+def dedup_key(account: str, detector_id: str, series_key: str, episode_start: datetime) -> str:
+    """``anomaly:<account>:<detector>:<series>:<episode start>``: an episode of a series
+    pages once. The series is its canonical key (``{"instance":"b"}``); the empty series
+    of a plain detector leaves it out (``anomaly:<account>:<detector>:<episode start>``),
+    so the keys of episodes opened before series existed still match."""
+    if series_key == EMPTY:
+        return f"anomaly:{account}:{detector_id}:{iso(episode_start)}"
+    return f"anomaly:{account}:{detector_id}:{series_key}:{iso(episode_start)}"
 
 
 def open_episode(
-    account: str, detector_id: str, policy: Thresholds, state: dict[str, Any] | None
+    account: str,
+    detector_id: str,
+    series_key: str,
+    policy: Thresholds,
+    state: dict[str, Any] | None,
 ) -> tuple[str | None, datetime | None]:
     """The open paged episode's dedup key and when the paging worker ends it if no point
     comes (``thresholds.episode_end``); (None, None): nothing for it to resolve."""
@@ -31,4 +41,4 @@ def open_episode(
     if ends is None or state is None:
         return None, None
     start = from_epoch(state["episode_start"])
-    return dedup_key(account, detector_id, start), from_epoch(ends)
+    return dedup_key(account, detector_id, series_key, start), from_epoch(ends)

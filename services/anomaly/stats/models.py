@@ -20,8 +20,15 @@ class Counts(BaseModel):
     )
 
 
+class SeriesStats(Counts):
+    labels: dict[str, str] = Field(description="the series' labels (`{}`: the unlabelled one)")
+
+
 class DetectorStats(Counts):
     detector_id: str
+    series: list[SeriesStats] | None = Field(
+        default=None, description="with `by_series=true`: its series with points in the window"
+    )
 
 
 class StatsOut(BaseModel):

@@ -9,6 +9,8 @@ from datetime import datetime
 
 import asyncpg
 
+from services.anomaly.series_api.store import SeriesSelection
+
 
 async def stats(
     conn: asyncpg.Connection,
@@ -16,13 +18,14 @@ async def stats(
     account: str,
     since: datetime | None,
     until: datetime | None,
-    detector_id: str | None,
+    selected: SeriesSelection,
 ) -> list[asyncpg.Record]:
-    """Per-detector counts of the points stored in [since, until) (every detector listed)."""
+    """Per-series counts of the points stored in [since, until) of the selected series,
+    by detector (every detector listed: a row with a NULL series_key when it has none)."""
     return await conn.fetch(
         """
         WITH p AS (
-            SELECT detector_id,
+            SELECT detector_id, series_key,
                    count(*) AS points,
                    count(*) FILTER (WHERE is_anomaly) AS anomalies,
                    count(*) FILTER (WHERE is_anomaly AND severity = 'warning') AS warning,
@@ -37,9 +40,11 @@ async def stats(
                AND ($2::timestamptz IS NULL OR ts >= $2)
                AND ($3::timestamptz IS NULL OR ts < $3)
                AND ($4::text IS NULL OR detector_id = $4)
-             GROUP BY detector_id
+               AND ($5::text IS NULL OR series_key = $5)
+               AND ($6::jsonb IS NULL OR series_key::jsonb @> $6)
+             GROUP BY detector_id, series_key
         )
-        SELECT d.id AS detector_id,
+        SELECT d.id AS detector_id, p.series_key,
                COALESCE(p.points, 0) AS points, COALESCE(p.anomalies, 0) AS anomalies,
                COALESCE(p.warning, 0) AS warning, COALESCE(p.critical, 0) AS critical,
                COALESCE(p.reviewed, 0) AS reviewed, COALESCE(p.confirmed, 0) AS confirmed,
@@ -48,10 +53,12 @@ async def stats(
           FROM np_anomaly_detectors d
           LEFT JOIN p ON p.detector_id = d.id
          WHERE d.source_account_id = $1 AND ($4::text IS NULL OR d.id = $4)
-         ORDER BY d.id
+         ORDER BY d.id, p.series_key
         """,
         account,
         since,
         until,
-        detector_id,
+        selected.detector_id,
+        selected.series_key,
+        selected.labels,
     )

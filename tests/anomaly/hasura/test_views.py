@@ -291,3 +291,31 @@ async def test_action_and_event_bodies_that_are_not_json_are_415_and_store_nothi
         assert response.status_code == 200, response.text
         assert response.json()["accepted"] == 5
     assert len(await _scored(settings, "act-ct")) == 10
+
+
+async def test_action_points_carry_labels_and_refusals_are_reported(
+    client: httpx.AsyncClient,
+) -> None:
+    await create_detector(
+        client, "act-series", algorithm="static", params={"upper": 10}, max_series=1
+    )
+    points = [{**p, "labels": {"instance": "a"}} for p in series("act-series", [1.0, 20.0])] + [
+        {**p, "labels": {"instance": "b"}} for p in series("act-series", [1.0], first=5)
+    ]
+    got = await client.post(
+        "/hasura/actions/scoreAnomalyPoints", json=action_payload(points), headers=HASURA
+    )
+    assert got.status_code == 200, got.text
+    out = ScoreAnomalyPointsOutput.model_validate(got.json())
+    assert (out.accepted, out.refused) == (2, 1)
+    assert [(a.labels, a.value) for a in out.anomalies] == [({"instance": "a"}, 20.0)]
+    assert [(e.index, e.code, e.labels) for e in out.errors] == [
+        (2, "max_series", {"instance": "b"})
+    ]
+    bad = [{**points[0], "labels": {"instance": 7}}]
+    refused = await client.post(
+        "/hasura/actions/scoreAnomalyPoints", json=action_payload(bad), headers=HASURA
+    )
+    assert refused.status_code == 422
+    assert refused.json()["message"].startswith("input.points.0.labels")
+    assert refused.json()["extensions"]["code"] == "validation_error"

@@ -22,7 +22,7 @@ from services.anomaly.ingest.scoring import build_detector
 from services.anomaly.ingest.transaction import CHECKPOINT_CHUNKS
 from services.common.settings import Settings
 from tests.anomaly.conftest import T0, create_detector, noise, series
-from tests.conftest import auth_headers, serve_app
+from tests.conftest import auth_headers, make_settings, serve_app
 
 POINT_COLUMNS = "ts, value, score, expected, lower, upper, is_anomaly, severity, late, status"
 DETECTOR_COLUMNS = (
@@ -80,7 +80,8 @@ async def stored(settings: Settings, detector_id: str) -> tuple[list[Any], dict[
             detector_id,
         )
         row = await conn.fetchrow(
-            f"SELECT {DETECTOR_COLUMNS} FROM np_anomaly_detectors WHERE id = $1",  # noqa: S608
+            f"SELECT {DETECTOR_COLUMNS} FROM np_anomaly_series "  # noqa: S608
+            "WHERE detector_id = $1 AND series_key = '{}'",
             detector_id,
         )
     finally:
@@ -156,7 +157,7 @@ async def test_the_model_in_the_row_is_the_live_model(
     await create_detector(client, "row-model")
     for points in requests_of(400, seed=9):
         await send(client, "row-model", points)
-    entry = replicas.cache(k).take("primary", "row-model")
+    entry = replicas.cache(k).take("primary", ("row-model", "{}"))
     assert entry is not None
     _, row = await stored(settings, "row-model")
     rebuilt = build_detector("auto", entry.params)
@@ -181,7 +182,7 @@ async def test_new_params_are_a_new_model_everywhere(
     await create_detector(replicas.clients[one], "fresh", algorithm="ewma", params={"alpha": 0.2})
     old = series("renew", noise(80, seed=2))
     await send(replicas.clients[one], "renew", old)
-    assert ("primary", "renew") in replicas.cache(one)  # the old model, warm
+    assert ("primary", ("renew", "{}")) in replicas.cache(one)  # the old model, warm
     await send(replicas.clients[one], "renew", series("renew", [100.0], first=80))
     patched = await replicas.clients[two].patch(
         "/api/v1/detectors/renew", json={"params": {"alpha": 0.2}}, headers=h
@@ -273,3 +274,18 @@ async def test_the_cache_is_emptied_when_the_app_stops(settings: Settings) -> No
         await send(client, "shutdown-cache", requests_of(30, seed=3)[0])
         assert len(app.state.ingestor.cache) == 1
     assert len(app.state.ingestor.cache) == 0
+
+
+async def test_the_model_cache_size_is_a_setting(database_url: str) -> None:
+    """ANOMALY_MODEL_CACHE bounds the models kept, one per series (here 5 series, 3 kept)."""
+    app = create_app(make_settings(database_url, anomaly_model_cache=3), background=False)
+    async with serve_app(app) as c:
+        await create_detector(c, "sized", algorithm="ewma")
+        for k in range(5):
+            points = [{**p, "labels": {"host": f"h{k}"}} for p in series("sized", [1.0, 2.0])]
+            got = await c.post("/api/v1/ingest", json={"points": points}, headers=auth_headers())
+            assert got.status_code == 200 and got.json()["accepted"] == 2
+        cache: DetectorCache = app.state.ingestor.cache
+        assert cache.capacity == 3 and len(cache) == 3
+        assert ("primary", ("sized", '{"host":"h4"}')) in cache  # the latest used stay
+        assert ("primary", ("sized", '{"host":"h0"}')) not in cache

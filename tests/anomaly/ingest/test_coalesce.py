@@ -61,9 +61,24 @@ async def test_a_bad_request_fails_alone(
     assert statuses == [200] * 3 + [404] + [200] * 4 + [409] + [200] * 6
     assert answers[3].json()["error"]["code"] == "not_found"
     assert answers[8].json()["error"]["code"] == "conflict"
-    assert answers[-1].json() == {"accepted": 0, "duplicates": 1, "late": 0, "anomalies": []}
+    assert answers[-1].json() == {
+        "accepted": 0,
+        "duplicates": 1,
+        "late": 0,
+        "anomalies": [],
+        "refused": 0,
+        "errors": [],
+    }
     assert all(
-        r.json() == {"accepted": 1, "duplicates": 0, "late": 0, "anomalies": []}
+        r.json()
+        == {
+            "accepted": 1,
+            "duplicates": 0,
+            "late": 0,
+            "anomalies": [],
+            "refused": 0,
+            "errors": [],
+        }
         for r in answers[:-1]
         if r.status_code == 200
     )
@@ -113,8 +128,8 @@ async def test_grouped_points_are_scored_as_if_sent_one_by_one(
                 )
             assert rows[0] == rows[1] and len(rows[0]) == 60
             state = await conn.fetch(
-                "SELECT state, journal, policy_state, n_seen FROM np_anomaly_detectors "
-                "WHERE id = ANY($1::text[]) ORDER BY id",
+                "SELECT state, journal, policy_state, n_seen FROM np_anomaly_series "
+                "WHERE detector_id = ANY($1::text[]) ORDER BY detector_id",
                 [name, f"{name}-seq"],
             )
             assert tuple(state[0]) == tuple(state[1])

@@ -74,8 +74,8 @@ async def test_concurrent_ingest_equals_sequential(
             {k: v for k, v in r.items() if k not in strip} for r in sequential
         ]
         states = await conn.fetch(
-            "SELECT id, state, n_seen, points_count, late_count, anomalies_count, last_ts "
-            "FROM np_anomaly_detectors WHERE id IN ('conc', 'seq') ORDER BY id"
+            "SELECT detector_id AS id, state, n_seen, points_count, late_count, anomalies_count, "
+            "last_ts FROM np_anomaly_series WHERE detector_id IN ('conc', 'seq') ORDER BY 1"
         )
         a, b = (dict(r) for r in states)
         a.pop("id"), b.pop("id")

@@ -127,7 +127,14 @@ async def test_the_same_batch_twice_is_all_duplicates(client: httpx.AsyncClient)
     detector = (await client.get("/api/v1/detectors/twice", headers=auth_headers())).json()
 
     second = (await ingest(client, points)).json()
-    assert second == {"accepted": 0, "duplicates": 300, "late": 0, "anomalies": []}
+    assert second == {
+        "accepted": 0,
+        "duplicates": 300,
+        "late": 0,
+        "anomalies": [],
+        "refused": 0,
+        "errors": [],
+    }
     again = (await client.get("/api/v1/detectors/twice", headers=auth_headers())).json()
     assert again["n_seen"] == detector["n_seen"]
     assert again["counts"] == {**detector["counts"], "duplicates": 300}
@@ -182,7 +189,14 @@ async def test_errors_use_the_envelope_and_need_auth(client: httpx.AsyncClient) 
     response = await client.post("/api/v1/ingest", json=[1, 2], headers=auth_headers())
     assert response.status_code == 422
     response = await client.post("/api/v1/ingest", json={"points": []}, headers=auth_headers())
-    assert response.json() == {"accepted": 0, "duplicates": 0, "late": 0, "anomalies": []}
+    assert response.json() == {
+        "accepted": 0,
+        "duplicates": 0,
+        "late": 0,
+        "anomalies": [],
+        "refused": 0,
+        "errors": [],
+    }
 
 
 async def test_offsets_are_accepted_and_answered_in_utc(client: httpx.AsyncClient) -> None:
