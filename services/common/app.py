@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -77,7 +78,8 @@ async def _no_route_without_a_bearer(request: Request, exc: Exception) -> Respon
     """404 and 405 from routing need a valid bearer like everything else: without one
     they answer 401, so that the route list does not leak (public paths excepted)."""
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code in (404, 405) and request.url.path not in PUBLIC_PATHS:
+    bearer_less = exc.status_code == 405 and _carries_its_own_token(request)
+    if exc.status_code in (404, 405) and request.url.path not in PUBLIC_PATHS and not bearer_less:
         try:
             authenticate(request.headers, request.app.state.settings)
         except ApiError as refused:
@@ -88,6 +90,23 @@ async def _no_route_without_a_bearer(request: Request, exc: Exception) -> Respon
 
 
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _carries_its_own_token(request: Request) -> bool:
+    """Whether the path is one whose routes take their own token instead of a bearer
+    (their operations declare ``security: []``: signed links, calendar feeds): a method
+    they do not take is a 405 without a bearer, as their documented methods answer
+    without one. Read from the app's (cached) OpenAPI document."""
+    state = request.app.state
+    patterns: list[re.Pattern[str]] | None = getattr(state, "token_paths", None)
+    if patterns is None:
+        paths = request.app.openapi().get("paths", {})
+        patterns = state.token_paths = [
+            re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$")
+            for path, operations in paths.items()
+            if operations and all(op.get("security") == [] for op in operations.values())
+        ]
+    return any(p.match(request.url.path) for p in patterns)
 
 
 def allowed_methods(request: Request) -> str:

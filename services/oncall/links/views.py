@@ -23,6 +23,8 @@ from services.oncall.links.deps import Keys
 from services.oncall.links.tokens import MAX_TOKEN, Link, read
 
 router = APIRouter(prefix="/api/v1/links", tags=["links"])
+# the token in the path is the credential: no bearer (OpenAPI cannot name a path key)
+NO_BEARER: dict[str, object] = {"security": []}
 LinkToken = Annotated[
     str,
     Path(
@@ -57,6 +59,7 @@ def _checked(token: str, key: bytes | None, now: datetime) -> Link | HTMLRespons
     summary="The page of an ack / resolve / escalate link: the alert and a button (a GET "
     "changes nothing, so mail scanners that follow links do not act)",
     response_class=HTMLResponse,
+    openapi_extra=NO_BEARER,
     responses={200: _html("the confirmation page, with a POST form"), **PAGES},
 )
 async def show_link(token: LinkToken, request: Request, keys: Keys) -> HTMLResponse:
@@ -77,6 +80,7 @@ async def show_link(token: LinkToken, request: Request, keys: Keys) -> HTMLRespo
     "/{token}",
     summary="Act on the link once: acknowledge, resolve or escalate its alert as its person",
     response_class=HTMLResponse,
+    openapi_extra=NO_BEARER,
     responses={
         200: _html("done, and on the alert's timeline with the person's id and name"),
         409: _html("the alert's state refuses the action (the link stays usable)"),

@@ -74,6 +74,7 @@ async def create_feed(
     summary="A calendar feed (a schedule's final shifts, or a person's shifts over every "
     "schedule): its token is the credential, no bearer; 7 days back to 90 ahead",
     response_class=Response,
+    openapi_extra={"security": []},  # the token in the path is the credential
     responses={
         200: {"content": {"text/calendar": {"schema": {"type": "string"}}}},
         **FEED_ERRORS,
