@@ -216,7 +216,7 @@ async def test_a_killed_worker_loses_nothing_and_sends_duplicates_only_with_the_
         async def hang_failed() -> bool:
             return (await statuses()).get("failed_permanent") == 1
 
-        await until("the stuck notification to fail for good", hang_failed, log, seconds=15)
+        await until("the stuck notification to fail for good", hang_failed, log)
         await workers[-1].stop()
         assert workers[-1].process.returncode == 0
         keys = await notification_keys(pool)
