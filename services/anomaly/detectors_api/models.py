@@ -5,10 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StringConstraints,
+    model_serializer,
+    model_validator,
+)
 
 from services.anomaly.detectors import ALGORITHMS
 from services.anomaly.fields import Slug, Status, Strict
+from services.anomaly.remote_write.selector import SelectorError, parse_selector
 from services.anomaly.series import MAX_SERIES_DEFAULT, MAX_SERIES_LIMIT, GroupBy
 from services.anomaly.thresholds import Thresholds
 from services.common.fields import omittable
@@ -75,9 +85,54 @@ def _params_schema(schema: dict[str, Any]) -> None:
 class MetricSource(BaseModel):
     """Where the series comes from: pushed to /ingest, or a named source."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{"type": "push"}]})
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"type": "push"},
+                {"type": "remote_write", "match": 'http_requests_total{job="api"}'},
+            ]
+        },
+    )
 
-    type: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "push"
+    type: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        default="push",
+        description=(
+            "`push` (the default): points come from POST /api/v1/ingest (or Hasura). "
+            "`remote_write`: samples come from Prometheus remote write (POST /api/v1/write), "
+            "those whose series `match` selects"
+        ),
+    )
+    match: str | dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "`remote_write`: a Prometheus series selector, required: an optional metric name "
+            "and label matchers (`=`, `!=`, `=~`, `!~`, on labels and `__name__`), e.g. "
+            '`http_requests_total{job="api", code=~"5.."}`; a selector that does not parse '
+            "is a 422"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check_source(self) -> MetricSource:
+        if self.type == "remote_write":
+            if not isinstance(self.match, str):
+                raise ValueError(
+                    "metric_source.match: a remote_write source needs a series selector, "
+                    'e.g. http_requests_total{job="api"}'
+                )
+            try:
+                parse_selector(self.match)
+            except SelectorError as exc:
+                raise ValueError(f"metric_source.match: {exc}") from None
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("match") is None:  # a push source stays {"type": "push"}
+            data.pop("match", None)
+        return data
 
 
 class DetectorCreate(Strict):
