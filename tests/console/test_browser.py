@@ -94,6 +94,28 @@ async def test_detector_chart_marks_the_injected_anomaly(
     await shot(page, shots, "detector")
 
 
+async def test_each_series_of_a_multi_series_detector(page: Any, site: Stack) -> None:
+    now = site.clock()
+    await site.call("anomaly", "POST", "/api/v1/detectors", json={
+        "id": "per-host", "name": "Per host", "algorithm": "mad",
+    })  # fmt: skip
+    points = [
+        {"detector_id": "per-host", "value": level + (i % 3), "labels": {"host": host},
+         "timestamp": rfc3339(now - timedelta(minutes=120 - i))}
+        for host, level in (("a", 10.0), ("b", 500.0))
+        for i in range(120)
+    ]  # fmt: skip
+    await site.call("anomaly", "POST", "/api/v1/ingest", json={"points": points})
+    await page.goto(f"{site.console}/detectors/per-host")
+    links = page.locator("#series-list a")
+    assert await links.count() == 2
+    assert "host=a" in await page.locator("figcaption").inner_text()
+    await links.filter(has_text="host=b").click()
+    await page.wait_for_selector("figcaption:has-text('host=b')")
+    v0 = float(await page.locator("svg.chart").get_attribute("data-v0") or 0)
+    assert v0 > 400  # the chart's scale is host b's alone
+
+
 async def test_false_positive_changes_the_rate(page: Any, site: Stack, seeded: Seeded) -> None:
     await page.goto(f"{site.console}/detectors/{seeded.detector}")
     assert (await page.locator("#fp-rate").inner_text()).strip() == "—"

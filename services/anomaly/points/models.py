@@ -26,7 +26,7 @@ class PointOut(BaseModel):
 
 class PointsOut(BaseModel):
     detector_id: str
-    labels: dict[str, str] = Field(description="the series selected (empty: the plain series)")
+    labels: dict[str, str] = Field(description="the labels of the series drawn ({}: no labels)")
     since: datetime
     until: datetime
     total: int = Field(description="points stored in [since, until)")

@@ -10,7 +10,7 @@ import numpy as np
 
 from services.anomaly.points import store
 from services.anomaly.points.decimate import keep_indices
-from services.anomaly.points.series import Selector, matches_nothing
+from services.anomaly.points.series import Selector, labels_of_key, series_key
 
 DEFAULT_MAX_POINTS = 2000
 MAX_MAX_POINTS = 20000
@@ -38,11 +38,17 @@ async def points(
     max_points: int,
 ) -> dict[str, Any]:
     await store.ensure_detector(conn, account=account, detector_id=detector_id)
+    key = await series_key(conn, account=account, detector_id=detector_id, selector=selector)
     rows = (
         []
-        if matches_nothing(selector) or since >= until
+        if key is None or since >= until
         else await store.points(
-            conn, account=account, detector_id=detector_id, since=since, until=until
+            conn,
+            account=account,
+            detector_id=detector_id,
+            series_key=key,
+            since=since,
+            until=until,
         )
     )
     values = np.fromiter((r["value"] for r in rows), dtype=np.float64, count=len(rows))
@@ -50,7 +56,7 @@ async def points(
     kept = keep_indices(values, anomalous, max_points) if rows else np.arange(0)
     return {
         "detector_id": detector_id,
-        "labels": selector.labels,
+        "labels": labels_of_key(key, selector),
         "since": since,
         "until": until,
         "total": len(rows),

@@ -25,8 +25,10 @@ router = APIRouter(prefix="/api/v1")
         "before `until`, which defaults to now), oldest first. When more are stored than "
         "`max_points`, the answer keeps every anomaly and, of the other points, the first, "
         "the last and the lowest and highest of each of equal-count buckets, so a chart "
-        "of it keeps every spike and dip. `labels` selects a series (`name=value` pairs, "
-        "comma-separated); a detector without labelled series has only the empty one. "
+        "of it keeps every spike and dip. `labels` names one series exactly (`name=value` "
+        "pairs, comma-separated; empty: the series without labels); without it, the "
+        "detector's first series (a plain detector's only one). The answer's `labels` "
+        "says which series it is. "
         "A range with `since` not before `until` holds no point."
     ),
     response_model=PointsOut,
@@ -41,7 +43,7 @@ async def detector_points(
     labels: Annotated[
         str | None,
         Query(
-            description="series selector: name=value pairs, comma-separated",
+            description="the series: its labels as name=value pairs, comma-separated",
             max_length=4096,
             pattern=PATTERN,
         ),

@@ -41,22 +41,35 @@ def window(request: Request, range_name: str | None, end: str | None) -> tuple[d
     return until - span, until
 
 
+def labels_param(labels: dict[str, str]) -> str:
+    """A series' labels as the points route's `labels` parameter."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
 async def _view(api: Api, detector_id: str, since: datetime, until: datetime, labels: str | None):  # type: ignore[no-untyped-def]
     window = {"since": rfc3339(since), "until": rfc3339(until)}
-    detector, points, anomalies, stats, policies = await asyncio.gather(
+    detector, points, series, policies = await asyncio.gather(
         api.anomaly("GET", f"/api/v1/detectors/{detector_id}"),
         api.anomaly(
             "GET",
             f"/api/v1/detectors/{detector_id}/points",
             params={**window, "labels": labels, "max_points": CHART_POINTS},
         ),
-        api.anomaly(
-            "GET", "/api/v1/anomalies", params={**window, "detector_id": detector_id, "limit": 100}
-        ),
-        api.anomaly("GET", "/api/v1/stats", params={"detector_id": detector_id}),
+        api.anomaly("GET", f"/api/v1/detectors/{detector_id}/series", params={"limit": 100}),
         api.oncall("GET", "/api/v1/policies", params={"limit": 1000}),
     )
-    return detector, points, anomalies, stats, policies
+    # a multi-series detector: the anomalies and stats of the series drawn
+    drawn = next((s for s in series["data"] if s["labels"] == points["labels"]), None)
+    only = {"series": drawn["id"]} if drawn is not None and len(series["data"]) > 1 else {}
+    anomalies, stats = await asyncio.gather(
+        api.anomaly(
+            "GET",
+            "/api/v1/anomalies",
+            params={**window, **only, "detector_id": detector_id, "limit": 100},
+        ),
+        api.anomaly("GET", "/api/v1/stats", params={**only, "detector_id": detector_id}),
+    )
+    return detector, points, anomalies, stats, policies, series["data"]
 
 
 def _decimated(points: list[dict[str, Any]], budget: int = CHART_POINTS) -> list[dict[str, Any]]:
@@ -79,7 +92,7 @@ async def _page(
     proposed: dict[str, Any] | None = None,
 ) -> Response:
     since, until = window(request, range_name, end)
-    detector, points, anomalies, stats, policies = await _view(
+    detector, points, anomalies, stats, policies, series = await _view(
         api, detector_id, since, until, labels
     )
     overlay = _decimated(backtest.get("points") or []) if backtest else None
@@ -106,6 +119,8 @@ async def _page(
         range_name=range_name if range_name in RANGES else "24h",
         end=end or "",
         labels=labels or "",
+        series=[{**s, "param": labels_param(s["labels"])} for s in series],
+        drawn=labels_param(points["labels"]),
         since=since,
         until=until,
         algorithms=ALGORITHMS,

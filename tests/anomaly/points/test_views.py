@@ -76,3 +76,33 @@ async def test_labels_errors_and_tenancy(client: httpx.AsyncClient) -> None:
     )
     assert backwards.status_code == 200 and backwards.json()["points"] == []
     assert (await client.get("/api/v1/detectors/pts-b/points")).status_code == 401
+
+
+async def test_each_series_is_drawn_on_its_own(client: httpx.AsyncClient) -> None:
+    await create_detector(client, "pts-multi", algorithm="mad")
+    points = [
+        {**p, "labels": {"host": host}}
+        for host, level in (("a", 10.0), ("b", 500.0))
+        for p in series("pts-multi", noise(30, level=level))
+    ]
+    assert (await ingest(client, points)).status_code == 200
+    params = {"since": stamp(0), "until": stamp(30)}
+    for host, level in (("a", 10.0), ("b", 500.0)):
+        answer = await client.get(
+            "/api/v1/detectors/pts-multi/points",
+            params={**params, "labels": f"host={host}"},
+            headers=auth_headers(),
+        )
+        body = answer.json()
+        assert body["labels"] == {"host": host} and body["total"] == 30
+        assert all(abs(p["value"] - level) < 50 for p in body["points"])
+    first = await client.get(
+        "/api/v1/detectors/pts-multi/points", params=params, headers=auth_headers()
+    )
+    assert first.json()["labels"] == {"host": "a"} and first.json()["total"] == 30
+    plain = await client.get(
+        "/api/v1/detectors/pts-multi/points",
+        params={**params, "labels": ""},
+        headers=auth_headers(),
+    )
+    assert plain.json()["labels"] == {} and plain.json()["total"] == 0
