@@ -19,6 +19,8 @@ from services.anomaly.ingest.views import IngestShim
 from services.anomaly.ingest.views import router as ingest_router
 from services.anomaly.paging.sender import paging_hook
 from services.anomaly.points.views import router as points_router
+from services.anomaly.remote_write.views import RemoteWriteShim
+from services.anomaly.remote_write.views import router as remote_write_router
 from services.anomaly.retention import retention_hook
 from services.anomaly.series_api.views import router as series_router
 from services.anomaly.stats.views import router as stats_router
@@ -75,6 +77,7 @@ def create_app(
         description=DESCRIPTION,
         routers=[
             ingest_router,
+            remote_write_router,
             detectors_router,
             series_router,
             backtest_router,
@@ -88,4 +91,6 @@ def create_app(
     app.state.clock = clock
     # the hot path, answered before routing by the same handler as the documented route
     app.add_middleware(IngestShim, service_app=app, plugin=PLUGIN)
+    # remote write's protobuf body, answered ahead of the guard's JSON-only rule
+    app.add_middleware(RemoteWriteShim, service_app=app, plugin=PLUGIN)
     return app

@@ -27,3 +27,11 @@ NOTIFICATIONS = Counter(
     "nsentry_notifications_total", "Notification delivery attempts by result", ["channel", "status"]
 )
 ALERTS = Counter("nsentry_alerts_total", "On-call alerts by event", ["event"])
+REMOTE_WRITE_SAMPLES = Counter(
+    "nsentry_remote_write_samples_total",
+    "Prometheus remote-write samples received, by outcome: routed (fed to at least one "
+    "detector), no_detector (no detector's selector matched: dropped), stale (a staleness "
+    "marker: skipped), not_finite (NaN or infinite: skipped), out_of_range (a timestamp "
+    "outside 1970-2200: skipped)",
+    ["outcome"],
+)

@@ -1,0 +1,186 @@
+"""``POST /api/v1/write``: the Prometheus remote-write 1.0 receiver.
+
+Its body is no JSON (``application/x-protobuf``, snappy-compressed), which the
+request guard (``common.guard``) refuses with 415 on every other route; so, as
+``POST /api/v1/ingest`` does, the path is answered by a raw ASGI shim ahead of
+the guard (``RemoteWriteShim``), with the guard's own pieces: the body limit
+and its 413, request metrics, authentication and the error envelope. The
+documented route is the OpenAPI entry and serves the same handler.
+
+Answers, as the remote-write spec wants them: 204 once every sample is stored
+(or skipped and counted); 400 for a body that is not a WriteRequest (nothing
+written; Prometheus drops it); 401 without a valid bearer; 413 over the size
+limit; 415 unless ``Content-Type: application/x-protobuf`` (and a
+``Content-Encoding``, if given, of ``snappy``); 503 with ``Retry-After`` while
+the database is unreachable (Prometheus retries).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.anomaly.remote_write.decode import decode
+from services.anomaly.remote_write.receive import receive
+from services.common.auth import Caller, authenticate
+from services.common.errors import error_response, exception_response
+from services.common.guard import body_headers, read_body, record_request, too_large
+from services.common.responses import errors
+
+PATH = "/api/v1/write"
+MEDIA_TYPE = "application/x-protobuf"
+
+router = APIRouter(prefix="/api/v1")
+
+
+def is_protobuf(content_type: bytes | None) -> bool:
+    """``application/x-protobuf``, any case; parameters (``proto=...``) allowed."""
+    if content_type is None:
+        return False
+    return content_type.split(b";", 1)[0].strip().lower() == MEDIA_TYPE.encode()
+
+
+def not_protobuf(content_type: bytes | None, encoding: str | None, *, close: bool) -> Response:
+    given = None if content_type is None else content_type.decode("latin-1")[:100]
+    if encoding is not None and is_protobuf(content_type):
+        message = f"remote write bodies are snappy-compressed (Content-Encoding {encoding!r})"
+    else:
+        message = f"a remote-write body is sent with Content-Type: {MEDIA_TYPE}" + (
+            " (no Content-Type given)" if given is None else f" (not {given!r})"
+        )
+    return error_response(
+        415,
+        "unsupported_media_type",
+        message,
+        {"content_type": given, "accepted": [MEDIA_TYPE], "content_encoding": ["snappy"]},
+        {"connection": "close"} if close else None,
+    )
+
+
+def _bad_encoding(headers: Headers) -> str | None:
+    """The Content-Encoding if it is given and is not snappy."""
+    encoding = headers.get("content-encoding")
+    if encoding is None or encoding.strip().lower() == "snappy":
+        return None
+    return encoding[:100]
+
+
+async def handle_write(state: Any, account: str, body: bytes) -> Response:
+    """Decode, route, store and score: the whole of ``POST /api/v1/write`` after auth."""
+    request = decode(body)
+    await receive(state.ingestor, account, request)
+    return Response(status_code=204)
+
+
+_WRITE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "a remote-write 1.0 WriteRequest (protobuf, Prometheus' prompb/remote.proto), "
+            "snappy-compressed in the block format; Content-Encoding: snappy"
+        ),
+        "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post(
+    "/write",
+    tags=["ingest"],
+    summary="Prometheus remote write 1.0: samples routed to remote_write detectors",
+    description=(
+        "What Prometheus' `remote_write` sends (authorization: the plugin secret with the "
+        "X-Hasura-Source-Account-Id header, or a JWT). Each sample is stored and scored by "
+        "every enabled detector of the account whose metric_source is "
+        '`{"type": "remote_write", "match": "<series selector>"}` and whose selector '
+        "matches the series' labels; its labels, without `__name__` (unless the detector's "
+        "group_by names it), make the series through group_by. Samples no detector selects, "
+        "staleness markers and NaN are skipped and counted "
+        "(nsentry_remote_write_samples_total). 204 when done; 400 for a body that is not a "
+        "snappy-compressed WriteRequest or a series this service cannot keep (over 33 "
+        "labels, a bad label name, a value over 1,024 characters): nothing is written; "
+        "503 while the database is unreachable (retry)."
+    ),
+    status_code=204,
+    response_class=Response,
+    openapi_extra=_WRITE_BODY,
+    responses={
+        204: {"description": "stored and scored (or skipped and counted)"},
+        **errors(
+            400,
+            413,
+            415,
+            d400="not a snappy-compressed WriteRequest, or a series this service cannot keep",
+            d415=f"not Content-Type: {MEDIA_TYPE} (or a Content-Encoding other than snappy)",
+        ),
+    },
+)
+async def write(request: Request, caller: Caller) -> Response:
+    encoding = _bad_encoding(request.headers)
+    media = request.headers.get("content-type")
+    raw_media = None if media is None else media.encode("latin-1")
+    if encoding is not None or not is_protobuf(raw_media):
+        return not_protobuf(raw_media, encoding, close=False)
+    return await handle_write(request.app.state, caller.account_id, await request.body())
+
+
+class RemoteWriteShim:
+    """Pure ASGI: ``POST /api/v1/write`` answered by ``handle_write`` ahead of the guard
+    (which takes JSON bodies only); anything else goes down the stack."""
+
+    def __init__(self, app: ASGIApp, *, service_app: FastAPI, plugin: str) -> None:
+        self.app = app
+        self.service_app = service_app
+        self.plugin = plugin
+
+    async def __call__(self, scope: Scope, receive_: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _route_path(scope) != PATH:
+            await self.app(scope, receive_, send)
+            return
+        started = time.perf_counter()
+        if scope["method"] == "POST":
+            response = await self._answer(scope, receive_)
+        else:  # ahead of the guard, whose 415 for a protobuf body would hide the 405
+            response = self._other_method(scope)
+        await response(scope, receive_, send)
+        record_request(self.plugin, scope["method"], PATH, response.status_code, started)
+
+    def _other_method(self, scope: Scope) -> Response:
+        """405 (Allow: POST) to a caller with a valid bearer, 401 to anyone else."""
+        try:
+            authenticate(Headers(scope=scope), self.service_app.state.settings)
+        except Exception as exc:
+            return exception_response(exc, f"{scope['method']} {PATH}")
+        return error_response(
+            405, "method_not_allowed", "Method Not Allowed", None, {"Allow": "POST"}
+        )
+
+    async def _answer(self, scope: Scope, receive_: Receive) -> Response:
+        state = self.service_app.state
+        limit = state.settings.max_body_bytes
+        try:
+            declared, media = body_headers(scope)
+            if declared is not None and declared > limit:
+                return too_large(limit)
+            headers = Headers(scope=scope)
+            # the bearer first (headers only): without one, nothing else is said (401)
+            account = authenticate(headers, state.settings).account_id
+            encoding = _bad_encoding(headers)
+            if encoding is not None or not is_protobuf(media):
+                return not_protobuf(media, encoding, close=True)
+            body = await read_body(receive_, limit)
+            if body is None:
+                return too_large(limit)
+            return await handle_write(state, account, body)
+        except Exception as exc:
+            return exception_response(exc, f"POST {PATH}")
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
