@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from services.console.formatting import number, parse_instant, rfc3339
+from services.console.formatting import number, parse_instant, rfc3339, zone
 
 WIDTH, HEIGHT = 960, 320
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 40
@@ -121,8 +121,6 @@ def mark_title(p: dict[str, Any]) -> str:
 
 
 def _axes(chart: Chart, since: datetime, until: datetime, tz_name: str) -> str:
-    from services.console.formatting import zone
-
     tz = zone(tz_name)
     parts = [
         f'<line class="axis" x1="{LEFT}" y1="{HEIGHT - BOTTOM}" '

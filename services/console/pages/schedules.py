@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.console import timeline
-from services.console.client import ApiFailure
+from services.console.client import ApiFailure, failure_of
 from services.console.formatting import rfc3339, zone
 from services.console.web import ApiDep, FormDep, now_of, redirect, render
 
@@ -148,8 +148,6 @@ async def delete_override(
 async def calendar(request: Request, api: ApiDep, schedule_id: str) -> Response:
     answer = await api.raw("oncall", f"/api/v1/schedules/{schedule_id}/calendar.ics")
     if answer.status_code != 200:
-        from services.console.client import failure_of
-
         raise failure_of(answer)
     return Response(
         answer.content,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.console.client import headers_for
-from services.console.sessions import COOKIE, PRE_COOKIE, SessionStore
+from services.console.sessions import COOKIE, PRE_COOKIE, SessionStore, cookie_value
 from services.console.web import (
     CSRF_FIELD,
     Forbidden,
@@ -85,8 +85,6 @@ async def signin(request: Request) -> Response:
     session = await store.create(
         account=account, via=via, bearer=bearer, now=now, expires_at=expires
     )
-    from services.console.sessions import cookie_value
-
     response = RedirectResponse(url(request, "/"), status_code=303)
     response.set_cookie(
         COOKIE,
