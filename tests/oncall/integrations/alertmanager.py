@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from tests.deploy.support import _run
 
@@ -101,3 +105,27 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+T = TypeVar("T")
+
+
+async def until(check: Callable[[], Awaitable[T | None]], seconds: float = 30.0) -> T:
+    """Poll `check` until it answers something (Alertmanager runs on its own clock)."""
+    async with asyncio.timeout(seconds):
+        while True:
+            found = await check()
+            if found is not None:
+                return found
+            await asyncio.sleep(0.1)
+
+
+def am_alert(ends: datetime | None = None) -> list[dict[str, Any]]:
+    alert: dict[str, Any] = {
+        "labels": {"alertname": "DiskFull", "instance": "db1:9100", "severity": "critical"},
+        "annotations": {"summary": "Disk full on db1", "description": "/var at 99%"},
+        "generatorURL": "http://prometheus.test/graph?g0.expr=disk",
+    }
+    if ends is not None:
+        alert["endsAt"] = ends.isoformat()
+    return [alert]

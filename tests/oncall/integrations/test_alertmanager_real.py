@@ -7,13 +7,9 @@ clock with one-second group waits; the test polls for each step, never sleeps bl
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -24,20 +20,8 @@ from services.oncall.app import create_app
 from services.oncall.worker import Worker
 from tests.conftest import auth_headers
 from tests.oncall.helpers import FakeClock, HttpSink, free_port
-from tests.oncall.integrations import alertmanager
+from tests.oncall.integrations.alertmanager import am_alert, until
 from tests.oncall.integrations.helpers import alert_detail, alerts, key, kinds, responder
-
-T = TypeVar("T")
-
-
-async def until(check: Callable[[], Awaitable[T | None]], seconds: float = 30.0) -> T:
-    """Poll `check` until it answers something (Alertmanager runs on its own clock)."""
-    async with asyncio.timeout(seconds):
-        while True:
-            found = await check()
-            if found is not None:
-                return found
-            await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -61,50 +45,6 @@ async def served(oncall_settings: Settings, clock: FakeClock) -> AsyncIterator[s
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     await asyncio.wait_for(task, 30)
-
-
-@pytest.fixture
-async def am_api(alertmanager_binary: str, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    folder = Path(tempfile.mkdtemp(prefix="nsentry-am-"))
-    processes: list[subprocess.Popen[bytes]] = []
-
-    async def start(webhook_url: str, bearer: str | None = None) -> httpx.AsyncClient:
-        port = free_port()
-        processes.append(alertmanager.start(alertmanager_binary, folder, webhook_url, port, bearer))
-        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5)
-
-        async def ready() -> bool | None:
-            if processes[0].poll() is not None:
-                log = (folder / "alertmanager.log").read_text()[-2000:]
-                raise AssertionError(f"alertmanager exited: {log}")
-            try:
-                return (await client.get("/-/ready")).status_code == 200 or None
-            except httpx.TransportError:
-                return None
-
-        await until(ready)
-        return client
-
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def am_alert(ends: datetime | None = None) -> list[dict[str, Any]]:
-    alert: dict[str, Any] = {
-        "labels": {"alertname": "DiskFull", "instance": "db1:9100", "severity": "critical"},
-        "annotations": {"summary": "Disk full on db1", "description": "/var at 99%"},
-        "generatorURL": "http://prometheus.test/graph?g0.expr=disk",
-    }
-    if ends is not None:
-        alert["endsAt"] = ends.isoformat()
-    return [alert]
 
 
 @pytest.mark.parametrize("carry", ["url", "bearer"])

@@ -17,8 +17,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import auth_headers
+from tests.oncall.conftest import Live
 from tests.oncall.helpers import HttpSink, SmtpSink
-from tests.oncall.links.conftest import Live
 
 pytestmark = pytest.mark.db
 H = auth_headers("links")
