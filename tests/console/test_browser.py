@@ -238,6 +238,21 @@ async def test_override_created_in_the_page_changes_the_timeline(
     assert _on_page(await _segments(page), at) == before
 
 
+async def test_calendar_feed_link_created_and_revoked_in_the_page(
+    page: Any, site: Stack, seeded: Seeded
+) -> None:
+    await page.goto(f"{site.console}/schedules/{seeded.schedule}")
+    await page.click("#feed-create")
+    await page.wait_for_selector("#feed-url")
+    url = await page.locator("#feed-url").get_attribute("href")
+    assert url and "/api/v1/feeds/" in url
+    feed = await site.http.get(url)  # no bearer: the link is its own credential
+    assert feed.status_code == 200 and feed.text.startswith("BEGIN:VCALENDAR")
+    await page.click("#feed-revoke")
+    await page.wait_for_selector("#feed-create")
+    assert (await site.http.get(url)).status_code == 404
+
+
 async def test_people_and_policies_read_and_edit(page: Any, site: Stack, seeded: Seeded) -> None:
     await page.goto(f"{site.console}/people")
     await page.click("#people-table a:has-text('Ada')")

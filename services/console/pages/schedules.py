@@ -144,6 +144,20 @@ async def delete_override(
     return redirect(request, f"/schedules/{schedule_id}", **back, notice="override deleted")
 
 
+@router.post("/schedules/{schedule_id}/feed")
+async def create_feed(request: Request, api: ApiDep, form: FormDep, schedule_id: str) -> Response:
+    back = {"start": form.get("back_start"), "tz": form.get("tz"), "view": form.get("view")}
+    await api.oncall("POST", f"/api/v1/schedules/{schedule_id}/feed")
+    return redirect(request, f"/schedules/{schedule_id}", **back, notice="calendar feed created")
+
+
+@router.post("/schedules/{schedule_id}/feed/delete")
+async def revoke_feed(request: Request, api: ApiDep, form: FormDep, schedule_id: str) -> Response:
+    back = {"start": form.get("back_start"), "tz": form.get("tz"), "view": form.get("view")}
+    await api.oncall("DELETE", f"/api/v1/schedules/{schedule_id}/feed")
+    return redirect(request, f"/schedules/{schedule_id}", **back, notice="calendar feed revoked")
+
+
 @router.get("/schedules/{schedule_id}/calendar.ics")
 async def calendar(request: Request, api: ApiDep, schedule_id: str) -> Response:
     answer = await api.raw("oncall", f"/api/v1/schedules/{schedule_id}/calendar.ics")
