@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.debian import install, which
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HASURA_DIR = REPO_ROOT / "hasura"
@@ -37,8 +38,6 @@ NGINX_TEMPLATE_VARIABLES = (
 _ENVSUBST_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)")
 # characters that would break out of the quoted nginx string the secret sits in
 _SECRET_UNSAFE = re.compile(r"[\s\"'\\$;{}]")
-
-INSTALL_TIMEOUT_SECONDS = 600
 
 
 def load_yaml(path: Path) -> Any:
@@ -106,66 +105,15 @@ def nginx_main_config(prefix: Path, include: Path) -> str:
 
 
 def find_nginx() -> str | None:
-    found = shutil.which("nginx")
-    if found:
-        return found
-    for candidate in ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    return which(
+        ("nginx",), ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+    )
 
 
 def install_nginx() -> tuple[str | None, str]:
-    """nginx from Debian's archive (apt-get) when missing; (path or None, why not)."""
-    found = find_nginx()
-    if found:
-        return found, ""
-    if os.geteuid() != 0:
-        return None, "nginx is not installed and installing it needs root (apt-get)"
-    if not shutil.which("apt-get"):
-        return None, "nginx is not installed and there is no apt-get to install it"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    # Debian starts a freshly installed service unless policy-rc.d says no; the test
-    # must not leave a system nginx on port 80 behind.
-    policy = Path("/usr/sbin/policy-rc.d")
-    added_policy = False
-    if not policy.exists():
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-        added_policy = True
-    log: list[str] = []
-    try:
-        _run(["apt-get", "update"], env, log)
-        install = ["apt-get", "install", "-y", "--no-install-recommends"]
-        # nginx-light is gone from newer releases; the plain package has auth_request too
-        if not _run([*install, "nginx-light"], env, log):
-            _run([*install, "nginx"], env, log)
-    finally:
-        if added_policy:
-            policy.unlink(missing_ok=True)
-    found = find_nginx()
-    if found:
-        return found, ""
-    return None, "could not install nginx with apt-get: " + " | ".join(log)[-600:]
-
-
-def _run(command: list[str], env: dict[str, str], log: list[str]) -> bool:
-    try:
-        result = subprocess.run(
-            command,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        log.append(f"{' '.join(command)}: {exc}")
-        return False
-    if result.returncode != 0:
-        log.append(f"{' '.join(command)}: exit {result.returncode}: {result.stderr.strip()[-300:]}")
-        return False
-    return True
+    """nginx from Debian's archive (apt-get) when missing; (path or None, why not).
+    nginx-light is gone from newer releases; the plain package has auth_request too."""
+    return install("nginx", ("nginx-light", "nginx"), find_nginx)
 
 
 def nginx_has_auth_request(binary: str) -> bool:

@@ -5,58 +5,24 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.deploy.support import _run
+from tests.debian import install, which
 
 CANDIDATES = ("/usr/bin/prometheus-alertmanager", "/usr/local/bin/alertmanager")
 
 
 def find_alertmanager() -> str | None:
-    for name in ("prometheus-alertmanager", "alertmanager"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return next((c for c in CANDIDATES if os.access(c, os.X_OK)), None)
+    return which(("prometheus-alertmanager", "alertmanager"), CANDIDATES)
 
 
 def install_alertmanager() -> tuple[str | None, str]:
     """The binary (installed from Debian's archive when missing), or None and why not."""
-    found = find_alertmanager()
-    if found:
-        return found, ""
-    if os.geteuid() != 0:
-        return None, "alertmanager is not installed and installing it needs root (apt-get)"
-    if not shutil.which("apt-get"):
-        return None, "alertmanager is not installed and there is no apt-get to install it"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    # Debian starts a freshly installed service unless policy-rc.d says no: the test
-    # must not leave a system Alertmanager on port 9093 behind
-    policy = Path("/usr/sbin/policy-rc.d")
-    added_policy = False
-    if not policy.exists():
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-        added_policy = True
-    log: list[str] = []
-    try:
-        install = ["apt-get", "install", "-y", "--no-install-recommends"]
-        if not _run([*install, "prometheus-alertmanager"], env, log):
-            _run(["apt-get", "update"], env, log)
-            _run([*install, "prometheus-alertmanager"], env, log)
-    finally:
-        if added_policy:
-            policy.unlink(missing_ok=True)
-    found = find_alertmanager()
-    if found:
-        return found, ""
-    return None, "could not install prometheus-alertmanager with apt-get: " + " | ".join(log)[-600:]
+    return install("prometheus-alertmanager", ("prometheus-alertmanager",), find_alertmanager)
 
 
 def config(webhook_url: str, bearer: str | None = None) -> str:
