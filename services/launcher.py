@@ -134,23 +134,30 @@ def run_up(args: argparse.Namespace) -> int:
         generated = False
     settings = load_settings()
     _configure_logging(settings)
-    ports = (settings.anomaly_port, settings.oncall_port)
+    taken = _port_in_use(settings.host, (settings.anomaly_port, settings.oncall_port))
+    if taken is not None:  # before anything starts: the database may be another nsentry's
+        return _fail(f"port {taken} is in use: is another nsentry running?")
     console = None
+    skipped = "--no-console"
     if not getattr(args, "no_console", False):
         from services.console.config import load_console_settings
 
         console = load_console_settings()
-        ports += (console.port,)
-    taken = _port_in_use(settings.host, ports)
-    if taken is not None:  # before anything starts: the database may be another nsentry's
-        return _fail(f"port {taken} is in use: is another nsentry running?")
+        if _port_in_use(settings.host, (console.port,)) is not None:
+            # the console is optional: the services run, and `up` says why it is missing
+            skipped = f"port {console.port} is in use; set CONSOLE_PORT"
+            console = None
     with _database(settings, args.data_dir) as dsn:
         settings = load_settings(database_url=dsn)
         applied = asyncio.run(_migrate_up(dsn, settings))
         print(f"nsentry: {len(applied)} migrations applied", flush=True)
         return _run_served(
             _serve_all(
-                settings, worker=not args.no_worker, secret_generated=generated, console=console
+                settings,
+                worker=not args.no_worker,
+                secret_generated=generated,
+                console=console,
+                console_skipped=skipped,
             )
         )
 
@@ -170,7 +177,12 @@ def _console_app(settings: Settings, console: Any) -> Any:
 
 
 async def _serve_all(
-    settings: Settings, *, worker: bool, secret_generated: bool, console: Any = None
+    settings: Settings,
+    *,
+    worker: bool,
+    secret_generated: bool,
+    console: Any = None,
+    console_skipped: str = "--no-console",
 ) -> int:
     from services.anomaly.app import create_app as create_anomaly
     from services.oncall.app import create_app as create_oncall
@@ -224,7 +236,7 @@ async def _serve_all(
             + (
                 f"  console        http://{settings.host}:{console.port}\n"
                 if console is not None
-                else "  console        not served (--no-console)\n"
+                else f"  console        not served ({console_skipped})\n"
             )
             + f"  worker         {'running' if runner else 'not running'}\n"
             + (

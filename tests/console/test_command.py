@@ -104,3 +104,27 @@ def test_serve_console(tmp_path: Path, database_url: str) -> None:
         assert httpx.get(f"{base}/", timeout=5).headers["location"] == "/console/signin"
     finally:
         stop(process)
+
+
+def test_up_runs_without_the_console_when_its_port_is_taken(tmp_path: Path, data_dir: Path) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        taken = held.getsockname()[1]
+        ports = {name: free_port() for name in ("ANOMALY_PORT", "ONCALL_PORT")}
+        env = {**BASE_ENV, **{k: str(v) for k, v in ports.items()}, "CONSOLE_PORT": str(taken),
+               "PLUGIN_SECRET": PLUGIN_SECRET}  # fmt: skip
+        process = subprocess.Popen(
+            [*NSENTRY, "up", "--no-worker", "--data-dir", str(data_dir)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            wait_ready([f"http://127.0.0.1:{ports['ANOMALY_PORT']}"], process, 90)
+        finally:
+            output = stop(process)
+    assert process.returncode == 0, output
+    assert f"console        not served (port {taken} is in use; set CONSOLE_PORT)" in output
