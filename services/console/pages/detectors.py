@@ -48,7 +48,18 @@ def labels_param(labels: dict[str, str]) -> str:
 
 async def _view(api: Api, detector_id: str, since: datetime, until: datetime, labels: str | None):  # type: ignore[no-untyped-def]
     window = {"since": rfc3339(since), "until": rfc3339(until)}
-    detector, points, series, policies = await asyncio.gather(
+
+    def reviews(only: dict[str, Any]) -> list[Any]:
+        return [
+            api.anomaly(
+                "GET",
+                "/api/v1/anomalies",
+                params={**window, **only, "detector_id": detector_id, "limit": 100},
+            ),
+            api.anomaly("GET", "/api/v1/stats", params={**only, "detector_id": detector_id}),
+        ]
+
+    detector, points, series, policies, anomalies, stats = await asyncio.gather(
         api.anomaly("GET", f"/api/v1/detectors/{detector_id}"),
         api.anomaly(
             "GET",
@@ -57,18 +68,12 @@ async def _view(api: Api, detector_id: str, since: datetime, until: datetime, la
         ),
         api.anomaly("GET", f"/api/v1/detectors/{detector_id}/series", params={"limit": 100}),
         api.oncall("GET", "/api/v1/policies", params={"limit": 1000}),
+        *reviews({}),
     )
-    # a multi-series detector: the anomalies and stats of the series drawn
-    drawn = next((s for s in series["data"] if s["labels"] == points["labels"]), None)
-    only = {"series": drawn["id"]} if drawn is not None and len(series["data"]) > 1 else {}
-    anomalies, stats = await asyncio.gather(
-        api.anomaly(
-            "GET",
-            "/api/v1/anomalies",
-            params={**window, **only, "detector_id": detector_id, "limit": 100},
-        ),
-        api.anomaly("GET", "/api/v1/stats", params={**only, "detector_id": detector_id}),
-    )
+    if len(series["data"]) > 1:  # the anomalies and stats of the series drawn, not all
+        drawn = next((s for s in series["data"] if s["labels"] == points["labels"]), None)
+        if drawn is not None:
+            anomalies, stats = await asyncio.gather(*reviews({"series": drawn["id"]}))
     return detector, points, anomalies, stats, policies, series["data"]
 
 
