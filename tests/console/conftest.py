@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +13,7 @@ import pytest
 from tests.clock import FakeClock
 from tests.conftest import REPO_ROOT
 from tests.console.stack import Stack, stack
+from tests.debian import install, which
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "test-output" / "console"
@@ -23,21 +21,7 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def install_chromium() -> tuple[str | None, str]:
-    if os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM, ""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None, "chromium is not installed and apt-get (as root) is not available"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    log = []
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-    ):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-        log.append(result.stderr[-300:])
-    if os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM, ""
-    return None, "could not install chromium with apt-get: " + " | ".join(log)[-600:]
+    return install("chromium", ("chromium",), lambda: which((), (CHROMIUM,)))
 
 
 @pytest.fixture(scope="session")
