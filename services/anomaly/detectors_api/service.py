@@ -150,10 +150,28 @@ def detector_status(row: asyncpg.Record) -> str:
     return "learning" if row["learning"] else "active"
 
 
-def detector_out(row: asyncpg.Record) -> dict[str, Any]:
+def progress_out(row: asyncpg.Record) -> dict[str, Any]:
+    """What a detector or a series has learned and seen (the same columns on both)."""
     last = None
     if row["last_ts"] is not None:
         last = {"timestamp": row["last_ts"], "value": row["last_value"], "score": row["last_score"]}
+    return {
+        "n_seen": row["n_seen"],
+        "warmup": row["warmup"],
+        "counts": {
+            "points": row["points_count"],
+            "anomalies": row["anomalies_count"],
+            "late": row["late_count"],
+            "duplicates": row["duplicates_count"],
+        },
+        "last_point": last,
+        "last_anomaly_at": row["last_anomaly_at"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def detector_out(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": row["id"],
         "name": row["name"],
@@ -168,16 +186,5 @@ def detector_out(row: asyncpg.Record) -> dict[str, Any]:
         "max_series": row["max_series"],
         "series_count": row["series_count"],
         "status": detector_status(row),
-        "n_seen": row["n_seen"],
-        "warmup": row["warmup"],
-        "counts": {
-            "points": row["points_count"],
-            "anomalies": row["anomalies_count"],
-            "late": row["late_count"],
-            "duplicates": row["duplicates_count"],
-        },
-        "last_point": last,
-        "last_anomaly_at": row["last_anomaly_at"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
+        **progress_out(row),
     }

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from services.anomaly.detectors_api.service import progress_out
 from services.anomaly.detectors_api.store import detector_missing
 from services.anomaly.series import labels_of, parse_selector
 from services.common.errors import NotFound, invalid_field
@@ -31,27 +32,13 @@ LISTING = Keyset(
 
 
 def series_out(row: asyncpg.Record) -> dict[str, Any]:
-    last = None
-    if row["last_ts"] is not None:
-        last = {"timestamp": row["last_ts"], "value": row["last_value"], "score": row["last_score"]}
     status = "disabled" if not row["enabled"] else "learning" if row["learning"] else "active"
     return {
         "id": row["id"],
         "detector_id": row["detector_id"],
         "labels": labels_of(row["series_key"]),
         "status": status,
-        "n_seen": row["n_seen"],
-        "warmup": row["warmup"],
-        "counts": {
-            "points": row["points_count"],
-            "anomalies": row["anomalies_count"],
-            "late": row["late_count"],
-            "duplicates": row["duplicates_count"],
-        },
-        "last_point": last,
-        "last_anomaly_at": row["last_anomaly_at"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
+        **progress_out(row),
     }
 
 

@@ -68,6 +68,10 @@ async def use(conn: asyncpg.Connection, link: Link, *, now: datetime) -> bool:
     return row is not None
 
 
+# the actions that move an alert to a state: (the state, the service call)
+_CLOSING = {"ack": ("acknowledged", alerts.acknowledge), "resolve": ("resolved", alerts.resolve)}
+
+
 async def act(conn: asyncpg.Connection, link: Link, alert: Any, *, now: datetime) -> None:
     """Do what the link says, on the timeline with the person's id and name. Raises
     Conflict when the alert's state refuses it (the caller rolls back)."""
@@ -75,21 +79,11 @@ async def act(conn: asyncpg.Connection, link: Link, alert: Any, *, now: datetime
         "person": {"id": link.person_id, "name": alert["person_name"]},
         "via": "link",
     }
-    if link.action == "ack":
-        if alert["status"] == "acknowledged":
-            raise Conflict("the alert is already acknowledged")
-        await alerts.acknowledge(
-            conn,
-            account=link.account,
-            alert_id=link.alert_id,
-            by=link.person_id,
-            now=now,
-            details=details,
-        )
-    elif link.action == "resolve":
-        if alert["status"] == "resolved":
-            raise Conflict("the alert is already resolved")
-        await alerts.resolve(
+    if link.action in _CLOSING:
+        done, change = _CLOSING[link.action]
+        if alert["status"] == done:
+            raise Conflict(f"the alert is already {done}")
+        await change(
             conn,
             account=link.account,
             alert_id=link.alert_id,
