@@ -270,6 +270,58 @@ async def test_people_and_policies_read_and_edit(page: Any, site: Stack, seeded:
     assert [s["delay_minutes"] for s in policy["steps"]] == [10, 20]
 
 
+async def test_contact_methods_added_edited_and_removed_in_the_page(
+    page: Any, site: Stack, seeded: Seeded
+) -> None:
+    await site.call("oncall", "POST", "/api/v1/people", json={"id": "dee", "name": "Dee"})
+    await page.goto(f"{site.console}/people/dee")
+    await page.select_option("#new-type", "webhook")
+    await page.fill("#new-destination", "http://127.0.0.1:9/dee-hook")
+    await page.fill("#new-delay", "3")
+    await page.click("#contact-add button[type=submit]")
+    await page.wait_for_selector("#signing-secret")
+    secret = await page.locator("#signing-secret-value").inner_text()
+    assert secret.startswith("whsec_")
+    person = await site.call("oncall", "GET", "/api/v1/people/dee")
+    [method] = person["contact_methods"]
+    assert method["type"] == "webhook" and method["url"] == "http://127.0.0.1:9/dee-hook"
+    assert method["delay_minutes"] == 3 and method["signing_secret"] is None
+    # shown once: the page read again has no secret
+    await page.goto(f"{site.console}/people/dee")
+    assert await page.locator("#signing-secret").count() == 0
+    assert secret not in await page.content()
+    # edit the delay; a blank URL keeps the current one (and its secret)
+    fid = f"cm-{method['id']}"
+    await page.fill(f"[id='{fid}-delay']", "12")
+    await page.click(f"[id='{fid}-form'] button[type=submit]")
+    await page.wait_for_selector("p.notice")
+    person = await site.call("oncall", "GET", "/api/v1/people/dee")
+    [edited] = person["contact_methods"]
+    assert edited["id"] == method["id"] and edited["delay_minutes"] == 12
+    assert edited["url"] == "http://127.0.0.1:9/dee-hook"
+    # rotate: a new secret, shown once
+    await page.click(f"[id='{fid}-rotate'] button[type=submit]")
+    await page.wait_for_selector("#signing-secret")
+    rotated = await page.locator("#signing-secret-value").inner_text()
+    assert rotated.startswith("whsec_") and rotated != secret
+    await page.goto(f"{site.console}/people/dee")
+    assert rotated not in await page.content()
+    # a refused destination: the API's message beside the form, nothing saved
+    await page.fill("#new-destination", "http://169.254.169.254/latest")
+    await page.click("#contact-add button[type=submit]")
+    await page.wait_for_selector("#new-error")
+    message = await page.locator("#new-error").inner_text()
+    assert "contact_methods" in message and "url" in message, message
+    assert await page.locator("#new-destination").input_value() == "http://169.254.169.254/latest"
+    person = await site.call("oncall", "GET", "/api/v1/people/dee")
+    assert [m["id"] for m in person["contact_methods"]] == [method["id"]]
+    # remove it
+    await page.click(f"[id='{fid}-remove'] button[type=submit]")
+    await page.wait_for_selector("p.notice")
+    person = await site.call("oncall", "GET", "/api/v1/people/dee")
+    assert person["contact_methods"] == []
+
+
 @pytest.mark.parametrize("width", [390, 1440])
 async def test_pages_read_at_phone_and_desktop_widths(
     browser: Any, site: Stack, seeded: Seeded, shots: Path, width: int

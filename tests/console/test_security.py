@@ -99,6 +99,33 @@ async def test_form_without_csrf_is_refused(
     assert answer.status_code == 303
 
 
+async def test_contact_method_forms_without_csrf_are_refused(
+    client: httpx.AsyncClient, site: Stack, data: dict[str, Any]
+) -> None:
+    await site.call("oncall", "PATCH", "/api/v1/people/ann", json={
+        "contact_methods": [{"id": "mail", "type": "email", "address": "ann@example.com"}],
+    })  # fmt: skip
+    form = {"type": "webhook", "destination": "http://127.0.0.1:9/x", "delay_minutes": "0"}
+    for path in ("/people/ann/contact-methods", "/people/ann/contact-methods/mail",
+                 "/people/ann/contact-methods/mail/delete",
+                 "/people/ann/contact-methods/mail/rotate-secret"):  # fmt: skip
+        for token in ({}, {"csrf_token": "forged"}):
+            answer = await client.post(path, data={**form, **token})
+            assert answer.status_code == 403, (path, answer.text)
+    person = await site.call("oncall", "GET", "/api/v1/people/ann")
+    assert [(m["id"], m["type"]) for m in person["contact_methods"]] == [("mail", "email")]
+    # with the token it acts
+    page = await client.get("/people/ann")
+    answer = await client.post(
+        "/people/ann/contact-methods/mail",
+        data={"csrf_token": csrf_of(page.text), "type": "email", "destination": "",
+              "delay_minutes": "7"},
+    )  # fmt: skip
+    assert answer.status_code == 303, answer.text
+    person = await site.call("oncall", "GET", "/api/v1/people/ann")
+    assert person["contact_methods"][0]["delay_minutes"] == 7
+
+
 async def test_every_form_carries_a_csrf_field(client: httpx.AsyncClient) -> None:
     for path in ("/", "/detectors/a-only", "/alerts", "/schedules", "/people", "/people/ann",
                  "/policies/ops"):  # fmt: skip
