@@ -104,6 +104,13 @@ def test_invalid_config_fails_fast_in_one_line(
     assert "invalid configuration" in result.stderr
 
 
+def launch(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """``nsentry`` started in the background, its output (both streams) in one pipe."""
+    return subprocess.Popen(
+        args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
 def wait_ready(urls: list[str], process: subprocess.Popen[str], seconds: float) -> float:
     """Poll until every URL's /ready is 200; returns how long it took."""
     started = time.monotonic()
@@ -134,14 +141,7 @@ def test_up_runs_both_services_on_embedded_postgres_and_stops_cleanly(
 ) -> None:
     anomaly_port, oncall_port = free_port(), free_port()
     env = {**BASE_ENV, "ANOMALY_PORT": str(anomaly_port), "ONCALL_PORT": str(oncall_port)}
-    process = subprocess.Popen(
-        [*NSENTRY, "up", "--data-dir", str(data_dir)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = launch([*NSENTRY, "up", "--data-dir", str(data_dir)], env, tmp_path)
     try:
         anomaly = f"http://127.0.0.1:{anomaly_port}"
         oncall = f"http://127.0.0.1:{oncall_port}"
@@ -191,14 +191,7 @@ def test_up_uses_the_given_secret(tmp_path: Path, data_dir: Path) -> None:
         "ONCALL_PORT": str(oncall_port),
         "PLUGIN_SECRET": PLUGIN_SECRET,
     }
-    process = subprocess.Popen(
-        [*NSENTRY, "up", "--data-dir", str(data_dir)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = launch([*NSENTRY, "up", "--data-dir", str(data_dir)], env, tmp_path)
     try:
         url = f"http://127.0.0.1:{anomaly_port}"
         wait_ready([url], process, 60)
@@ -222,14 +215,7 @@ def test_serve_starts_with_full_config(tmp_path: Path, database_url: str) -> Non
         "NSELF_PLUGIN_LICENSE_KEY": "nself_pro_" + "k" * 30,
         "PORT": str(port),
     }
-    process = subprocess.Popen(
-        [*NSENTRY, "serve", "oncall"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = launch([*NSENTRY, "serve", "oncall"], env, tmp_path)
     try:
         wait_ready([f"http://127.0.0.1:{port}"], process, 30)
     finally:

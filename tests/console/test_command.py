@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import httpx
 
 from tests.conftest import PLUGIN_SECRET
-from tests.test_cli import BASE_ENV, NSENTRY, free_port, stop, wait_ready
+from tests.test_cli import BASE_ENV, NSENTRY, free_port, launch, stop, wait_ready
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -29,14 +28,7 @@ def sign_in(base: str, secret: str) -> httpx.Client:
 def test_up_serves_the_console(tmp_path: Path, data_dir: Path) -> None:
     ports = {name: free_port() for name in ("ANOMALY_PORT", "ONCALL_PORT", "CONSOLE_PORT")}
     env = {**BASE_ENV, **{k: str(v) for k, v in ports.items()}, "PLUGIN_SECRET": PLUGIN_SECRET}
-    process = subprocess.Popen(
-        [*NSENTRY, "up", "--data-dir", str(data_dir)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = launch([*NSENTRY, "up", "--data-dir", str(data_dir)], env, tmp_path)
     console = f"http://127.0.0.1:{ports['CONSOLE_PORT']}"
     try:
         wait_ready([console, f"http://127.0.0.1:{ports['ANOMALY_PORT']}"], process, 90)
@@ -56,13 +48,8 @@ def test_up_serves_the_console(tmp_path: Path, data_dir: Path) -> None:
 def test_up_without_the_console(tmp_path: Path, data_dir: Path) -> None:
     ports = {name: free_port() for name in ("ANOMALY_PORT", "ONCALL_PORT", "CONSOLE_PORT")}
     env = {**BASE_ENV, **{k: str(v) for k, v in ports.items()}, "PLUGIN_SECRET": PLUGIN_SECRET}
-    process = subprocess.Popen(
-        [*NSENTRY, "up", "--no-console", "--no-worker", "--data-dir", str(data_dir)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = launch(
+        [*NSENTRY, "up", "--no-console", "--no-worker", "--data-dir", str(data_dir)], env, tmp_path
     )
     try:
         wait_ready([f"http://127.0.0.1:{ports['ONCALL_PORT']}"], process, 90)
@@ -87,14 +74,7 @@ def test_serve_console(tmp_path: Path, database_url: str) -> None:
         "PORT": str(port),
         "CONSOLE_ROOT_PATH": "/console",
     }
-    process = subprocess.Popen(
-        [*NSENTRY, "serve", "console"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = launch([*NSENTRY, "serve", "console"], env, tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready([base], process, 60)
@@ -114,13 +94,8 @@ def test_up_runs_without_the_console_when_its_port_is_taken(tmp_path: Path, data
         ports = {name: free_port() for name in ("ANOMALY_PORT", "ONCALL_PORT")}
         env = {**BASE_ENV, **{k: str(v) for k, v in ports.items()}, "CONSOLE_PORT": str(taken),
                "PLUGIN_SECRET": PLUGIN_SECRET}  # fmt: skip
-        process = subprocess.Popen(
-            [*NSENTRY, "up", "--no-worker", "--data-dir", str(data_dir)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        process = launch(
+            [*NSENTRY, "up", "--no-worker", "--data-dir", str(data_dir)], env, tmp_path
         )
         try:
             wait_ready([f"http://127.0.0.1:{ports['ANOMALY_PORT']}"], process, 90)
