@@ -12,7 +12,7 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,23 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@contextmanager
+def own_postgres(prefix: str) -> Iterator[EmbeddedPostgres]:
+    """An embedded Postgres in a folder of its own, stopped and removed at the end (a
+    module that kills its server uses its own, not the session's)."""
+    path = Path(tempfile.mkdtemp(prefix=f"nsentry-test-{prefix}-"))
+    server = EmbeddedPostgres(path)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
-    path = Path(tempfile.mkdtemp(prefix="nsentry-test-pg-"))
-    server = EmbeddedPostgres(path)
-    yield server
-    server.stop()
-    shutil.rmtree(path, ignore_errors=True)
+    with own_postgres("pg") as server:
+        yield server
 
 
 async def create_database(server: EmbeddedPostgres, name: str, *, migrate: bool = True) -> str:

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -30,7 +27,7 @@ from services.common.embedded import EmbeddedPostgres
 from services.common.errors import DatabaseUnavailable
 from services.common.outage import OutageLog, outage_kind, outages, redact
 from services.oncall.app import create_app as create_oncall
-from tests.conftest import auth_headers, create_database, make_settings, serve_app
+from tests.conftest import auth_headers, create_database, make_settings, own_postgres, serve_app
 
 pytestmark = pytest.mark.db
 
@@ -42,13 +39,8 @@ GRAPHQL = {"query": "{ schedules(limit: 5) { id name } }"}
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmbeddedPostgres]:
     """A Postgres of this module's own, free to be killed."""
-    path = Path(tempfile.mkdtemp(prefix="nsentry-test-outage-"))
-    pg = EmbeddedPostgres(path)
-    try:
+    with own_postgres("outage") as pg:
         yield pg
-    finally:
-        pg.stop()
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

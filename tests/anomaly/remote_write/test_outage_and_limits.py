@@ -4,11 +4,8 @@ past a detector's max_series (refused and counted, the other series stored)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +16,7 @@ from services.common.embedded import EmbeddedPostgres
 from services.common.outage import outages
 from tests.anomaly.conftest import T0, create_detector
 from tests.anomaly.remote_write.support import HEADERS, body
-from tests.conftest import auth_headers, create_database, make_settings, serve_app
+from tests.conftest import auth_headers, create_database, make_settings, own_postgres, serve_app
 
 ACCOUNT = "rw-outage"
 
@@ -27,13 +24,8 @@ ACCOUNT = "rw-outage"
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmbeddedPostgres]:
     """A Postgres of this module's own, free to be killed."""
-    path = Path(tempfile.mkdtemp(prefix="nsentry-test-rw-outage-"))
-    pg = EmbeddedPostgres(path)
-    try:
+    with own_postgres("rw-outage") as pg:
         yield pg
-    finally:
-        pg.stop()
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
