@@ -26,6 +26,7 @@ from typing import Any
 import asyncpg
 
 from services.common import db
+from services.common.destinations import DestinationPolicy
 from services.common.outage import outage_kind
 from services.common.outbox import Lease
 from services.common.settings import Settings
@@ -39,7 +40,6 @@ from services.oncall.delivery.channels import (
     SmtpConfig,
     WebhookChannel,
 )
-from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.delivery.http import Connections
 from services.oncall.escalation import runner
 from services.oncall.integrations import inbound_email

@@ -26,10 +26,10 @@ import httpcore
 import httpx
 
 from services import __version__
+from services.common.destinations import DestinationPolicy, Refused
 from services.common.outbox import MAX_RETRY_AFTER_SECONDS as MAX_RETRY_AFTER_SECONDS
 from services.common.outbox import Outcome, classify_status, parse_retry_after
 from services.oncall.delivery import signing
-from services.oncall.delivery.destinations import DestinationPolicy, Refused
 from services.oncall.delivery.http import Answer, InvalidURL
 
 # `cancelled` and `lost`: the attempt was not made (the alert was closed, or the

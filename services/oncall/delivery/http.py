@@ -36,8 +36,6 @@ from __future__ import annotations
 import importlib.util
 import ssl
 import sys
-import time
-import typing
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +43,8 @@ from urllib.parse import quote, urlsplit
 
 import httpcore
 import httpx
+
+from services.common.destinations import PinnedBackend
 
 KEEPALIVE_SECONDS = 5.0
 MAX_IDLE_PER_ORIGIN = 16
@@ -68,64 +68,6 @@ class Answer:
 
     status_code: int
     headers: dict[str, str]
-
-
-class PinnedBackend(httpcore.AsyncNetworkBackend):
-    """A network backend that dials the given addresses instead of resolving the host.
-
-    httpcore asks it to connect to the origin's host; it connects to the first of
-    `addresses` that accepts (the connect timeout shared between them) and ignores
-    the host, so no second name lookup can change where the request goes. TLS then
-    runs over that stream with the origin's host as SNI and verified name.
-    """
-
-    def __init__(
-        self, addresses: Sequence[str], inner: httpcore.AsyncNetworkBackend | None = None
-    ) -> None:
-        if not addresses:
-            raise ValueError("no address to connect to")
-        self.addresses = tuple(addresses)
-        self._inner = inner or httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        del host  # the name was resolved (once) and judged before: dial what was judged
-        deadline = None if timeout is None else time.monotonic() + timeout
-        options = list(socket_options) if socket_options is not None else None
-        failure: Exception | None = None
-        for i, address in enumerate(self.addresses):
-            budget = None
-            if deadline is not None:  # what is left, shared with the addresses after this
-                budget = max(0.0, deadline - time.monotonic()) / (len(self.addresses) - i)
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=budget,
-                    local_address=local_address,
-                    socket_options=options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.UnsupportedProtocol("webhooks are not sent over Unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 class Connections:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.oncall.delivery.destinations import DestinationPolicy
+from services.common.destinations import DestinationPolicy
 
 
 def destination_policy(request: Request) -> DestinationPolicy:

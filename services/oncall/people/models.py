@@ -34,7 +34,7 @@ Email = Annotated[
     ),
 ]
 # beyond its scheme and host, a destination is checked against the operator's policy
-# (private addresses, the allow-list: oncall.delivery.destinations), a 422 when refused
+# (private addresses, the allow-list: common.destinations), a 422 when refused
 Url = Annotated[
     str,
     Field(

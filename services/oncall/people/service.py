@@ -8,9 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from services.common.destinations import DestinationPolicy
 from services.common.errors import Conflict
 from services.common.listing import Keyset, keyset_page
-from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.people import contacts
 from services.oncall.people.models import Person, PersonCreate, PersonUpdate
 from services.oncall.validation import field_error, new_id, not_found, raise_field_errors

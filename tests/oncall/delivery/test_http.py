@@ -12,8 +12,8 @@ from pathlib import Path
 import httpcore
 import pytest
 
+from services.common.destinations import DestinationPolicy
 from services.oncall.delivery.channels import Message, WebhookChannel
-from services.oncall.delivery.destinations import DestinationPolicy
 from services.oncall.delivery.http import Connections, InvalidURL, _split
 from tests.oncall.helpers import METHOD_SECRET, read_request
 from tests.oncall.tls import tls_contexts

@@ -19,9 +19,9 @@ from typing import Any
 import httpcore
 import pytest
 
+from services.common.destinations import DestinationPolicy, PinnedBackend
 from services.oncall.delivery.channels import Message, Result, WebhookChannel
-from services.oncall.delivery.destinations import DestinationPolicy
-from services.oncall.delivery.http import Connections, PinnedBackend
+from services.oncall.delivery.http import Connections
 from tests.oncall.helpers import METHOD_SECRET, read_request
 from tests.oncall.tls import tls_contexts
 

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from services.oncall.delivery.destinations import DestinationPolicy
+from services.common.destinations import DestinationPolicy
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ async def test_the_check_resolves_once_and_judges_every_address() -> None:
 
 
 async def test_resolver_failures_are_transient_only_when_they_may_pass() -> None:
-    from services.oncall.delivery.destinations import Refused
+    from services.common.destinations import Refused
 
     async def again(host: str, port: int) -> list[str]:
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")

@@ -2,8 +2,10 @@
 
 A webhook or Slack URL must be http(s). Its host is refused when it is (or
 resolves to) a loopback, link-local, private, multicast, reserved or
-unspecified address, unless ONCALL_ALLOWED_DESTINATIONS lists the host name or
-a CIDR containing the address. Local mode (`nsentry up`) also allows loopback.
+unspecified address, unless the allow-list setting (ONCALL_ALLOWED_DESTINATIONS
+for on-call's webhooks, ANOMALY_ALLOWED_SOURCES for nself-anomaly's Prometheus
+sources) lists the host name or a CIDR containing the address. Local mode
+(`nsentry up`) also allows loopback.
 Public addresses are always allowed: the list names exceptions to the refusal.
 
 Two checks, one rule:
@@ -23,7 +25,9 @@ Two checks, one rule:
   resolves the name again, so a name that answers a public address to the
   check and a private one to the connect (DNS rebinding) reaches only the
   public one. The Host header and TLS (SNI and certificate verification) keep
-  the name.
+  the name. :class:`PinnedBackend` is the httpcore network backend that dials
+  them (on-call's ``delivery/http.Connections``, nself-anomaly's Prometheus
+  client).
 """
 
 from __future__ import annotations
@@ -32,9 +36,13 @@ import asyncio
 import ipaddress
 import re
 import socket
+import time
+import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+import httpcore
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -168,10 +176,16 @@ class DestinationPolicy:
     allow_loopback: bool = False
     resolver: Resolver = system_resolver
     resolve_seconds: float = RESOLVE_SECONDS
+    setting: str = "ONCALL_ALLOWED_DESTINATIONS"  # the allow-list a refusal points to
 
     @classmethod
     def from_settings(
-        cls, allowed: list[str], *, local_mode: bool, resolver: Resolver = system_resolver
+        cls,
+        allowed: list[str],
+        *,
+        local_mode: bool,
+        resolver: Resolver = system_resolver,
+        setting: str = "ONCALL_ALLOWED_DESTINATIONS",
     ) -> DestinationPolicy:
         hosts: set[str] = set()
         networks: list[IPNetwork] = []
@@ -180,7 +194,7 @@ class DestinationPolicy:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
                 hosts.add(item.lower().rstrip("."))
-        return cls(frozenset(hosts), tuple(networks), local_mode, resolver)
+        return cls(frozenset(hosts), tuple(networks), local_mode, resolver, setting=setting)
 
     def address_allowed(self, address: IPAddress) -> bool:
         if isinstance(address, ipaddress.IPv6Address):
@@ -227,9 +241,9 @@ class DestinationPolicy:
         if host.ascii in self.hosts:
             return parts, host
         if host.ascii in LOOPBACK_NAMES and not self.allow_loopback:
-            raise Refused(_refused(host.ascii))
+            raise Refused(_refused(host.ascii, self.setting))
         if host.address is not None and not self.address_allowed(host.address):
-            raise Refused(_refused(host.ascii))
+            raise Refused(_refused(host.ascii, self.setting))
         return parts, host
 
     def literal_problem(self, url: str) -> str | None:
@@ -275,7 +289,7 @@ class DestinationPolicy:
             except ValueError:
                 raise Refused(f"cannot resolve {host.ascii!r}: bad answer {text!r}") from None
             if host.ascii not in self.hosts and not self.address_allowed(address):
-                raise Refused(_refused(f"{host.ascii} ({address})"))
+                raise Refused(_refused(f"{host.ascii} ({address})", self.setting))
             if _text(address) not in addresses:
                 addresses.append(_text(address))
         if not addresses:
@@ -295,8 +309,66 @@ def _text(address: IPAddress) -> str:
     return address.compressed
 
 
-def _refused(host: str) -> str:
+def _refused(host: str, setting: str) -> str:
     return (
         f"destination {host} is a loopback, link-local or private address; "
-        "list it in ONCALL_ALLOWED_DESTINATIONS to allow it"
+        f"list it in {setting} to allow it"
     )
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """A network backend that dials the given addresses instead of resolving the host.
+
+    httpcore asks it to connect to the origin's host; it connects to the first of
+    `addresses` that accepts (the connect timeout shared between them) and ignores
+    the host, so no second name lookup can change where the request goes. TLS then
+    runs over that stream with the origin's host as SNI and verified name.
+    """
+
+    def __init__(
+        self, addresses: Sequence[str], inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
+        if not addresses:
+            raise ValueError("no address to connect to")
+        self.addresses = tuple(addresses)
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        del host  # the name was resolved (once) and judged before: dial what was judged
+        deadline = None if timeout is None else time.monotonic() + timeout
+        options = list(socket_options) if socket_options is not None else None
+        failure: Exception | None = None
+        for i, address in enumerate(self.addresses):
+            budget = None
+            if deadline is not None:  # what is left, shared with the addresses after this
+                budget = max(0.0, deadline - time.monotonic()) / (len(self.addresses) - i)
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=budget,
+                    local_address=local_address,
+                    socket_options=options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.UnsupportedProtocol("checked destinations are not reached over Unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
