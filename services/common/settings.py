@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     oncall_allowed_destinations: str = Field(
         default="", description="comma-separated hosts or CIDRs webhooks may reach"
     )
+    anomaly_allowed_sources: str = Field(
+        default="",
+        description="comma-separated hosts or CIDRs Prometheus pull sources may reach",
+    )
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
@@ -104,7 +108,7 @@ class Settings(BaseSettings):
             parse_jwt_secret(value)  # raises ValueError with a one-line reason
         return value
 
-    @field_validator("oncall_allowed_destinations")
+    @field_validator("oncall_allowed_destinations", "anomaly_allowed_sources")
     @classmethod
     def _destinations_parse(cls, value: str) -> str:
         for item in _split(value):
@@ -164,6 +168,10 @@ class Settings(BaseSettings):
     @property
     def allowed_destinations(self) -> list[str]:
         return _split(self.oncall_allowed_destinations)
+
+    @property
+    def allowed_sources(self) -> list[str]:
+        return _split(self.anomaly_allowed_sources)
 
     def secret_bytes(self) -> bytes | None:
         return self.plugin_secret.get_secret_value().encode() if self.plugin_secret else None
