@@ -11,6 +11,7 @@ from collections.abc import Callable
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "nab": ("bench.nab.runner", "NAB accuracy of the default detector"),
     "ingest": ("bench.ingest", "HTTP ingest throughput against raw COPY"),
+    "remote-write": ("bench.remote_write", "Prometheus remote-write burst against raw COPY"),
     "oncall": ("bench.resolver", "on-call resolution against recurring_ical_events"),
     "alerts": ("bench.alerts", "1,000 alerts at once to a webhook sink"),
     "synth": ("bench.synth.runner", "write a seeded labelled corpus of operations metrics"),

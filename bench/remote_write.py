@@ -1,0 +1,358 @@
+"""``nsentry bench remote-write``: a remote-write burst against raw COPY (SPEC section 9).
+
+In one run, on a scratch database (a fresh one on the server of
+``DATABASE_URL``, or an embedded Postgres in a temporary folder), dropped at
+the end:
+
+1. **Remote write**: ``--detectors`` detectors (the default ``auto``
+   algorithm, ``group_by: ["instance"]``), each with a ``remote_write`` source
+   selecting its own shard of one metric (``bench_metric{shard="<d>"}``), and
+   ``--series`` series spread over them; ``--samples`` samples in all (the
+   default: 100,000 over 1,000 series into 10 detectors), sent to
+   ``POST /api/v1/write`` of nself-anomaly served by uvicorn in a child process
+   (real HTTP, as Prometheus reaches it; in-process ASGI would share one core
+   and one GIL between the load generator and the service and measure
+   neither). The requests are shaped as Prometheus 2.x sends them: snappy
+   protobuf ``WriteRequest`` s of ``--per-request`` samples (remote write's
+   default ``max_samples_per_send``, 2,000), one ``TimeSeries`` per sample with
+   its full label set, in scrape order (every series' sample of one scrape,
+   then the next scrape's), over ``--connections`` keep-alive connections
+   (Prometheus' shards; default 1). Bodies are built before timing.
+2. **Raw COPY**: the very rows the service stored, copied with asyncpg's
+   binary ``COPY`` into an identically indexed table (``CREATE TABLE ... (LIKE
+   np_anomaly_data_points INCLUDING ALL)``), in batches of ``--per-request``
+   rows, one transaction each.
+
+It checks that every sample was stored and scored (a point per sample, each
+with a score, a learned model per series) and exits 1 otherwise. Goal: the
+samples/s of 1. at least 0.3 of the rows/s of 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import cramjam
+import numpy as np
+
+from bench.ingest import Connection, http_post
+from bench.kit import scratch_database, uvicorn_process
+from services.anomaly.remote_write.proto.remote_pb2 import WriteRequest
+
+ACCOUNT = "bench"
+METRIC = "bench_metric"
+SCRAPE_MS = 15_000  # Prometheus' default scrape interval
+START_MS = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
+GOAL = 0.3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the command's options on ``parser``."""
+    parser.add_argument("--samples", type=int, default=100_000, help="samples in all")
+    parser.add_argument("--series", type=int, default=1_000, help="series (label sets)")
+    parser.add_argument("--detectors", type=int, default=10, help="remote_write detectors")
+    parser.add_argument(
+        "--per-request",
+        type=int,
+        default=2_000,
+        help="samples per WriteRequest (Prometheus' max_samples_per_send, default 2,000)",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=1, help="concurrent senders (Prometheus' shards)"
+    )
+    parser.add_argument("--algorithm", default="auto", help="detector algorithm (default auto)")
+    parser.add_argument(
+        "--model-cache",
+        type=int,
+        default=None,
+        help="the service's ANOMALY_MODEL_CACHE (default: the service's own default)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="server for the scratch database (default: DATABASE_URL, else embedded)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+
+
+# -- the load --------------------------------------------------------------------
+def series_labels(series: int, detectors: int) -> list[list[tuple[str, str]]]:
+    """Each series' labels (sorted, as Prometheus sends them): series ``s`` is instance
+    ``i<s>`` of shard ``s % detectors``, so the detectors get a near-equal share."""
+    return [
+        [
+            ("__name__", METRIC),
+            ("instance", f"i{s:05d}"),
+            ("job", "bench"),
+            ("shard", str(s % detectors)),
+        ]
+        for s in range(series)
+    ]
+
+
+def sample_values(series: int, scrapes: int, seed: int = 7) -> np.ndarray:
+    """``values[scrape, series]``: noise around a level per series, with a spike in
+    every 50th series now and then (so that some points are anomalies)."""
+    rng = np.random.default_rng(seed)
+    levels = 100.0 + 10.0 * (np.arange(series) % 17)
+    values = rng.normal(levels, 2.0, (scrapes, series))
+    if scrapes > 10:
+        spiked = np.arange(0, series, 50)
+        values[(scrapes * 3) // 4, spiked] += 60.0
+    return values
+
+
+def bodies(
+    samples: int, series: int, detectors: int, per_request: int, seed: int = 7
+) -> list[bytes]:
+    """The snappy ``WriteRequest`` bodies, in the order Prometheus would send them:
+    scrape after scrape, one ``TimeSeries`` (full labels, one sample) per sample."""
+    labels = series_labels(series, detectors)
+    scrapes = -(-samples // series)
+    values = sample_values(series, scrapes, seed)
+    out: list[bytes] = []
+    request = WriteRequest()
+    pending = 0
+    for n in range(samples):
+        scrape, s = divmod(n, series)
+        entry = request.timeseries.add()
+        for name, value in labels[s]:
+            entry.labels.add(name=name, value=value)
+        entry.samples.add(value=float(values[scrape, s]), timestamp=START_MS + scrape * SCRAPE_MS)
+        pending += 1
+        if pending == per_request:
+            out.append(bytes(cramjam.snappy.compress_raw(request.SerializeToString())))
+            request = WriteRequest()
+            pending = 0
+    if pending:
+        out.append(bytes(cramjam.snappy.compress_raw(request.SerializeToString())))
+    return out
+
+
+def write_request_bytes(path: str, body: bytes, secret: str) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {secret}\r\nX-Hasura-Source-Account-Id: {ACCOUNT}\r\n"
+        "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+        f"X-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+# -- measurements ----------------------------------------------------------------
+@dataclass
+class Result:
+    samples: int
+    series: int
+    detectors: int
+    requests: int
+    algorithm: str
+    model_cache: int | None
+    remote_write_samples_per_s: float
+    copy_rows_per_s: float
+    stored: int
+    scored: int
+    models: int
+    anomalies: int
+    request_p50_ms: float
+    request_p99_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.remote_write_samples_per_s / self.copy_rows_per_s
+
+
+async def _create_detectors(port: int, secret: str, args: argparse.Namespace) -> None:
+    conn = await Connection.open(port)
+    try:
+        for d in range(args.detectors):
+            detector = {
+                "id": f"rw-{d:03d}",
+                "name": f"remote write shard {d}",
+                "algorithm": args.algorithm,
+                "metric_source": {"type": "remote_write", "match": f'{METRIC}{{shard="{d}"}}'},
+                "group_by": ["instance"],
+                "max_series": max(1_000, args.series),
+            }
+            status, answer = await conn.send(
+                http_post("/api/v1/detectors", json.dumps(detector).encode(), secret)
+            )
+            if status != 201:
+                raise RuntimeError(f"creating rw-{d:03d}: {status} {answer[:200]!r}")
+    finally:
+        conn.close()
+
+
+async def _send(
+    port: int, secret: str, payloads: list[bytes], connections: int
+) -> tuple[float, list[float]]:
+    """Send every body (each connection its share, in order); seconds and latencies."""
+    latencies: list[float] = []
+    done = [0]
+    step = max(1, len(payloads) // 10)
+
+    async def sender(c: int) -> None:
+        conn = await Connection.open(port)
+        try:
+            for body in payloads[c::connections]:
+                sent = time.perf_counter()
+                status, answer = await conn.send(write_request_bytes("/api/v1/write", body, secret))
+                if status != 204:
+                    raise RuntimeError(f"remote write: {status} {answer[:300]!r}")
+                latencies.append(time.perf_counter() - sent)
+                done[0] += 1
+                if done[0] % step == 0:
+                    print(f"  {done[0]}/{len(payloads)} requests", flush=True)
+        finally:
+            conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender(c) for c in range(connections)))
+    return time.perf_counter() - started, latencies
+
+
+async def _check(dsn: str, samples_per_series: int) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS stored, count(score) AS scored, "
+            "count(*) FILTER (WHERE is_anomaly) AS anomalies "
+            "FROM np_anomaly_data_points WHERE source_account_id = $1",
+            ACCOUNT,
+        )
+        models = await conn.fetchval(
+            "SELECT count(*) FROM np_anomaly_series WHERE source_account_id = $1 "
+            "AND points_count >= $2",
+            ACCOUNT,
+            samples_per_series,
+        )
+    finally:
+        await conn.close()
+    return {**dict(row), "models": int(models)}
+
+
+async def copy_rows(dsn: str, batch_size: int) -> tuple[float, int]:
+    """Seconds to COPY the stored points (every column but ``id``) into an identically
+    indexed table, ``batch_size`` rows per transaction, and how many rows."""
+    conn = await asyncpg.connect(dsn)
+    # binary COPY needs a binary jsonb codec (version byte 1, then the JSON text)
+    await conn.set_type_codec(
+        "jsonb",
+        encoder=lambda v: b"\x01" + json.dumps(v).encode(),
+        decoder=lambda b: json.loads(b[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
+    try:
+        columns = [
+            r["column_name"]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND table_name = 'np_anomaly_data_points' "
+                "AND column_name <> 'id' AND is_generated = 'NEVER' ORDER BY ordinal_position"
+            )
+        ]
+        await conn.execute("DROP TABLE IF EXISTS bench_copy")
+        await conn.execute("CREATE TABLE bench_copy (LIKE np_anomaly_data_points INCLUDING ALL)")
+        listed = ", ".join(f'"{c}"' for c in columns)
+        rows = [
+            tuple(r)
+            for r in await conn.fetch(
+                f"SELECT {listed} FROM np_anomaly_data_points ORDER BY id"  # noqa: S608
+            )
+        ]
+        started = time.perf_counter()
+        for i in range(0, len(rows), batch_size):
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "bench_copy", records=rows[i : i + batch_size], columns=columns
+                )
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_copy")
+    finally:
+        await conn.close()
+    return elapsed, len(rows)
+
+
+def _ms(latencies: list[float], q: float) -> float:
+    return float(np.quantile(np.asarray(latencies), q)) * 1000.0 if latencies else float("nan")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print both rates and their ratio; 1 if a sample was lost."""
+    if min(args.samples, args.series, args.detectors, args.per_request, args.connections) < 1:
+        raise SystemExit("nsentry bench remote-write: every size must be at least 1")
+    if args.samples % args.series:
+        raise SystemExit("nsentry bench remote-write: --samples must be a multiple of --series")
+    secret = secrets.token_urlsafe(32)
+    payloads = bodies(args.samples, args.series, args.detectors, args.per_request)
+    wire = sum(len(b) for b in payloads)
+    print(
+        f"nsentry bench remote-write: {args.samples:,} samples over {args.series:,} series "
+        f"into {args.detectors} detectors ({args.algorithm}), {len(payloads)} requests "
+        f"of {args.per_request:,} samples ({wire / len(payloads) / 1024:.0f} KiB each, snappy)",
+        flush=True,
+    )
+    print("preparing a scratch database", flush=True)
+    env = {
+        "PLUGIN_SECRET": secret,
+        "NSELF_LICENSE_SKIP_VERIFY": "1",
+        "LOG_LEVEL": "warning",
+    }
+    if args.model_cache is not None:
+        env["ANOMALY_MODEL_CACHE"] = str(args.model_cache)
+    with scratch_database(args.database_url) as dsn:
+        with uvicorn_process(
+            "services.anomaly.app:create_app", {**env, "DATABASE_URL": dsn}
+        ) as port:
+            asyncio.run(_create_detectors(port, secret, args))
+            print(f"remote write over {args.connections} connection(s)", flush=True)
+            seconds, latencies = asyncio.run(_send(port, secret, payloads, args.connections))
+        checked = asyncio.run(_check(dsn, args.samples // args.series))
+        print("raw COPY of the stored rows", flush=True)
+        copy_s, copied = asyncio.run(copy_rows(dsn, args.per_request))
+    result = Result(
+        samples=args.samples,
+        series=args.series,
+        detectors=args.detectors,
+        requests=len(payloads),
+        algorithm=args.algorithm,
+        model_cache=args.model_cache,
+        remote_write_samples_per_s=args.samples / seconds,
+        copy_rows_per_s=copied / copy_s,
+        stored=checked["stored"],
+        scored=checked["scored"],
+        models=checked["models"],
+        anomalies=checked["anomalies"],
+        request_p50_ms=_ms(latencies, 0.5),
+        request_p99_ms=_ms(latencies, 0.99),
+    )
+    complete = result.stored == result.scored == args.samples and result.models == args.series
+    _report(result, complete, args.json)
+    return 0 if complete else 1
+
+
+def _report(r: Result, complete: bool, as_json: bool) -> None:
+    verdict = "ok" if r.ratio >= GOAL else "BELOW GOAL"
+    print()
+    print(f"remote write ({r.algorithm}):        {r.remote_write_samples_per_s:12,.0f} samples/s")
+    print(f"raw asyncpg COPY, same rows:  {r.copy_rows_per_s:12,.0f} rows/s")
+    print(f"  ratio {r.ratio:.2f} (goal >= {GOAL}: {verdict})")
+    print(
+        f"  per request of {r.samples // r.requests:,} samples: "
+        f"p50 {r.request_p50_ms:.0f} ms, p99 {r.request_p99_ms:.0f} ms"
+    )
+    print(
+        f"  stored {r.stored:,}, scored {r.scored:,} of {r.samples:,} samples; "
+        f"{r.models:,} of {r.series:,} series learned every sample; anomalies {r.anomalies}"
+        + ("" if complete else "  INCOMPLETE")
+    )
+    if as_json:
+        print(json.dumps({**asdict(r), "ratio": r.ratio, "complete": complete}))
