@@ -3,9 +3,9 @@
 Its body is no JSON (``application/x-protobuf``, snappy-compressed), which the
 request guard (``common.guard``) refuses with 415 on every other route; so, as
 ``POST /api/v1/ingest`` does, the path is answered by a raw ASGI shim ahead of
-the guard (``RemoteWriteShim``), with the guard's own pieces: the body limit
-and its 413, request metrics, authentication and the error envelope. The
-documented route is the OpenAPI entry and serves the same handler.
+the guard (``RemoteWriteShim``, a ``common.wire.WireShim``), with the guard's own
+pieces: the body limit and its 413, request metrics, authentication and the
+error envelope. The documented route is the OpenAPI entry and serves the same handler.
 
 Answers, as the remote-write spec wants them: 204 once every sample is stored
 (or skipped and counted); 400 for a body that is not a WriteRequest (nothing
@@ -17,19 +17,17 @@ the database is unreachable (Prometheus retries).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.anomaly.remote_write.decode import decode
 from services.anomaly.remote_write.receive import receive
-from services.common.auth import Caller, authenticate
-from services.common.errors import error_response, exception_response
-from services.common.guard import body_headers, read_body, record_request, too_large
+from services.common.auth import Caller
+from services.common.errors import error_response
 from services.common.responses import errors
+from services.common.wire import WireShim
 
 PATH = "/api/v1/write"
 MEDIA_TYPE = "application/x-protobuf"
@@ -128,59 +126,17 @@ async def write(request: Request, caller: Caller) -> Response:
     return await handle_write(request.app.state, caller.account_id, await request.body())
 
 
-class RemoteWriteShim:
+class RemoteWriteShim(WireShim):
     """Pure ASGI: ``POST /api/v1/write`` answered by ``handle_write`` ahead of the guard
     (which takes JSON bodies only); anything else goes down the stack."""
 
-    def __init__(self, app: ASGIApp, *, service_app: FastAPI, plugin: str) -> None:
-        self.app = app
-        self.service_app = service_app
-        self.plugin = plugin
+    path = PATH
 
-    async def __call__(self, scope: Scope, receive_: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _route_path(scope) != PATH:
-            await self.app(scope, receive_, send)
-            return
-        started = time.perf_counter()
-        if scope["method"] == "POST":
-            response = await self._answer(scope, receive_)
-        else:  # ahead of the guard, whose 415 for a protobuf body would hide the 405
-            response = self._other_method(scope)
-        await response(scope, receive_, send)
-        record_request(self.plugin, scope["method"], PATH, response.status_code, started)
+    def refuse(self, headers: Headers, media: bytes | None) -> Response | None:
+        encoding = _bad_encoding(headers)
+        if encoding is not None or not is_protobuf(media):
+            return not_protobuf(media, encoding, close=True)
+        return None
 
-    def _other_method(self, scope: Scope) -> Response:
-        """405 (Allow: POST) to a caller with a valid bearer, 401 to anyone else."""
-        try:
-            authenticate(Headers(scope=scope), self.service_app.state.settings)
-        except Exception as exc:
-            return exception_response(exc, f"{scope['method']} {PATH}")
-        return error_response(
-            405, "method_not_allowed", "Method Not Allowed", None, {"Allow": "POST"}
-        )
-
-    async def _answer(self, scope: Scope, receive_: Receive) -> Response:
-        state = self.service_app.state
-        limit = state.settings.max_body_bytes
-        try:
-            declared, media = body_headers(scope)
-            if declared is not None and declared > limit:
-                return too_large(limit)
-            headers = Headers(scope=scope)
-            # the bearer first (headers only): without one, nothing else is said (401)
-            account = authenticate(headers, state.settings).account_id
-            encoding = _bad_encoding(headers)
-            if encoding is not None or not is_protobuf(media):
-                return not_protobuf(media, encoding, close=True)
-            body = await read_body(receive_, limit)
-            if body is None:
-                return too_large(limit)
-            return await handle_write(state, account, body)
-        except Exception as exc:
-            return exception_response(exc, f"POST {PATH}")
-
-
-def _route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
+    async def handle(self, state: Any, account: str, headers: Headers, body: bytes) -> Response:
+        return await handle_write(state, account, body)
