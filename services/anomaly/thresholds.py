@@ -190,12 +190,14 @@ class Thresholds(BaseModel):
         *,
         learn: bool = True,
         now: float | None = None,
+        quiet_until: float | None = None,
     ) -> ThresholdResult:
         """Judge a batch (in time order when ``learn``); pure, state in and out.
 
         ``scores.learning`` marks the points scored while the detector was learning
         (None: none were); ``now`` (epoch seconds) is when the batch is scored, for the
-        page age limit (None: no age limit).
+        page age limit (None: no age limit); points at or before ``quiet_until`` (epoch
+        seconds: a backfill) page nobody, like points past the age limit.
         """
         ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
         vs = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -239,6 +241,8 @@ class Thresholds(BaseModel):
         eligible = crossed | ~learning
         if now is not None and self.page_max_age_seconds is not None:
             eligible &= (now - ts) <= self.page_max_age_seconds
+        if quiet_until is not None:
+            eligible &= ts > quiet_until
         episodes = _Episodes(self, ts, before)
         anomalies = np.flatnonzero(is_anomaly)
         if anomalies.size:
@@ -392,6 +396,7 @@ def apply_one(
     learn: bool,
     learning: bool = False,
     now: float | None = None,
+    quiet_until: float | None = None,
 ) -> Verdict:
     """:meth:`Thresholds.apply` for a batch of one point, in plain Python.
 
@@ -412,6 +417,8 @@ def apply_one(
         Whether the detector was still learning when it scored the point.
     now : float or None
         When the point is scored (epoch seconds), for ``page_max_age_seconds``.
+    quiet_until : float or None
+        A point at or before it (epoch seconds: a backfill) pages nobody.
 
     Returns
     -------
@@ -467,7 +474,8 @@ def apply_one(
         last_anomaly = timestamp
         if not paged and (crossed or not learning):
             max_age = policy.page_max_age_seconds
-            if now is None or max_age is None or now - timestamp <= max_age:
+            fresh = now is None or max_age is None or now - timestamp <= max_age
+            if fresh and (quiet_until is None or timestamp > quiet_until):
                 page = paged = True
     last_seen = state["last_seen"]
     after = {

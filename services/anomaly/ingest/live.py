@@ -104,6 +104,7 @@ class Call:
     late: int = 0
     refused: list[Refused] = field(default_factory=list)
     outcome: IngestOutcome = field(default_factory=IngestOutcome)
+    quiet_until: float | None = None  # points at or before it page nobody (a backfill)
     _epoch: np.ndarray | None = None
     _detector_ids: list[str] | None = None
 

@@ -40,7 +40,7 @@ import asyncio
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -124,6 +124,8 @@ async def _score_and_write(
 
 
 Clock = Callable[[], datetime]
+# run in an ingest's transaction after its write (``Ingestor.ingest``)
+BeforeCommit = Callable[[asyncpg.Connection], Awaitable[None]]
 
 
 def utcnow() -> datetime:
@@ -156,14 +158,21 @@ class Ingestor:
         *,
         batch: bool,
         unknown_is_404: bool = False,
+        quiet_until: datetime | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> IngestOutcome:
         """Store and score points of any of the account's detectors (all or nothing).
 
         An unknown detector is a 404 for one point, a 422 naming the index in a
         batch (or a 404 naming it with `unknown_is_404`, for the Hasura action).
+        Points at or before `quiet_until` (a backfill) page nobody. `before_commit`
+        runs in the transaction once the points are written (a caller's own row kept
+        in step with them: the Prometheus poller's position); if it raises, nothing
+        is written.
         """
+        quiet = None if quiet_until is None else quiet_until.timestamp()
         for check_all in (False, True, True):
-            call = Call(points=points)
+            call = Call(points=points, quiet_until=quiet)
             try:
                 pages = await self._run(
                     account,
@@ -172,6 +181,7 @@ class Ingestor:
                     unknown_is_404=unknown_is_404,
                     check_all=check_all,
                     isolate_errors=False,
+                    before_commit=before_commit,
                 )
             except _Raced:
                 # a point collided with a row stored without the detector lock (a Hasura
@@ -284,6 +294,7 @@ class Ingestor:
         unknown_is_404: bool,
         check_all: bool,
         isolate_errors: bool,
+        before_commit: BeforeCommit | None = None,
     ) -> int:
         """Ingest the calls in order in one transaction; returns the pages queued.
 
@@ -329,6 +340,8 @@ class Ingestor:
                     raise _Raced from None
                 if written < sum(call.expected for call in live_calls) and not check_all:
                     raise _Raced
+                if before_commit is not None:
+                    await before_commit(conn)
             returned = committed  # only once COMMIT went through
         finally:
             txn.finish(returned)

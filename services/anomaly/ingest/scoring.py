@@ -67,6 +67,7 @@ def _judge(
     state: dict[str, Any],
     learn: bool,
     now: float | None,
+    quiet_until: float | None = None,
 ) -> _Judged:
     """The policy on a pass: its one-point entry for one point, the vectorised one else."""
     if epoch.shape[0] == 1:
@@ -81,6 +82,7 @@ def _judge(
             learn=learn,
             learning=scores.learning is not None and bool(scores.learning[0]),
             now=now,
+            quiet_until=quiet_until,
         )
         start = verdict.episode_start
         return _Judged(
@@ -92,7 +94,9 @@ def _judge(
             resolve=np.array([verdict.resolve]),
             state=verdict.state if learn else state,
         )
-    outcome = policy.apply(epoch, values, scores, state, learn=learn, now=now)
+    outcome = policy.apply(
+        epoch, values, scores, state, learn=learn, now=now, quiet_until=quiet_until
+    )
     return _Judged(
         is_anomaly=outcome.is_anomaly,
         severity=list(outcome.severity),
@@ -124,6 +128,7 @@ def score_points(
     late: np.ndarray,
     *,
     now: float | None = None,
+    quiet_until: float | None = None,
 ) -> ScoredSeries:
     """Score one detector's points with a live detector (which learns the non-late ones).
 
@@ -132,7 +137,8 @@ def score_points(
     threshold policy turns scores into anomalies and pages; only learned points
     move its state (runs, episodes), and a late anomaly never opens, joins or
     ends an episode nor pages. ``now`` (epoch seconds) is when the points are
-    scored, for the page age limit (None: no limit, as in backtests).
+    scored, for the page age limit (None: no limit, as in backtests); points at or
+    before ``quiet_until`` (a backfill) page nobody.
     """
     n = values.shape[0]
     if not late.any():
@@ -156,7 +162,7 @@ def score_points(
         ts = epoch if idx is None else epoch[idx]
         vs = values if idx is None else values[idx]
         scores = _scored(detector, ts, vs, learn)
-        judged = _judge(policy, ts, vs, scores, policy_state, learn, now)
+        judged = _judge(policy, ts, vs, scores, policy_state, learn, now, quiet_until)
         policy_state = judged.state
         if whole:
             score, expected, lower, upper = (

@@ -317,7 +317,14 @@ class IngestTransaction(Staged):
         ts_list = Stamps(points, order)
         values = np.asarray(values_list, dtype=np.float64)
         s = score_points(
-            live.detector, live.policy, live.policy_state, epoch, values, late, now=self.now
+            live.detector,
+            live.policy,
+            live.policy_state,
+            epoch,
+            values,
+            late,
+            now=self.now,
+            quiet_until=call.quiet_until,
         )
         live.policy_state = s.policy_state
         live.learning = s.learning
