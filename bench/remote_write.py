@@ -16,8 +16,12 @@ the end:
    protobuf ``WriteRequest`` s of ``--per-request`` samples (remote write's
    default ``max_samples_per_send``, 2,000), one ``TimeSeries`` per sample with
    its full label set, in scrape order (every series' sample of one scrape,
-   then the next scrape's), over ``--connections`` keep-alive connections
-   (Prometheus' shards; default 1). Bodies are built before timing.
+   then the next scrape's). ``--shards`` as Prometheus' shards: each series
+   belongs to one shard, each shard sends its own series' samples in order over
+   its own keep-alive connection, the shards at once (default 1, remote write's
+   ``min_shards``; Prometheus adds shards when it falls behind, and with more
+   shards a request holds more samples of fewer series). Bodies are built
+   before timing.
 2. **Raw COPY**: the very rows the service stored, copied with asyncpg's
    binary ``COPY`` into an identically indexed table (``CREATE TABLE ... (LIKE
    np_anomaly_data_points INCLUDING ALL)``), in batches of ``--per-request``
@@ -66,7 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="samples per WriteRequest (Prometheus' max_samples_per_send, default 2,000)",
     )
     parser.add_argument(
-        "--connections", type=int, default=1, help="concurrent senders (Prometheus' shards)"
+        "--shards",
+        type=int,
+        default=1,
+        help="Prometheus' shards: each sends its own series' samples, in order, over its "
+        "own connection, all at once (default 1, remote write's min_shards)",
     )
     parser.add_argument("--algorithm", default="auto", help="detector algorithm (default auto)")
     parser.add_argument(
@@ -110,31 +118,46 @@ def sample_values(series: int, scrapes: int, seed: int = 7) -> np.ndarray:
     return values
 
 
+def shard_of(series: int, shards: int, seed: int = 7) -> np.ndarray:
+    """Each series' shard: Prometheus hashes a series' labels to one of its shards (so
+    a series' samples stay in order); here a seeded draw, uncorrelated with the shard
+    label that picks the detector."""
+    return np.random.default_rng(seed + 1).integers(0, shards, series)
+
+
 def bodies(
-    samples: int, series: int, detectors: int, per_request: int, seed: int = 7
-) -> list[bytes]:
-    """The snappy ``WriteRequest`` bodies, in the order Prometheus would send them:
-    scrape after scrape, one ``TimeSeries`` (full labels, one sample) per sample."""
+    samples: int, series: int, detectors: int, per_request: int, shards: int = 1, seed: int = 7
+) -> list[list[bytes]]:
+    """Each shard's snappy ``WriteRequest`` bodies, in the order Prometheus would send
+    them: its series' samples scrape after scrape, one ``TimeSeries`` (full labels, one
+    sample) per sample, ``per_request`` samples a request."""
     labels = series_labels(series, detectors)
     scrapes = -(-samples // series)
     values = sample_values(series, scrapes, seed)
-    out: list[bytes] = []
-    request = WriteRequest()
-    pending = 0
+    owner = shard_of(series, shards, seed)
+    out: list[list[bytes]] = [[] for _ in range(shards)]
+    requests = [WriteRequest() for _ in range(shards)]
+    pending = [0] * shards
+
+    def flush(k: int) -> None:
+        out[k].append(bytes(cramjam.snappy.compress_raw(requests[k].SerializeToString())))
+        requests[k] = WriteRequest()
+        pending[k] = 0
+
     for n in range(samples):
         scrape, s = divmod(n, series)
-        entry = request.timeseries.add()
+        k = int(owner[s])
+        entry = requests[k].timeseries.add()
         for name, value in labels[s]:
             entry.labels.add(name=name, value=value)
         entry.samples.add(value=float(values[scrape, s]), timestamp=START_MS + scrape * SCRAPE_MS)
-        pending += 1
-        if pending == per_request:
-            out.append(bytes(cramjam.snappy.compress_raw(request.SerializeToString())))
-            request = WriteRequest()
-            pending = 0
-    if pending:
-        out.append(bytes(cramjam.snappy.compress_raw(request.SerializeToString())))
-    return out
+        pending[k] += 1
+        if pending[k] == per_request:
+            flush(k)
+    for k in range(shards):
+        if pending[k]:
+            flush(k)
+    return [b for b in out if b]
 
 
 def write_request_bytes(path: str, body: bytes, secret: str) -> bytes:
@@ -153,6 +176,7 @@ class Result:
     series: int
     detectors: int
     requests: int
+    shards: int
     algorithm: str
     model_cache: int | None
     remote_write_samples_per_s: float
@@ -190,18 +214,18 @@ async def _create_detectors(port: int, secret: str, args: argparse.Namespace) ->
         conn.close()
 
 
-async def _send(
-    port: int, secret: str, payloads: list[bytes], connections: int
-) -> tuple[float, list[float]]:
-    """Send every body (each connection its share, in order); seconds and latencies."""
+async def _send(port: int, secret: str, shards: list[list[bytes]]) -> tuple[float, list[float]]:
+    """Send every shard's bodies over its own connection, in order, the shards at once;
+    seconds and latencies."""
     latencies: list[float] = []
     done = [0]
-    step = max(1, len(payloads) // 10)
+    total = sum(len(b) for b in shards)
+    step = max(1, total // 10)
 
-    async def sender(c: int) -> None:
+    async def sender(payloads: list[bytes]) -> None:
         conn = await Connection.open(port)
         try:
-            for body in payloads[c::connections]:
+            for body in payloads:
                 sent = time.perf_counter()
                 status, answer = await conn.send(write_request_bytes("/api/v1/write", body, secret))
                 if status != 204:
@@ -209,12 +233,12 @@ async def _send(
                 latencies.append(time.perf_counter() - sent)
                 done[0] += 1
                 if done[0] % step == 0:
-                    print(f"  {done[0]}/{len(payloads)} requests", flush=True)
+                    print(f"  {done[0]}/{total} requests", flush=True)
         finally:
             conn.close()
 
     started = time.perf_counter()
-    await asyncio.gather(*(sender(c) for c in range(connections)))
+    await asyncio.gather(*(sender(payloads) for payloads in shards))
     return time.perf_counter() - started, latencies
 
 
@@ -287,12 +311,13 @@ def _ms(latencies: list[float], q: float) -> float:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print both rates and their ratio; 1 if a sample was lost."""
-    if min(args.samples, args.series, args.detectors, args.per_request, args.connections) < 1:
+    if min(args.samples, args.series, args.detectors, args.per_request, args.shards) < 1:
         raise SystemExit("nsentry bench remote-write: every size must be at least 1")
     if args.samples % args.series:
         raise SystemExit("nsentry bench remote-write: --samples must be a multiple of --series")
     secret = secrets.token_urlsafe(32)
-    payloads = bodies(args.samples, args.series, args.detectors, args.per_request)
+    shards = bodies(args.samples, args.series, args.detectors, args.per_request, args.shards)
+    payloads = [b for shard in shards for b in shard]
     wire = sum(len(b) for b in payloads)
     print(
         f"nsentry bench remote-write: {args.samples:,} samples over {args.series:,} series "
@@ -313,8 +338,8 @@ def run(args: argparse.Namespace) -> int:
             "services.anomaly.app:create_app", {**env, "DATABASE_URL": dsn}
         ) as port:
             asyncio.run(_create_detectors(port, secret, args))
-            print(f"remote write over {args.connections} connection(s)", flush=True)
-            seconds, latencies = asyncio.run(_send(port, secret, payloads, args.connections))
+            print(f"remote write: {len(shards)} shard(s), a connection each", flush=True)
+            seconds, latencies = asyncio.run(_send(port, secret, shards))
         checked = asyncio.run(_check(dsn, args.samples // args.series))
         print("raw COPY of the stored rows", flush=True)
         copy_s, copied = asyncio.run(copy_rows(dsn, args.per_request))
@@ -323,6 +348,7 @@ def run(args: argparse.Namespace) -> int:
         series=args.series,
         detectors=args.detectors,
         requests=len(payloads),
+        shards=len(shards),
         algorithm=args.algorithm,
         model_cache=args.model_cache,
         remote_write_samples_per_s=args.samples / seconds,
