@@ -35,3 +35,12 @@ REMOTE_WRITE_SAMPLES = Counter(
     "outside 1970-2200: skipped)",
     ["outcome"],
 )
+OTLP_DATA_POINTS = Counter(
+    "nsentry_otlp_data_points_total",
+    "OTLP metric data points received (POST /v1/metrics), by outcome: routed (fed to at "
+    "least one detector), no_detector (no detector watches it: dropped), no_value (no "
+    "recorded value: skipped), unsupported_type (histogram, exponential histogram, "
+    "summary: skipped), not_finite, out_of_range, bad_labels (refused: reported as "
+    "rejected in the answer's partial_success)",
+    ["outcome"],
+)
