@@ -19,6 +19,7 @@ from services.anomaly.ingest.views import IngestShim
 from services.anomaly.ingest.views import router as ingest_router
 from services.anomaly.paging.sender import paging_hook
 from services.anomaly.points.views import router as points_router
+from services.anomaly.prometheus_pull.poller import pull_hook
 from services.anomaly.remote_write.views import RemoteWriteShim
 from services.anomaly.remote_write.views import router as remote_write_router
 from services.anomaly.retention import retention_hook
@@ -71,6 +72,8 @@ def create_app(
     settings = settings or load_settings()
     clock = clock or utcnow
     hooks = [ingest_hook] + ([paging_hook(clock=clock), retention_hook()] if background else [])
+    if background:  # Prometheus pull: polls the sources of metric_source type prometheus
+        hooks.append(pull_hook(clock=clock))
     app = build_app(
         plugin=PLUGIN,
         settings=settings,

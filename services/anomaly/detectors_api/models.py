@@ -18,6 +18,7 @@ from pydantic import (
 
 from services.anomaly.detectors import ALGORITHMS
 from services.anomaly.fields import Slug, Status, Strict
+from services.anomaly.prometheus_pull.source import PROMETHEUS, check_prometheus
 from services.anomaly.remote_write.selector import SelectorError, parse_selector
 from services.anomaly.series import MAX_SERIES_DEFAULT, MAX_SERIES_LIMIT, GroupBy
 from services.anomaly.thresholds import Thresholds
@@ -91,6 +92,13 @@ class MetricSource(BaseModel):
             "examples": [
                 {"type": "push"},
                 {"type": "remote_write", "match": 'http_requests_total{job="api"}'},
+                {
+                    "type": "prometheus",
+                    "url": "http://prometheus:9090",
+                    "query": 'rate(http_requests_total{job="api"}[5m])',
+                    "step_seconds": 60,
+                    "lookback_seconds": 86400,
+                },
             ]
         },
     )
@@ -113,6 +121,47 @@ class MetricSource(BaseModel):
         ),
     )
 
+    # `prometheus` (Prometheus pull, services/anomaly/prometheus_pull/)
+    url: str | None = Field(
+        default=None,
+        description=(
+            "`prometheus`: the Prometheus server's base URL (http or https, no query), "
+            "required; its host must be a public address or be listed in "
+            "ANOMALY_ALLOWED_SOURCES (loopback too in local mode), else a 422"
+        ),
+    )
+    query: str | None = Field(
+        default=None,
+        description="`prometheus`: the PromQL query polled with /api/v1/query_range, required",
+    )
+    step_seconds: int | None = Field(
+        default=None,
+        description="`prometheus`: the query step and poll interval, 1 to 86400 (default 60)",
+    )
+    lookback_seconds: int | None = Field(
+        default=None,
+        description=(
+            "`prometheus`: how far back the first poll backfills (learned, never paged) "
+            "and the furthest back a poll catches up after an outage, 0 to 2678400 "
+            "(default 86400)"
+        ),
+    )
+    headers: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "`prometheus`: extra request headers (at most 20, e.g. X-Scope-OrgID); "
+            'secrets: stored apart, answered as "<redacted>" (sending "<redacted>" back '
+            "keeps the stored value)"
+        ),
+    )
+    bearer: str | None = Field(
+        default=None,
+        description=(
+            "`prometheus`: a bearer token sent as Authorization; a secret: stored apart, "
+            'answered as "<redacted>" (sending "<redacted>" back keeps the stored value)'
+        ),
+    )
+
     @model_validator(mode="after")
     def _check_source(self) -> MetricSource:
         if self.type == "remote_write":
@@ -125,6 +174,10 @@ class MetricSource(BaseModel):
                 parse_selector(self.match)
             except SelectorError as exc:
                 raise ValueError(f"metric_source.match: {exc}") from None
+        if self.type == PROMETHEUS:
+            fields = {name: getattr(self, name) for name in _PULL_FIELDS}
+            for name, value in check_prometheus(fields).items():
+                setattr(self, name, value)
         return self
 
     @model_serializer(mode="wrap")
@@ -132,7 +185,13 @@ class MetricSource(BaseModel):
         data: dict[str, Any] = handler(self)
         if data.get("match") is None:  # a push source stays {"type": "push"}
             data.pop("match", None)
+        for key in _PULL_FIELDS:  # only a prometheus source has them
+            if data.get(key) is None or (key == "headers" and not data[key]):
+                data.pop(key, None)
         return data
+
+
+_PULL_FIELDS = ("url", "query", "step_seconds", "lookback_seconds", "headers", "bearer")
 
 
 class DetectorCreate(Strict):
@@ -222,6 +281,23 @@ class DetectorCounts(BaseModel):
     duplicates: int
 
 
+class SourceStatus(BaseModel):
+    """How a pulled source (`metric_source.type` `prometheus`) is doing."""
+
+    last_success_at: datetime | None = Field(description="the last poll that stored its points")
+    last_error: str | None = Field(
+        description="the last failed poll's error (kept after a success: compare the times)"
+    )
+    last_error_at: datetime | None
+    lag_seconds: float | None = Field(
+        description="how far the newest stored instant is behind now (null: not polled yet)"
+    )
+    position: datetime | None = Field(description="the newest stored evaluation instant")
+    polls: int = Field(description="polls made (one query_range each), failed ones included")
+    errors: int = Field(description="failed polls")
+    skipped: int = Field(description="samples skipped: NaN or infinite values")
+
+
 class DetectorOut(BaseModel):
     """A detector's configuration, status and counters (its streaming state stays inside)."""
 
@@ -240,6 +316,9 @@ class DetectorOut(BaseModel):
         description="the labels that make a series (null: every label; []: one series)"
     )
     max_series: int = Field(description="how many series it may watch")
+    source_status: SourceStatus | None = Field(
+        description="a pulled source's health (`prometheus`); null for every other source"
+    )
     series_count: int = Field(description="how many series it watches")
     status: Status = Field(
         description=(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -14,6 +14,7 @@ from services.anomaly.detectors.base import InvalidParams, params_error
 from services.anomaly.detectors_api import store
 from services.anomaly.ingest.scoring import build_detector
 from services.anomaly.paging.keys import open_episode
+from services.anomaly.prometheus_pull.source import source_status
 from services.anomaly.series import labels_of
 from services.anomaly.thresholds import Thresholds, parse_thresholds
 from services.common.errors import ValidationFailed, invalid_field
@@ -171,7 +172,8 @@ def progress_out(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def detector_out(row: asyncpg.Record) -> dict[str, Any]:
+def detector_out(row: asyncpg.Record, *, now: datetime | None = None) -> dict[str, Any]:
+    """A detector's answer; ``now`` (the app's clock) for its source's lag."""
     return {
         "id": row["id"],
         "name": row["name"],
@@ -186,5 +188,6 @@ def detector_out(row: asyncpg.Record) -> dict[str, Any]:
         "max_series": row["max_series"],
         "series_count": row["series_count"],
         "status": detector_status(row),
+        "source_status": source_status(row, now or datetime.now(UTC)),
         **progress_out(row),
     }

@@ -25,7 +25,10 @@ d.warmup, COALESCE(a.learning, d.learning) AS learning, COALESCE(a.n_seen, 0) AS
 COALESCE(a.points_count, 0) AS points_count,
 COALESCE(a.anomalies_count, 0) AS anomalies_count, COALESCE(a.late_count, 0) AS late_count,
 COALESCE(a.duplicates_count, 0) AS duplicates_count, a.last_anomaly_at,
-l.last_ts, l.last_value, l.last_score, d.created_at, d.updated_at
+l.last_ts, l.last_value, l.last_score, d.created_at, d.updated_at,
+ps.position AS pull_position, ps.last_success_at AS pull_last_success_at,
+ps.last_error AS pull_last_error, ps.last_error_at AS pull_last_error_at,
+ps.polls AS pull_polls, ps.errors AS pull_errors, ps.skipped AS pull_skipped
 """
 _FROM_DETECTORS = """
   FROM np_anomaly_detectors d
@@ -46,6 +49,8 @@ _FROM_DETECTORS = """
          AND s.last_ts IS NOT NULL
        ORDER BY s.last_ts DESC LIMIT 1
   ) l ON true
+  LEFT JOIN np_anomaly_pull_state ps
+    ON ps.source_account_id = d.source_account_id AND ps.detector_id = d.id
 """
 _SELECT_DETECTOR = (
     f"SELECT {DETECTOR_COLUMNS} {_FROM_DETECTORS}"  # noqa: S608 - fixed names

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from services.anomaly.deps import ERRORS, DetectorId, pool_of
 from services.anomaly.detectors_api import service, store
 from services.anomaly.detectors_api.models import DetectorCreate, DetectorOut, DetectorPatch
+from services.anomaly.prometheus_pull import saving
 from services.common.auth import Caller
 from services.common.db import tenant_transaction
 from services.common.pagination import DEFAULT_LIMIT, Cursor, Limit, Page, decode_cursor, page_of
@@ -35,7 +36,10 @@ async def list_detectors(
             after=str(position[0]) if position else None,
         )
     page = page_of(rows, limit, key=lambda r: [r["id"]])
-    return Page(data=[service.detector_out(r) for r in page.data], next_cursor=page.next_cursor)
+    now = request.app.state.clock()
+    return Page(
+        data=[service.detector_out(r, now=now) for r in page.data], next_cursor=page.next_cursor
+    )
 
 
 @router.post(
@@ -68,8 +72,22 @@ async def create_detector(request: Request, caller: Caller, body: DetectorCreate
         "max_series": body.max_series,
     }
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
+        values["metric_source"], secrets = await saving.prepare(
+            conn,
+            request.app.state.settings,
+            account=caller.account_id,
+            detector_id=values["id"],
+            source=values["metric_source"],
+        )
         row = await store.insert_detector(conn, account=caller.account_id, values=values)
-    return service.detector_out(row)
+        await saving.write(
+            conn,
+            account=caller.account_id,
+            detector_id=values["id"],
+            source=values["metric_source"],
+            secrets=secrets,
+        )
+    return service.detector_out(row, now=request.app.state.clock())
 
 
 @router.get(
@@ -82,7 +100,7 @@ async def create_detector(request: Request, caller: Caller, body: DetectorCreate
 async def get_detector(request: Request, caller: Caller, detector_id: DetectorId) -> dict[str, Any]:
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
         row = await store.get_detector(conn, account=caller.account_id, detector_id=detector_id)
-    return service.detector_out(row)
+    return service.detector_out(row, now=request.app.state.clock())
 
 
 @router.patch(
@@ -100,14 +118,29 @@ async def get_detector(request: Request, caller: Caller, detector_id: DetectorId
 async def patch_detector(
     request: Request, caller: Caller, detector_id: DetectorId, body: DetectorPatch
 ) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
+        source = changes.get("metric_source")
+        if source is not None:
+            changes["metric_source"], secrets = await saving.prepare(
+                conn,
+                request.app.state.settings,
+                account=caller.account_id,
+                detector_id=detector_id,
+                source=source,
+            )
         row = await service.update(
-            conn,
-            account=caller.account_id,
-            detector_id=detector_id,
-            changes=body.model_dump(exclude_unset=True),
+            conn, account=caller.account_id, detector_id=detector_id, changes=changes
         )
-    return service.detector_out(row)
+        if source is not None:
+            await saving.write(
+                conn,
+                account=caller.account_id,
+                detector_id=detector_id,
+                source=changes["metric_source"],
+                secrets=secrets,
+            )
+    return service.detector_out(row, now=request.app.state.clock())
 
 
 @router.delete(

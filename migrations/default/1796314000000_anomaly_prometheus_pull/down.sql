@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS public.np_anomaly_pull_state;
