@@ -60,6 +60,7 @@ WRITABLE = {
             "enabled",
             "group_by",
             "max_series",
+            "no_data_seconds",
         },
         "update": {
             "name",
@@ -68,6 +69,7 @@ WRITABLE = {
             "escalation_policy_id",
             "enabled",
             "max_series",
+            "no_data_seconds",
         },
     },
     "public.np_anomaly_data_points": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -18,6 +18,14 @@ class AnomalyOut(BaseModel):
     labels: dict[str, str] = Field(
         default_factory=dict,
         description="the labels of its series (`{}`: the detector's one unlabelled series)",
+    )
+    kind: Literal["point", "no_data"] = Field(
+        default="point",
+        description=(
+            "`point`: a scored point; `no_data`: the series stopped reporting for the "
+            "detector's `no_data_seconds` (timestamp: when that was recorded; value: its "
+            "last value; the explanation says since when)"
+        ),
     )
     timestamp: datetime
     value: float

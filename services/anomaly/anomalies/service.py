@@ -15,6 +15,7 @@ def anomaly_out(row: asyncpg.Record) -> dict[str, Any]:
         "id": row["id"],
         "detector_id": row["detector_id"],
         "labels": labels_of(row["series_key"]),
+        "kind": row["kind"],
         "timestamp": row["ts"],
         "value": row["value"],
         "score": row["score"] if row["score"] is not None else 0.0,

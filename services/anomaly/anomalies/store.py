@@ -80,17 +80,19 @@ async def neighbours(
     count: int,
 ) -> list[asyncpg.Record]:
     """Up to `count` points of the series before and `count` after `ts` (the point itself
-    included)."""
+    included; a `no_data` anomaly is no point: its neighbours are the points around it)."""
     return await conn.fetch(
         """
         (SELECT id, ts, value, score, is_anomaly, expected, lower, upper, late
            FROM np_anomaly_data_points
           WHERE source_account_id = $1 AND detector_id = $2 AND series_key = $5 AND ts < $3
+            AND kind = 'point'
           ORDER BY ts DESC LIMIT $4)
         UNION ALL
         (SELECT id, ts, value, score, is_anomaly, expected, lower, upper, late
            FROM np_anomaly_data_points
           WHERE source_account_id = $1 AND detector_id = $2 AND series_key = $5 AND ts >= $3
+            AND kind = 'point'
           ORDER BY ts LIMIT $4 + 1)
         ORDER BY ts
         """,

@@ -25,6 +25,7 @@ async def history(
         """
         SELECT ts, value FROM np_anomaly_data_points
         WHERE source_account_id = $1 AND detector_id = $2 AND series_key = $6
+          AND kind = 'point'
           AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4)
         ORDER BY ts DESC LIMIT $5
         """,

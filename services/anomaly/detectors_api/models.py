@@ -11,6 +11,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     StrictBool,
+    StrictInt,
     StringConstraints,
     model_serializer,
     model_validator,
@@ -18,6 +19,7 @@ from pydantic import (
 
 from services.anomaly.detectors import ALGORITHMS
 from services.anomaly.fields import Slug, Status, Strict
+from services.anomaly.nodata.core import MAX_NO_DATA_SECONDS, MIN_NO_DATA_SECONDS
 from services.anomaly.prometheus_pull.source import PROMETHEUS, check_prometheus
 from services.anomaly.remote_write.selector import SelectorError, parse_selector
 from services.anomaly.series import MAX_SERIES_DEFAULT, MAX_SERIES_LIMIT, GroupBy
@@ -28,6 +30,13 @@ MAX_SERIES = (
     "how many series the detector may watch; a point that would start one more is refused "
     "(its own error in the answer, counted in nsentry_series_refused_total), the others "
     "are stored"
+)
+
+NO_DATA_SECONDS = (
+    "no-data alerts: a series that has reported and then sends no point for this many "
+    "seconds records one anomaly of kind `no_data` (paged like an episode's first anomaly; "
+    "resolved when a newer point arrives). 60 s to 30 days; null (the default): off. "
+    "Set it well above the series' reporting interval"
 )
 
 THRESHOLDS = (
@@ -236,6 +245,9 @@ class DetectorCreate(Strict):
     max_series: int = Field(
         default=MAX_SERIES_DEFAULT, ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES
     )
+    no_data_seconds: StrictInt | None = Field(
+        default=None, ge=MIN_NO_DATA_SECONDS, le=MAX_NO_DATA_SECONDS, description=NO_DATA_SECONDS
+    )
 
 
 class DetectorPatch(Strict):
@@ -266,6 +278,12 @@ class DetectorPatch(Strict):
         ),
     )
     max_series: int | None = omittable(ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES)
+    no_data_seconds: StrictInt | None = Field(
+        default=None,
+        ge=MIN_NO_DATA_SECONDS,
+        le=MAX_NO_DATA_SECONDS,
+        description=NO_DATA_SECONDS + "; null turns it off (an open silence ends)",
+    )
 
 
 class LastPoint(BaseModel):
@@ -320,6 +338,9 @@ class DetectorOut(BaseModel):
         description="a pulled source's health (`prometheus`); null for every other source"
     )
     series_count: int = Field(description="how many series it watches")
+    no_data_seconds: int | None = Field(
+        default=None, description="no-data alerts after this many silent seconds (null: off)"
+    )
     status: Status = Field(
         description=(
             "`learning` while the detector says it is still learning (most algorithms: "

@@ -187,6 +187,7 @@ def detector_out(row: asyncpg.Record, *, now: datetime | None = None) -> dict[st
         "group_by": row["group_by"],
         "max_series": row["max_series"],
         "series_count": row["series_count"],
+        "no_data_seconds": row["no_data_seconds"],
         "status": detector_status(row),
         "source_status": source_status(row, now or datetime.now(UTC)),
         **progress_out(row),

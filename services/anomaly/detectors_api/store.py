@@ -21,7 +21,8 @@ from services.common.errors import Conflict, NotFound
 DETECTOR_COLUMNS = """
 d.source_account_id, d.id, d.name, d.description, d.metric_source, d.algorithm, d.params,
 d.thresholds, d.escalation_policy_id, d.enabled, d.group_by, d.max_series, d.series_count,
-d.warmup, COALESCE(a.learning, d.learning) AS learning, COALESCE(a.n_seen, 0) AS n_seen,
+d.no_data_seconds, d.warmup, COALESCE(a.learning, d.learning) AS learning,
+COALESCE(a.n_seen, 0) AS n_seen,
 COALESCE(a.points_count, 0) AS points_count,
 COALESCE(a.anomalies_count, 0) AS anomalies_count, COALESCE(a.late_count, 0) AS late_count,
 COALESCE(a.duplicates_count, 0) AS duplicates_count, a.last_anomaly_at,
@@ -63,8 +64,9 @@ _LOCK_DETECTOR = (
 _INSERT_DETECTOR = """
 INSERT INTO np_anomaly_detectors
     (source_account_id, id, name, description, metric_source, algorithm, params,
-     thresholds, escalation_policy_id, enabled, warmup, learning, group_by, max_series)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     thresholds, escalation_policy_id, enabled, warmup, learning, group_by, max_series,
+     no_data_seconds)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 RETURNING id
 """
 # the columns a user may change (PATCH), mapped to themselves: keys are never user input
@@ -79,6 +81,7 @@ _PATCHABLE = {
     "enabled",
     "group_by",
     "max_series",
+    "no_data_seconds",
 }
 
 
@@ -106,6 +109,7 @@ async def insert_detector(
             values["learning"],
             values["group_by"],
             values["max_series"],
+            values.get("no_data_seconds"),
         )
     except asyncpg.UniqueViolationError:
         raise Conflict(

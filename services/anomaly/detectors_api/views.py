@@ -70,6 +70,7 @@ async def create_detector(request: Request, caller: Caller, body: DetectorCreate
         "learning": fresh.learning,
         "group_by": body.group_by,
         "max_series": body.max_series,
+        "no_data_seconds": body.no_data_seconds,
     }
     async with tenant_transaction(pool_of(request), caller.account_id) as conn:
         values["metric_source"], secrets = await saving.prepare(

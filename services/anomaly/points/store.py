@@ -11,7 +11,7 @@ from services.anomaly.detectors_api.store import detector_missing
 _EXISTS_SQL = "SELECT 1 FROM np_anomaly_detectors WHERE source_account_id = $1 AND id = $2"
 
 # along the unique (source_account_id, detector_id, series_key, ts) key;
-# explanations of anomalies only
+# explanations of anomalies only; `no_data` anomalies are no points
 _POINTS_SQL = """
 SELECT id, ts, value, score, expected, lower, upper, is_anomaly, late,
        CASE WHEN is_anomaly THEN severity END AS severity,
@@ -19,7 +19,7 @@ SELECT id, ts, value, score, expected, lower, upper, is_anomaly, late,
        CASE WHEN is_anomaly THEN context ->> 'explanation' END AS explanation
   FROM np_anomaly_data_points
  WHERE source_account_id = $1 AND detector_id = $2 AND series_key = $5
-   AND ts >= $3 AND ts < $4
+   AND ts >= $3 AND ts < $4 AND kind = 'point'
  ORDER BY ts
 """
 

@@ -26,7 +26,7 @@ async def stats(
         """
         WITH p AS (
             SELECT detector_id, series_key,
-                   count(*) AS points,
+                   count(*) FILTER (WHERE kind = 'point') AS points,
                    count(*) FILTER (WHERE is_anomaly) AS anomalies,
                    count(*) FILTER (WHERE is_anomaly AND severity = 'warning') AS warning,
                    count(*) FILTER (WHERE is_anomaly AND severity = 'critical') AS critical,

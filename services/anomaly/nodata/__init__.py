@@ -1,0 +1,1 @@
+"""No-data alerts: a series that stops reporting records a ``no_data`` anomaly."""
