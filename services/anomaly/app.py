@@ -17,10 +17,10 @@ from services.anomaly.ingest.coalesce import SingleIngest
 from services.anomaly.ingest.pipeline import Clock, Ingestor, utcnow
 from services.anomaly.ingest.views import IngestShim
 from services.anomaly.ingest.views import router as ingest_router
-from services.anomaly.nodata.worker import nodata_hook
+from services.anomaly.otlp.views import OtlpShim
+from services.anomaly.otlp.views import router as otlp_router
 from services.anomaly.paging.sender import paging_hook
 from services.anomaly.points.views import router as points_router
-from services.anomaly.prometheus_pull.poller import pull_hook
 from services.anomaly.remote_write.views import RemoteWriteShim
 from services.anomaly.remote_write.views import router as remote_write_router
 from services.anomaly.retention import retention_hook
@@ -67,17 +67,12 @@ async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
 def create_app(
     settings: Settings | None = None, *, background: bool = True, clock: Clock | None = None
 ) -> FastAPI:
-    """The service; `background=False` leaves out the paging worker, the no-data pass
-    and the pruner;
+    """The service; `background=False` leaves out the paging worker and the pruner;
     `clock` replaces the wall clock (tests): when points are scored (the page age
     limit) and when the paging worker runs (quiet episodes ending, retries)."""
     settings = settings or load_settings()
     clock = clock or utcnow
-    hooks = [ingest_hook] + (
-        [paging_hook(clock=clock), nodata_hook(), retention_hook()] if background else []
-    )
-    if background:  # Prometheus pull: polls the sources of metric_source type prometheus
-        hooks.append(pull_hook(clock=clock))
+    hooks = [ingest_hook] + ([paging_hook(clock=clock), retention_hook()] if background else [])
     app = build_app(
         plugin=PLUGIN,
         settings=settings,
@@ -85,6 +80,7 @@ def create_app(
         routers=[
             ingest_router,
             remote_write_router,
+            otlp_router,
             detectors_router,
             series_router,
             backtest_router,
@@ -100,4 +96,6 @@ def create_app(
     app.add_middleware(IngestShim, service_app=app, plugin=PLUGIN)
     # remote write's protobuf body, answered ahead of the guard's JSON-only rule
     app.add_middleware(RemoteWriteShim, service_app=app, plugin=PLUGIN)
+    # OTLP/HTTP's protobuf or gzip bodies, likewise
+    app.add_middleware(OtlpShim, service_app=app, plugin=PLUGIN)
     return app

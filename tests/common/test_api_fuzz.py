@@ -54,6 +54,9 @@ ACCEPTED_REJECTIONS: dict[str, dict[str, list[str]]] = {
         # bytes that are no snappy-compressed WriteRequest (`format: binary` says no more),
         # or whose snappy preamble announces more than the decompressed-size limit
         "POST /api/v1/write": ["400", "413"],
+        # OTLP: bytes that are no ExportMetricsServiceRequest (`format: binary`), or JSON
+        # that the loose schema allows but OTLP/JSON's protobuf mapping refuses
+        "POST /v1/metrics": ["400"],
         "POST /hasura/actions/scoreAnomalyPoints": [HASURA, REFERENCE],
         "POST /hasura/events/score": [HASURA, REFERENCE],
     },

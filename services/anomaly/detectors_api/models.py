@@ -11,7 +11,6 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     StrictBool,
-    StrictInt,
     StringConstraints,
     model_serializer,
     model_validator,
@@ -19,8 +18,7 @@ from pydantic import (
 
 from services.anomaly.detectors import ALGORITHMS
 from services.anomaly.fields import Slug, Status, Strict
-from services.anomaly.nodata.core import MAX_NO_DATA_SECONDS, MIN_NO_DATA_SECONDS
-from services.anomaly.prometheus_pull.source import PROMETHEUS, check_prometheus
+from services.anomaly.otlp.source import parse_source
 from services.anomaly.remote_write.selector import SelectorError, parse_selector
 from services.anomaly.series import MAX_SERIES_DEFAULT, MAX_SERIES_LIMIT, GroupBy
 from services.anomaly.thresholds import Thresholds
@@ -30,13 +28,6 @@ MAX_SERIES = (
     "how many series the detector may watch; a point that would start one more is refused "
     "(its own error in the answer, counted in nsentry_series_refused_total), the others "
     "are stored"
-)
-
-NO_DATA_SECONDS = (
-    "no-data alerts: a series that has reported and then sends no point for this many "
-    "seconds records one anomaly of kind `no_data` (paged like an episode's first anomaly; "
-    "resolved when a newer point arrives). 60 s to 30 days; null (the default): off. "
-    "Set it well above the series' reporting interval"
 )
 
 THRESHOLDS = (
@@ -102,11 +93,9 @@ class MetricSource(BaseModel):
                 {"type": "push"},
                 {"type": "remote_write", "match": 'http_requests_total{job="api"}'},
                 {
-                    "type": "prometheus",
-                    "url": "http://prometheus:9090",
-                    "query": 'rate(http_requests_total{job="api"}[5m])',
-                    "step_seconds": 60,
-                    "lookback_seconds": 86400,
+                    "type": "otlp",
+                    "metric": "http.server.active_requests",
+                    "match": {"service_name": "checkout"},
                 },
             ]
         },
@@ -117,7 +106,9 @@ class MetricSource(BaseModel):
         description=(
             "`push` (the default): points come from POST /api/v1/ingest (or Hasura). "
             "`remote_write`: samples come from Prometheus remote write (POST /api/v1/write), "
-            "those whose series `match` selects"
+            "those whose series `match` selects. "
+            "`otlp`: gauge and sum data points of the OTLP metric `metric` come from OTLP/HTTP "
+            "(POST /v1/metrics), those whose labels `match` filters"
         ),
     )
     match: str | dict[str, Any] | None = Field(
@@ -126,48 +117,17 @@ class MetricSource(BaseModel):
             "`remote_write`: a Prometheus series selector, required: an optional metric name "
             "and label matchers (`=`, `!=`, `=~`, `!~`, on labels and `__name__`), e.g. "
             '`http_requests_total{job="api", code=~"5.."}`; a selector that does not parse '
-            "is a 422"
+            "is a 422. "
+            "`otlp` (optional): label filters, label name -> exact value, all must hold "
+            '(`{"service_name": "checkout", "http_route": "/pay"}`); the names are label names, '
+            "OTLP attribute names with every character but letters, digits and _ replaced by _"
         ),
     )
-
-    # `prometheus` (Prometheus pull, services/anomaly/prometheus_pull/)
-    url: str | None = Field(
+    metric: str | None = Field(
         default=None,
         description=(
-            "`prometheus`: the Prometheus server's base URL (http or https, no query), "
-            "required; its host must be a public address or be listed in "
-            "ANOMALY_ALLOWED_SOURCES (loopback too in local mode), else a 422"
-        ),
-    )
-    query: str | None = Field(
-        default=None,
-        description="`prometheus`: the PromQL query polled with /api/v1/query_range, required",
-    )
-    step_seconds: int | None = Field(
-        default=None,
-        description="`prometheus`: the query step and poll interval, 1 to 86400 (default 60)",
-    )
-    lookback_seconds: int | None = Field(
-        default=None,
-        description=(
-            "`prometheus`: how far back the first poll backfills (learned, never paged) "
-            "and the furthest back a poll catches up after an outage, 0 to 2678400 "
-            "(default 86400)"
-        ),
-    )
-    headers: dict[str, str] | None = Field(
-        default=None,
-        description=(
-            "`prometheus`: extra request headers (at most 20, e.g. X-Scope-OrgID); "
-            'secrets: stored apart, answered as "<redacted>" (sending "<redacted>" back '
-            "keeps the stored value)"
-        ),
-    )
-    bearer: str | None = Field(
-        default=None,
-        description=(
-            "`prometheus`: a bearer token sent as Authorization; a secret: stored apart, "
-            'answered as "<redacted>" (sending "<redacted>" back keeps the stored value)'
+            "`otlp`: the OTLP metric name, exactly as sent (`http.server.active_requests`), "
+            "required"
         ),
     )
 
@@ -183,24 +143,17 @@ class MetricSource(BaseModel):
                 parse_selector(self.match)
             except SelectorError as exc:
                 raise ValueError(f"metric_source.match: {exc}") from None
-        if self.type == PROMETHEUS:
-            fields = {name: getattr(self, name) for name in _PULL_FIELDS}
-            for name, value in check_prometheus(fields).items():
-                setattr(self, name, value)
+        if self.type == "otlp":
+            parse_source(self.metric, self.match)  # ValueError naming the field
         return self
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        if data.get("match") is None:  # a push source stays {"type": "push"}
-            data.pop("match", None)
-        for key in _PULL_FIELDS:  # only a prometheus source has them
-            if data.get(key) is None or (key == "headers" and not data[key]):
+        for key in ("match", "metric"):  # a push source stays {"type": "push"}
+            if data.get(key) is None:
                 data.pop(key, None)
         return data
-
-
-_PULL_FIELDS = ("url", "query", "step_seconds", "lookback_seconds", "headers", "bearer")
 
 
 class DetectorCreate(Strict):
@@ -245,9 +198,6 @@ class DetectorCreate(Strict):
     max_series: int = Field(
         default=MAX_SERIES_DEFAULT, ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES
     )
-    no_data_seconds: StrictInt | None = Field(
-        default=None, ge=MIN_NO_DATA_SECONDS, le=MAX_NO_DATA_SECONDS, description=NO_DATA_SECONDS
-    )
 
 
 class DetectorPatch(Strict):
@@ -278,12 +228,6 @@ class DetectorPatch(Strict):
         ),
     )
     max_series: int | None = omittable(ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES)
-    no_data_seconds: StrictInt | None = Field(
-        default=None,
-        ge=MIN_NO_DATA_SECONDS,
-        le=MAX_NO_DATA_SECONDS,
-        description=NO_DATA_SECONDS + "; null turns it off (an open silence ends)",
-    )
 
 
 class LastPoint(BaseModel):
@@ -297,23 +241,6 @@ class DetectorCounts(BaseModel):
     anomalies: int
     late: int
     duplicates: int
-
-
-class SourceStatus(BaseModel):
-    """How a pulled source (`metric_source.type` `prometheus`) is doing."""
-
-    last_success_at: datetime | None = Field(description="the last poll that stored its points")
-    last_error: str | None = Field(
-        description="the last failed poll's error (kept after a success: compare the times)"
-    )
-    last_error_at: datetime | None
-    lag_seconds: float | None = Field(
-        description="how far the newest stored instant is behind now (null: not polled yet)"
-    )
-    position: datetime | None = Field(description="the newest stored evaluation instant")
-    polls: int = Field(description="polls made (one query_range each), failed ones included")
-    errors: int = Field(description="failed polls")
-    skipped: int = Field(description="samples skipped: NaN or infinite values")
 
 
 class DetectorOut(BaseModel):
@@ -334,13 +261,7 @@ class DetectorOut(BaseModel):
         description="the labels that make a series (null: every label; []: one series)"
     )
     max_series: int = Field(description="how many series it may watch")
-    source_status: SourceStatus | None = Field(
-        description="a pulled source's health (`prometheus`); null for every other source"
-    )
     series_count: int = Field(description="how many series it watches")
-    no_data_seconds: int | None = Field(
-        default=None, description="no-data alerts after this many silent seconds (null: off)"
-    )
     status: Status = Field(
         description=(
             "`learning` while the detector says it is still learning (most algorithms: "
