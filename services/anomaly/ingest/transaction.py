@@ -34,7 +34,7 @@ from services.anomaly.ingest.live import (
 from services.anomaly.ingest.scoring import build_detector, score_points
 from services.anomaly.ingest.staging import Staged
 from services.anomaly.series import EMPTY, describe, labels_of, series_key
-from services.anomaly.thresholds import parse_thresholds
+from services.anomaly.thresholds import Thresholds, parse_thresholds
 from services.common.errors import Conflict
 from services.common.metrics import SERIES_REFUSED
 
@@ -76,6 +76,7 @@ class IngestTransaction(Staged):
         self.new_series: dict[str, int] = {}  # per detector: series this transaction creates
         self._asked: set[SeriesId] = set()  # looked up already (found or not)
         self._taken: dict[SeriesId, Entry] = {}
+        self._policies: dict[str, Thresholds] = {}  # per detector: its series share it
         super().__init__()
 
     # -- lock, series and detectors
@@ -310,7 +311,11 @@ class IngestTransaction(Staged):
         live = self.live[sid]
         assert live.detector is not None
         if live.policy is None:
-            live.policy = parse_thresholds(live.detector_row["thresholds"])
+            policy = self._policies.get(sid[0])
+            if policy is None:
+                policy = parse_thresholds(live.detector_row["thresholds"])
+                self._policies[sid[0]] = policy
+            live.policy = policy
         points = call.points
         n = len(order)
         values_list = [points[i].value for i in order]
