@@ -20,6 +20,13 @@ class SeriesOut(BaseModel):
         description="`learning` while its model says so, then `active`; `disabled` with its "
         "detector"
     )
+    no_data_since: datetime | None = Field(
+        default=None,
+        description=(
+            "silent: the timestamp of its last point, when a `no_data` anomaly was recorded "
+            "for it (its detector's `no_data_seconds`); null while it reports"
+        ),
+    )
     n_seen: int = Field(description="points its model has learned")
     warmup: int
     counts: DetectorCounts

@@ -24,7 +24,8 @@ LISTING = Keyset(
     "ON d.source_account_id = s.source_account_id AND d.id = s.detector_id",
     columns="s.id, s.detector_id, s.series_key, s.n_seen, s.warmup, s.learning, "
     "s.points_count, s.anomalies_count, s.late_count, s.duplicates_count, s.last_ts, "
-    "s.last_value, s.last_score, s.last_anomaly_at, s.created_at, s.updated_at, d.enabled",
+    "s.last_value, s.last_score, s.last_anomaly_at, s.created_at, s.updated_at, d.enabled, "
+    "s.no_data_since",
     order=("s.created_at", "s.id"),
     id_type="bigint",
     keys=("created_at", "id"),
@@ -38,6 +39,7 @@ def series_out(row: asyncpg.Record) -> dict[str, Any]:
         "detector_id": row["detector_id"],
         "labels": labels_of(row["series_key"]),
         "status": status,
+        "no_data_since": row["no_data_since"],
         **progress_out(row),
     }
 

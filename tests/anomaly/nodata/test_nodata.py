@@ -121,6 +121,9 @@ async def test_a_series_that_stops_records_one_no_data_anomaly_pages_once_and_re
     assert found["value"] == 100.0 + 29 % 3  # its last value
     assert found["severity"] == "critical"
     assert await anomalies(anomaly, account, label="instance=a") == []
+    listed = await anomaly.get("/api/v1/detectors/fleet/series", headers=auth_headers(account))
+    silent = {s["labels"]["instance"]: s["no_data_since"] for s in listed.json()["data"]}
+    assert silent == {"a": None, "b": stamp(29)}
 
     # checks while b stays silent record nothing more: one anomaly per silence
     for minutes in (46, 50, 60):
@@ -147,6 +150,8 @@ async def test_a_series_that_stops_records_one_no_data_anomaly_pages_once_and_re
     await send_pages(worker_pool, oncall, T0 + 63 * MINUTE)
     (resolve,) = of(account, oncall.resolved())
     assert resolve.path == f"/api/v1/alerts/{alert_id}/resolve"
+    listed = await anomaly.get("/api/v1/detectors/fleet/series", headers=auth_headers(account))
+    assert [s["no_data_since"] for s in listed.json()["data"]] == [None, None]
     assert len(of(account, oncall.opened())) == 1
     detail = await anomaly.get(f"/api/v1/anomalies/{found['id']}", headers=auth_headers(account))
     assert detail.json()["context"]["ended_by"] == "data"
