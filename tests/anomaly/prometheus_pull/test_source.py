@@ -174,7 +174,8 @@ async def test_local_mode_allows_loopback_and_nothing_else(database_url: str) ->
         assert created.status_code == 201, created.text
         private = {**SOURCE, "url": "http://10.0.0.1:9090"}
         refused = await c.post(
-            "/api/v1/detectors", json={"id": "l2", "name": "l", "metric_source": private},
+            "/api/v1/detectors",
+            json={"id": "l2", "name": "l", "metric_source": private},
             headers=h,
         )
         assert refused.status_code == 422 and "ANOMALY_ALLOWED_SOURCES" in refused.text

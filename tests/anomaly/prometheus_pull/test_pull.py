@@ -1,0 +1,217 @@
+"""Prometheus pull against a real Prometheus (Debian's 2.42) scraping a tiny exporter
+every second: a poller restarted mid-stream skips and repeats nothing, two replicas
+never poll one detector at once, and an outage of Prometheus is shown and caught up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from services.common.settings import Settings
+from tests.anomaly.conftest import create_detector
+from tests.anomaly.prometheus_pull.support import (
+    Replica,
+    compare_with_prometheus,
+    detector,
+    now,
+    poll_until,
+    pull_settings,
+    replica,
+    source,
+    start_prometheus,
+)
+from tests.anomaly.remote_write.prometheus import PrometheusServer
+from tests.anomaly.remote_write.test_prometheus import (  # noqa: F401 - fixtures
+    Exporter,
+    exporter,
+    prometheus_binary,
+    until,
+)
+
+pytestmark = pytest.mark.db
+ACCOUNT = "pull"
+
+
+@pytest.fixture
+async def prometheus(
+    prometheus_binary: str,  # noqa: F811
+    exporter: tuple[Exporter, str],  # noqa: F811
+    tmp_path: Path,
+) -> AsyncIterator[PrometheusServer]:
+    server = await start_prometheus(prometheus_binary, tmp_path, exporter[1])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return pull_settings(database_url)
+
+
+def _polls(replicas: list[Replica], detector_id: str) -> list[Any]:
+    return sorted(
+        (p for r in replicas for p in r.polls if p.detector_id == detector_id and p.start),
+        key=lambda p: p.start,
+    )
+
+
+async def test_a_restarted_poller_skips_and_repeats_nothing(
+    prometheus: PrometheusServer, settings: Settings, database_url: str
+) -> None:
+    async with replica(settings, lease=timedelta(seconds=2)) as first:
+        await create_detector(
+            first.client,
+            "restart",
+            account=ACCOUNT,
+            metric_source=source(prometheus, step_seconds=1, lookback_seconds=10),
+            group_by=["instance"],
+            algorithm="ewma",
+        )
+
+        async def some() -> bool:
+            d = await detector(first.client, "restart", ACCOUNT)
+            return d["counts"]["points"] >= 3 * 15
+
+        await poll_until([first], some, seconds=60, what="15 points per series")
+        # a poll cut off at every stage it can be in (claim, query, ingest, commit):
+        # whatever it had done is rolled back or committed whole, with its position
+        for loops in (0, 1, 2, 3, 5, 8, 13, 21, 34):
+            task = asyncio.create_task(first.run_once())
+            for _ in range(loops):
+                await asyncio.sleep(0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    # a new replica (a fresh process: nothing cached) carries on from the stored position,
+    # once the lease of a poll cut off mid-way ran out
+    async with replica(settings, lease=timedelta(seconds=2)) as second:
+        before = (await detector(second.client, "restart", ACCOUNT))["source_status"]
+
+        async def moved() -> bool:
+            status = (await detector(second.client, "restart", ACCOUNT))["source_status"]
+            return status["position"] is not None and datetime.fromisoformat(
+                status["position"]
+            ) >= datetime.fromisoformat(before["position"]) + timedelta(seconds=8)
+
+        await poll_until([second], moved, seconds=60, what="8 more seconds polled")
+        final = await detector(second.client, "restart", ACCOUNT)
+    points = await compare_with_prometheus(prometheus, database_url, ACCOUNT, "restart", 1)
+    assert points == final["counts"]["points"] and points >= 3 * 23
+    # each stored point was learned once: no duplicate, none late, none learned twice
+    assert final["counts"]["duplicates"] == 0 and final["counts"]["late"] == 0
+    assert final["n_seen"] == points
+    assert final["source_status"]["last_error"] is None
+
+
+async def test_two_replicas_never_poll_one_detector_at_once(
+    prometheus: PrometheusServer, settings: Settings, database_url: str
+) -> None:
+    ids = [f"replicas-{i}" for i in range(4)]
+    async with replica(settings, batch=2) as a, replica(settings, batch=2) as b:
+        for detector_id in ids:
+            await create_detector(
+                a.client,
+                detector_id,
+                account=ACCOUNT,
+                metric_source=source(prometheus, step_seconds=1, lookback_seconds=5),
+                group_by=["instance"],
+                algorithm="ewma",
+            )
+
+        async def enough() -> bool:
+            return all(len(_polls([a, b], i)) >= 8 for i in ids)
+
+        await poll_until([a, b], enough, seconds=90, what="8 polls of each detector")
+        statuses = {i: (await detector(a.client, i, ACCOUNT))["source_status"] for i in ids}
+    assert a.polls and b.polls and {p.detector_id for p in a.polls} & set(ids)
+    assert {p.detector_id for p in b.polls} & set(ids), "replica b never got a detector"
+    for detector_id in ids:
+        polls = _polls([a, b], detector_id)
+        assert all(p.outcome == "ok" for p in polls), [p.outcome for p in polls]
+        # one replica at a time: the polls of a detector never overlap in time...
+        spans = sorted((p.began, p.ended) for p in polls)
+        for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+            assert end <= begin, f"{detector_id}: two polls at once"
+        # ...nor in what they asked for: each instant once, none left out
+        for before, after in zip(polls, polls[1:], strict=False):
+            assert after.start == before.last + timedelta(seconds=1), detector_id
+        # the database counted the same polls as the replicas made
+        assert statuses[detector_id]["polls"] == len(polls), detector_id
+        await compare_with_prometheus(prometheus, database_url, ACCOUNT, detector_id, 1)
+    print(
+        "polls per detector:",
+        {
+            i: (sum(p.detector_id == i for p in a.polls), sum(p.detector_id == i for p in b.polls))
+            for i in ids
+        },
+    )
+
+
+async def test_prometheus_down_is_shown_and_caught_up_when_it_returns(
+    prometheus: PrometheusServer, settings: Settings, database_url: str
+) -> None:
+    errors_before = (
+        REGISTRY.get_sample_value("nsentry_prometheus_polls_total", {"outcome": "error"}) or 0.0
+    )
+    async with replica(settings) as r:
+        await create_detector(
+            r.client,
+            "outage",
+            account=ACCOUNT,
+            metric_source=source(prometheus, step_seconds=1, lookback_seconds=300),
+            group_by=["instance"],
+            algorithm="ewma",
+        )
+
+        async def status() -> dict[str, Any]:
+            return (await detector(r.client, "outage", ACCOUNT))["source_status"]
+
+        async def polled() -> bool:
+            return (await status())["polls"] >= 3
+
+        await poll_until([r], polled, seconds=60, what="3 polls")
+        prometheus.stop()
+        stopped = now()
+
+        async def failing() -> dict[str, Any] | None:
+            s = await status()
+            return s if s["last_error"] is not None else None
+
+        down = await poll_until([r], failing, seconds=30, what="the error in source_status")
+        shown = datetime.fromisoformat(down["last_error_at"])
+        # within one poll interval (1 s) of the poll that was due next
+        assert shown - stopped <= timedelta(seconds=2.5), (shown, stopped)
+        assert "cannot reach Prometheus" in down["last_error"], down["last_error"]
+        position = down["position"]
+
+        async def lagging() -> dict[str, Any] | None:
+            s = await status()
+            return s if s["errors"] >= 3 and s["lag_seconds"] >= 4 else None
+
+        down = await poll_until([r], lagging, seconds=30, what="3 failed polls")
+        assert down["position"] == position  # nothing stored, nothing skipped
+        errors = REGISTRY.get_sample_value("nsentry_prometheus_polls_total", {"outcome": "error"})
+        assert errors is not None and errors - errors_before >= 3
+        metrics = (await r.client.get("/metrics")).text
+        assert 'nsentry_prometheus_polls_total{outcome="error"}' in metrics
+
+        prometheus.start()  # the same data, the same port
+
+        async def caught_up() -> dict[str, Any] | None:
+            s = await status()
+            if s["last_success_at"] is None or s["last_success_at"] <= s["last_error_at"]:
+                return None
+            return s if s["lag_seconds"] <= 3 else None
+
+        back = await poll_until([r], caught_up, seconds=60, what="the poller caught up")
+        final = await detector(r.client, "outage", ACCOUNT)
+    assert datetime.fromisoformat(back["position"]) > datetime.fromisoformat(position)
+    # every instant of the outage is stored: Prometheus' own answer over the whole range
+    points = await compare_with_prometheus(prometheus, database_url, ACCOUNT, "outage", 1)
+    assert points == final["counts"]["points"]
+    assert final["counts"]["duplicates"] == 0 and final["n_seen"] == points
