@@ -17,10 +17,12 @@ from services.anomaly.ingest.coalesce import SingleIngest
 from services.anomaly.ingest.pipeline import Clock, Ingestor, utcnow
 from services.anomaly.ingest.views import IngestShim
 from services.anomaly.ingest.views import router as ingest_router
+from services.anomaly.nodata.worker import nodata_hook
 from services.anomaly.otlp.views import OtlpShim
 from services.anomaly.otlp.views import router as otlp_router
 from services.anomaly.paging.sender import paging_hook
 from services.anomaly.points.views import router as points_router
+from services.anomaly.prometheus_pull.poller import pull_hook
 from services.anomaly.remote_write.views import RemoteWriteShim
 from services.anomaly.remote_write.views import router as remote_write_router
 from services.anomaly.retention import retention_hook
@@ -67,12 +69,17 @@ async def ingest_hook(app: FastAPI) -> AsyncIterator[None]:
 def create_app(
     settings: Settings | None = None, *, background: bool = True, clock: Clock | None = None
 ) -> FastAPI:
-    """The service; `background=False` leaves out the paging worker and the pruner;
+    """The service; `background=False` leaves out the paging worker, the no-data pass
+    and the pruner;
     `clock` replaces the wall clock (tests): when points are scored (the page age
     limit) and when the paging worker runs (quiet episodes ending, retries)."""
     settings = settings or load_settings()
     clock = clock or utcnow
-    hooks = [ingest_hook] + ([paging_hook(clock=clock), retention_hook()] if background else [])
+    hooks = [ingest_hook] + (
+        [paging_hook(clock=clock), nodata_hook(), retention_hook()] if background else []
+    )
+    if background:  # Prometheus pull: polls the sources of metric_source type prometheus
+        hooks.append(pull_hook(clock=clock))
     app = build_app(
         plugin=PLUGIN,
         settings=settings,

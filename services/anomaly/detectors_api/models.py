@@ -11,6 +11,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     StrictBool,
+    StrictInt,
     StringConstraints,
     model_serializer,
     model_validator,
@@ -18,7 +19,9 @@ from pydantic import (
 
 from services.anomaly.detectors import ALGORITHMS
 from services.anomaly.fields import Slug, Status, Strict
+from services.anomaly.nodata.core import MAX_NO_DATA_SECONDS, MIN_NO_DATA_SECONDS
 from services.anomaly.otlp.source import parse_source
+from services.anomaly.prometheus_pull.source import PROMETHEUS, check_prometheus
 from services.anomaly.remote_write.selector import SelectorError, parse_selector
 from services.anomaly.series import MAX_SERIES_DEFAULT, MAX_SERIES_LIMIT, GroupBy
 from services.anomaly.thresholds import Thresholds
@@ -28,6 +31,13 @@ MAX_SERIES = (
     "how many series the detector may watch; a point that would start one more is refused "
     "(its own error in the answer, counted in nsentry_series_refused_total), the others "
     "are stored"
+)
+
+NO_DATA_SECONDS = (
+    "no-data alerts: a series that has reported and then sends no point for this many "
+    "seconds records one anomaly of kind `no_data` (paged like an episode's first anomaly; "
+    "resolved when a newer point arrives). 60 s to 30 days; null (the default): off. "
+    "Set it well above the series' reporting interval"
 )
 
 THRESHOLDS = (
@@ -93,6 +103,13 @@ class MetricSource(BaseModel):
                 {"type": "push"},
                 {"type": "remote_write", "match": 'http_requests_total{job="api"}'},
                 {
+                    "type": "prometheus",
+                    "url": "http://prometheus:9090",
+                    "query": 'rate(http_requests_total{job="api"}[5m])',
+                    "step_seconds": 60,
+                    "lookback_seconds": 86400,
+                },
+                {
                     "type": "otlp",
                     "metric": "http.server.active_requests",
                     "match": {"service_name": "checkout"},
@@ -131,6 +148,47 @@ class MetricSource(BaseModel):
         ),
     )
 
+    # `prometheus` (Prometheus pull, services/anomaly/prometheus_pull/)
+    url: str | None = Field(
+        default=None,
+        description=(
+            "`prometheus`: the Prometheus server's base URL (http or https, no query), "
+            "required; its host must be a public address or be listed in "
+            "ANOMALY_ALLOWED_SOURCES (loopback too in local mode), else a 422"
+        ),
+    )
+    query: str | None = Field(
+        default=None,
+        description="`prometheus`: the PromQL query polled with /api/v1/query_range, required",
+    )
+    step_seconds: int | None = Field(
+        default=None,
+        description="`prometheus`: the query step and poll interval, 1 to 86400 (default 60)",
+    )
+    lookback_seconds: int | None = Field(
+        default=None,
+        description=(
+            "`prometheus`: how far back the first poll backfills (learned, never paged) "
+            "and the furthest back a poll catches up after an outage, 0 to 2678400 "
+            "(default 86400)"
+        ),
+    )
+    headers: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "`prometheus`: extra request headers (at most 20, e.g. X-Scope-OrgID); "
+            'secrets: stored apart, answered as "<redacted>" (sending "<redacted>" back '
+            "keeps the stored value)"
+        ),
+    )
+    bearer: str | None = Field(
+        default=None,
+        description=(
+            "`prometheus`: a bearer token sent as Authorization; a secret: stored apart, "
+            'answered as "<redacted>" (sending "<redacted>" back keeps the stored value)'
+        ),
+    )
+
     @model_validator(mode="after")
     def _check_source(self) -> MetricSource:
         if self.type == "remote_write":
@@ -145,6 +203,10 @@ class MetricSource(BaseModel):
                 raise ValueError(f"metric_source.match: {exc}") from None
         if self.type == "otlp":
             parse_source(self.metric, self.match)  # ValueError naming the field
+        if self.type == PROMETHEUS:
+            fields = {name: getattr(self, name) for name in _PULL_FIELDS}
+            for name, value in check_prometheus(fields).items():
+                setattr(self, name, value)
         return self
 
     @model_serializer(mode="wrap")
@@ -153,7 +215,13 @@ class MetricSource(BaseModel):
         for key in ("match", "metric"):  # a push source stays {"type": "push"}
             if data.get(key) is None:
                 data.pop(key, None)
+        for key in _PULL_FIELDS:  # only a prometheus source has them
+            if data.get(key) is None or (key == "headers" and not data[key]):
+                data.pop(key, None)
         return data
+
+
+_PULL_FIELDS = ("url", "query", "step_seconds", "lookback_seconds", "headers", "bearer")
 
 
 class DetectorCreate(Strict):
@@ -198,6 +266,9 @@ class DetectorCreate(Strict):
     max_series: int = Field(
         default=MAX_SERIES_DEFAULT, ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES
     )
+    no_data_seconds: StrictInt | None = Field(
+        default=None, ge=MIN_NO_DATA_SECONDS, le=MAX_NO_DATA_SECONDS, description=NO_DATA_SECONDS
+    )
 
 
 class DetectorPatch(Strict):
@@ -228,6 +299,12 @@ class DetectorPatch(Strict):
         ),
     )
     max_series: int | None = omittable(ge=1, le=MAX_SERIES_LIMIT, description=MAX_SERIES)
+    no_data_seconds: StrictInt | None = Field(
+        default=None,
+        ge=MIN_NO_DATA_SECONDS,
+        le=MAX_NO_DATA_SECONDS,
+        description=NO_DATA_SECONDS + "; null turns it off (an open silence ends)",
+    )
 
 
 class LastPoint(BaseModel):
@@ -241,6 +318,23 @@ class DetectorCounts(BaseModel):
     anomalies: int
     late: int
     duplicates: int
+
+
+class SourceStatus(BaseModel):
+    """How a pulled source (`metric_source.type` `prometheus`) is doing."""
+
+    last_success_at: datetime | None = Field(description="the last poll that stored its points")
+    last_error: str | None = Field(
+        description="the last failed poll's error (kept after a success: compare the times)"
+    )
+    last_error_at: datetime | None
+    lag_seconds: float | None = Field(
+        description="how far the newest stored instant is behind now (null: not polled yet)"
+    )
+    position: datetime | None = Field(description="the newest stored evaluation instant")
+    polls: int = Field(description="polls made (one query_range each), failed ones included")
+    errors: int = Field(description="failed polls")
+    skipped: int = Field(description="samples skipped: NaN or infinite values")
 
 
 class DetectorOut(BaseModel):
@@ -261,7 +355,13 @@ class DetectorOut(BaseModel):
         description="the labels that make a series (null: every label; []: one series)"
     )
     max_series: int = Field(description="how many series it may watch")
+    source_status: SourceStatus | None = Field(
+        description="a pulled source's health (`prometheus`); null for every other source"
+    )
     series_count: int = Field(description="how many series it watches")
+    no_data_seconds: int | None = Field(
+        default=None, description="no-data alerts after this many silent seconds (null: off)"
+    )
     status: Status = Field(
         description=(
             "`learning` while the detector says it is still learning (most algorithms: "
