@@ -1,0 +1,188 @@
+"""The OpenTelemetry SDK's own OTLP/HTTP metric exporter (gzip, protobuf) sending to the
+service over real HTTP: one anomaly injected into one instance's gauge opens one alert
+naming that instance; the other two series stay quiet."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+
+from services.anomaly.app import create_app
+from tests.anomaly.conftest import create_detector
+from tests.anomaly.oncall_standin import OncallStandIn, free_port
+from tests.conftest import auth_headers, make_settings
+
+ACCOUNT = "otlp-sdk"
+INSTANCES = ("a", "b", "c")
+
+
+async def until(
+    check: Callable[[], Awaitable[Any]], *, seconds: float, what: str, state: Any = None
+) -> Any:
+    """Poll ``check`` until it returns something truthy, or fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}: {state}")
+        await asyncio.sleep(0.1)
+
+
+class RecordingExporter(OTLPMetricExporter):
+    """The SDK's exporter, unchanged, keeping what each export came to."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.results: list[MetricExportResult] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        result = super().export(metrics_data, timeout_millis, **kwargs)
+        self.results.append(result)
+        return result
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[OncallStandIn]:
+    server = OncallStandIn(free_port())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def service(database_url: str, standin: OncallStandIn) -> AsyncIterator[str]:
+    """nself-anomaly over real HTTP (uvicorn in this loop) with its paging sender."""
+    port = free_port()
+    settings = make_settings(database_url, oncall_url=standin.url)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return bool(server.started)
+
+    await until(started, seconds=60, what="the service to start")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await asyncio.wait_for(task, 30)
+
+
+class Sender:
+    """A meter provider whose reader exports when told (no export thread, no timer):
+    a synchronous gauge per instance, set then exported in one OTLP/HTTP request."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.exporter = RecordingExporter(
+            endpoint=endpoint,
+            headers={k: v for k, v in auth_headers(ACCOUNT).items()},
+            compression=Compression.Gzip,
+            timeout=30,
+        )
+        self.reader = PeriodicExportingMetricReader(self.exporter, export_interval_millis=math.inf)
+        self.provider = MeterProvider(
+            metric_readers=[self.reader],
+            resource=Resource.create({"service.name": "otlptest", "deployment.environment": "t"}),
+        )
+        self.gauge = self.provider.get_meter("nsentry-tests").create_gauge(
+            "otlptest.latency", unit="ms"
+        )
+
+    async def send(self, values: Sequence[tuple[str, float]]) -> None:
+        for instance, value in values:
+            self.gauge.set(value, {"instance": instance})
+        sent = len(self.exporter.results)
+        # the exporter blocks (requests): off the loop that serves the service
+        await asyncio.to_thread(self.reader.force_flush, 30_000)
+        assert self.exporter.results[sent:] == [MetricExportResult.SUCCESS]
+
+    def close(self) -> None:
+        self.provider.shutdown()
+
+
+@pytest.fixture
+def sender(service: str) -> Iterator[Sender]:
+    s = Sender(f"{service}/v1/metrics")
+    yield s
+    s.close()
+
+
+async def test_one_spiked_instance_opens_one_alert_naming_it(
+    service: str, standin: OncallStandIn, sender: Sender
+) -> None:
+    headers = auth_headers(ACCOUNT)
+    async with httpx.AsyncClient(base_url=service, timeout=30) as client:
+        await create_detector(
+            client,
+            "latency",
+            account=ACCOUNT,
+            metric_source={
+                "type": "otlp",
+                "metric": "otlptest.latency",
+                "match": {"service_name": "otlptest"},
+            },
+            group_by=["instance"],
+            algorithm="ewma",
+            params={"alpha": 0.1, "warmup": 10, "min_std": 5.0},
+            thresholds={"score": 0.999, "direction": "up"},
+            escalation_policy_id="ops",
+        )
+
+        async def series() -> dict[str, dict[str, Any]]:
+            response = await client.get("/api/v1/detectors/latency/series", headers=headers)
+            assert response.status_code == 200, response.text
+            return {s["labels"].get("instance", "?"): s for s in response.json()["data"]}
+
+        def normal(round_: int) -> list[tuple[str, float]]:
+            return [(i, 100.0 + round_ % 2) for i in INSTANCES]
+
+        for round_ in range(15):
+            await sender.send(normal(round_))
+        found = await series()
+        # each export was stored and scored before its answer: 15 points per instance
+        assert {i: s["counts"]["points"] for i, s in found.items()} == dict.fromkeys(INSTANCES, 15)
+        assert all(s["status"] == "active" for s in found.values()), found
+        assert standin.opened() == []
+
+        await sender.send([("a", 100.0), ("b", 10_000.0), ("c", 100.0)])
+
+        async def opened() -> list[Any]:
+            return standin.opened()
+
+        pages = await until(opened, seconds=60, what="the alert of instance b")
+        for round_ in range(12):
+            await sender.send(normal(round_))
+        found = await series()
+        metrics = (await client.get("/metrics")).text
+
+    assert len(standin.opened()) == 1, [r.body for r in standin.opened()]
+    page = pages[0].body
+    assert page["details"]["labels"] == {"instance": "b"}, page
+    assert "instance" in page["summary"] and '"b"' in page["summary"], page["summary"]
+    assert pages[0].headers["x-hasura-source-account-id"] == ACCOUNT
+    assert {i: s["counts"]["points"] for i, s in found.items()} == dict.fromkeys(INSTANCES, 28)
+    assert found["b"]["counts"]["anomalies"] >= 1
+    assert found["a"]["counts"]["anomalies"] == 0 and found["c"]["counts"]["anomalies"] == 0
+    assert 'nsentry_otlp_data_points_total{outcome="routed"}' in metrics
