@@ -1,0 +1,156 @@
+"""The running service (its lifetime hooks: the poller and the paging sender) fed by a
+real Prometheus (Debian's 2.42) scraping three instances: one anomaly injected into one
+instance's metric opens one alert naming that instance; the other two stay quiet; the
+backfill on create pages nobody."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from services.anomaly.app import create_app
+from tests.anomaly.conftest import create_detector
+from tests.anomaly.oncall_standin import OncallStandIn, free_port
+from tests.anomaly.prometheus_pull.support import pull_settings, source, start_prometheus
+from tests.anomaly.remote_write.prometheus import PrometheusServer
+from tests.anomaly.remote_write.test_prometheus import (  # noqa: F401 - fixtures
+    INSTANCES,
+    Exporter,
+    exporter,
+    prometheus_binary,
+    standin,
+    until,
+)
+from tests.conftest import auth_headers
+
+pytestmark = pytest.mark.db
+ACCOUNT = "pull-paging"
+
+
+@pytest.fixture
+async def service(database_url: str, standin: OncallStandIn) -> AsyncIterator[str]:  # noqa: F811
+    """nself-anomaly over real HTTP with its background hooks (poller, paging sender)."""
+    port = free_port()
+    settings = pull_settings(database_url, oncall_url=standin.url)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return bool(server.started)
+
+    await until(started, seconds=60, what="the service to start")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def prometheus(
+    prometheus_binary: str,  # noqa: F811
+    exporter: tuple[Exporter, str],  # noqa: F811
+    tmp_path: Path,
+) -> AsyncIterator[PrometheusServer]:
+    server = await start_prometheus(prometheus_binary, tmp_path, exporter[1])
+    yield server
+    server.stop()
+
+
+async def test_one_spiked_instance_opens_one_alert_naming_it(
+    service: str,
+    standin: OncallStandIn,  # noqa: F811
+    exporter: tuple[Exporter, str],  # noqa: F811
+    prometheus: PrometheusServer,
+) -> None:
+    collector, _ = exporter
+
+    async def instant_query(query: str) -> float | None:
+        async with httpx.AsyncClient(timeout=5) as c:
+            r = await c.get(f"{prometheus.url}/api/v1/query", params={"query": query})
+        result = r.json()["data"]["result"]
+        return float(result[0]["value"][1]) if result else None
+
+    async def history() -> bool:
+        n = await instant_query('count_over_time(rwtest_latency_ms{instance="a"}[60s])')
+        return n is not None and n >= 10
+
+    await until(history, seconds=60, what="10 s of history in Prometheus")
+    # a spike already in Prometheus' history when the detector is created: backfilled,
+    # learned, never paged
+    collector.spiked = "a"
+
+    async def spike_scraped() -> bool:
+        top = await instant_query('max_over_time(rwtest_latency_ms{instance="a"}[10s])')
+        return top is not None and top > 1000
+
+    await until(spike_scraped, seconds=30, what="the old spike in Prometheus")
+    collector.spiked = None
+    headers = auth_headers(ACCOUNT)
+    async with httpx.AsyncClient(base_url=service, timeout=30) as client:
+        await create_detector(
+            client,
+            "latency",
+            account=ACCOUNT,
+            metric_source=source(prometheus, step_seconds=1, lookback_seconds=60),
+            group_by=["instance"],
+            algorithm="ewma",
+            params={"alpha": 0.1, "warmup": 3, "min_std": 5.0},
+            thresholds={"score": 0.999, "direction": "up", "page_max_age_seconds": None},
+            escalation_policy_id="ops",
+        )
+
+        async def series() -> dict[str, dict[str, Any]]:
+            response = await client.get("/api/v1/detectors/latency/series", headers=headers)
+            assert response.status_code == 200, response.text
+            return {s["labels"].get("instance", "?"): s for s in response.json()["data"]}
+
+        async def all_active() -> bool:
+            found = await series()
+            return set(found) == set(INSTANCES) and all(
+                s["counts"]["points"] >= 15 and s["status"] == "active" for s in found.values()
+            )
+
+        await until(all_active, seconds=60, what="15 points of each instance via the poller")
+        backfilled = await series()
+        # the old spike was backfilled and judged an anomaly, and paged nobody
+        assert backfilled["a"]["counts"]["anomalies"] >= 1, backfilled["a"]
+        assert standin.opened() == []
+        before = {name: s["counts"]["points"] for name, s in backfilled.items()}
+        anomalies_before = {name: s["counts"]["anomalies"] for name, s in backfilled.items()}
+
+        async def opened() -> list[Any]:
+            return standin.opened()
+
+        collector.spiked = "b"
+        pages = await until(opened, seconds=60, what="the alert of instance b")
+        collector.spiked = None
+
+        async def moved_on() -> bool:  # a dozen instants after the spike, for every series
+            found = await series()
+            return all(found[i]["counts"]["points"] >= before[i] + 12 for i in INSTANCES)
+
+        await until(moved_on, seconds=60, what="more points after the spike")
+        found = await series()
+        status = (await client.get("/api/v1/detectors/latency", headers=headers)).json()[
+            "source_status"
+        ]
+
+    assert len(standin.opened()) == 1, [r.body for r in standin.opened()]
+    page = pages[0].body
+    assert page["details"]["labels"] == {"instance": "b"}, page
+    assert "instance" in page["summary"] and '"b"' in page["summary"], page["summary"]
+    assert pages[0].headers["x-hasura-source-account-id"] == ACCOUNT
+    assert found["b"]["counts"]["anomalies"] >= 1
+    for quiet in ("a", "c"):
+        assert found[quiet]["counts"]["anomalies"] == anomalies_before[quiet], quiet
+    assert status["last_error"] is None and status["polls"] >= 10
+    assert status["lag_seconds"] is not None and status["lag_seconds"] < 10
