@@ -285,19 +285,25 @@ async def test_malformed_bodies_are_400_with_the_envelope_and_nothing_written(
 
 
 async def test_content_type_encoding_auth_and_size(
-    client: httpx.AsyncClient, settings: Any
+    client: httpx.AsyncClient, settings: Any, database_url: str
 ) -> None:
+    acct = "otlp-415"
+    await create_detector(client, "m", account=acct, metric_source=otlp("m"))
     content = protobuf_body(gauge("m", [({}, T0, 1.0)]))
     for headers in (
         {"Content-Type": "text/plain"},
         {"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"},
     ):
-        response = await client.post(PATH, content=content, headers={**auth_headers(), **headers})
+        response = await client.post(
+            PATH, content=content, headers={**auth_headers(acct), **headers}
+        )
         assert response.status_code == 415, response.text
         error = response.json()["error"]
         assert error["code"] == "unsupported_media_type"
         assert error["details"]["accepted"] == ["application/x-protobuf", "application/json"]
-    assert (await client.post(PATH, content=content, headers=auth_headers())).status_code == 415
+    no_type = await client.post(PATH, content=content, headers=auth_headers(acct))
+    assert no_type.status_code == 415
+    assert await points(database_url, "m", acct) == []  # nothing of a refused body
     unauth = await client.post(PATH, content=content, headers=PROTOBUF)
     assert unauth.status_code == 401 and unauth.json()["error"]["code"] == "unauthorized"
     wrong = await client.post(
