@@ -161,11 +161,11 @@ class MetricSource(BaseModel):
         default=None,
         description="`prometheus`: the PromQL query polled with /api/v1/query_range, required",
     )
-    step_seconds: int | None = Field(
+    step_seconds: StrictInt | None = Field(
         default=None,
         description="`prometheus`: the query step and poll interval, 1 to 86400 (default 60)",
     )
-    lookback_seconds: int | None = Field(
+    lookback_seconds: StrictInt | None = Field(
         default=None,
         description=(
             "`prometheus`: how far back the first poll backfills (learned, never paged) "
