@@ -10,9 +10,9 @@ application/json``, 415 otherwise): a POST, PUT or PATCH with a non-empty body
 whose Content-Type is not ``application/json`` (parameters such as ``charset``
 allowed) or ``application/*+json`` is refused before routing and before
 authentication, like a body over the limit, so nothing reads or stores it. A
-request without a body is not concerned, whatever its Content-Type. (A wire
-format with its own media type, such as remote write or OTLP, would need an
-exception here; neither service has one.) The paths an app names in ``form_paths``
+request without a body is not concerned, whatever its Content-Type. (The wire
+formats with their own media types, remote write and OTLP, are answered ahead
+of the guard by ``common.wire.WireShim``s, with its pieces.) The paths an app names in ``form_paths``
 also take ``application/x-www-form-urlencoded`` (nself-oncall's generic integration,
 which takes JSON, form fields or query parameters, as GoAlert's does).
 """
