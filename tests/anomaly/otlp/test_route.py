@@ -20,7 +20,10 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def target(
-    detector_id: str, metric: str, match: dict[str, str] | None = None, group_by=None
+    detector_id: str,
+    metric: str,
+    match: dict[str, str] | None = None,
+    group_by: list[str] | None = None,
 ) -> Target:
     return Target(detector_id, parse_source(metric, match), group_by)
 
