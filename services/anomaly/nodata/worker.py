@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,12 +28,15 @@ from services.anomaly.nodata import store
 from services.anomaly.nodata.core import End, SeriesWatch, Start, decide
 from services.anomaly.paging.keys import from_epoch, iso
 from services.anomaly.series import EMPTY, describe, labels_of
+from services.anomaly.thresholds import DEFAULT_PAGE_MAX_AGE_SECONDS
 from services.common.background import repeat, running, worker_pool
 from services.common.settings import Settings
 
 log = logging.getLogger("nsentry.anomaly.nodata")
 
 SEVERITY = "critical"
+# one batch of series rows, read and locked, after a keyset position
+Reader = Callable[[asyncpg.Connection, store.Cursor], Awaitable[list[asyncpg.Record]]]
 SILENCES = Counter(
     "nsentry_no_data_silences_total",
     "nself-anomaly no-data silences of series, by event (started, ended)",
@@ -59,7 +62,7 @@ def _epoch(ts: datetime | None) -> float | None:
 def watch(row: asyncpg.Record) -> SeriesWatch:
     """A series row as ``core.decide`` takes it."""
     thresholds: dict[str, Any] = row["thresholds"] or {}
-    max_age = thresholds.get("page_max_age_seconds", 3600.0)
+    max_age = thresholds.get("page_max_age_seconds", DEFAULT_PAGE_MAX_AGE_SECONDS)
     return SeriesWatch(
         key=(row["source_account_id"], row["detector_id"], row["series_key"]),
         last_ts=_epoch(row["last_ts"]),
@@ -175,58 +178,52 @@ class NoDataCheck:
         self.batch = batch
 
     async def run_once(self, now: datetime) -> NoDataReport:
+        """Open silences first (a series back since then does not start a new one), then
+        the series due; one batch per transaction, in key order."""
         report = NoDataReport()
-        cursor = store.START
-        while True:  # silences that end first: a series back since does not start one
-            async with self.pool.acquire() as conn, conn.transaction():
-                rows = await store.open_silences(conn, cursor, self.batch)
-                if rows:
-                    await self._end(conn, rows, now, report)
-            if len(rows) < self.batch:
-                break
-            cursor = _key(rows[-1])
-        cursor = store.START
-        while True:
-            async with self.pool.acquire() as conn, conn.transaction():
-                rows = await store.due(conn, now, cursor, self.batch)
-                if rows:
-                    await self._start(conn, rows, now, report)
-            if len(rows) < self.batch:
-                break
-            cursor = _key(rows[-1])
+        readers: tuple[Reader, ...] = (
+            lambda conn, after: store.open_silences(conn, after, self.batch),
+            lambda conn, after: store.due(conn, now, after, self.batch),
+        )
+        for read in readers:
+            cursor = store.START
+            while True:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    rows = await read(conn, cursor)
+                    if rows:
+                        await self._apply(conn, rows, now, report)
+                if len(rows) < self.batch:
+                    break
+                cursor = _key(rows[-1])
         return report
 
-    async def _end(
+    async def _apply(
         self,
         conn: asyncpg.Connection,
         rows: list[asyncpg.Record],
         now: datetime,
         report: NoDataReport,
     ) -> None:
-        by_key = {_key(r): r for r in rows}
+        """Let the core decide on a locked batch and write its answer."""
+        by_key: dict[Hashable, asyncpg.Record] = {_key(r): r for r in rows}
         decision = decide((watch(r) for r in rows), now.timestamp())
-        ends = [end_row(by_key[e.key], e, now) for e in decision.ends]  # type: ignore[index]
-        if ends:
-            result = await store.end(conn, ends, now=now)
-            report.ended += int(result["ended"])
-            report.resolves += int(result["resolves"])
-            SILENCES.labels("ended").inc(int(result["ended"]))
-
-    async def _start(
-        self,
-        conn: asyncpg.Connection,
-        rows: list[asyncpg.Record],
-        now: datetime,
-        report: NoDataReport,
-    ) -> None:
-        by_key = {_key(r): r for r in rows}
-        decision = decide((watch(r) for r in rows), now.timestamp())
-        starts = [start_row(by_key[s.key], s) for s in decision.starts]  # type: ignore[index]
-        if starts:
-            result = await store.start(conn, starts, severity=SEVERITY, now=now)
-            report.started += int(result["started"])
-            report.pages += int(result["pages"])
-            SILENCES.labels("started").inc(int(result["started"]))
+        if decision.ends:
+            ended = await store.end(
+                conn, [end_row(by_key[e.key], e, now) for e in decision.ends], now=now
+            )
+            report.ended += int(ended["ended"])
+            report.resolves += int(ended["resolves"])
+            SILENCES.labels("ended").inc(int(ended["ended"]))
+        if decision.starts:
+            started = await store.start(
+                conn,
+                [start_row(by_key[s.key], s) for s in decision.starts],
+                severity=SEVERITY,
+                now=now,
+            )
+            report.started += int(started["started"])
+            report.pages += int(started["pages"])
+            SILENCES.labels("started").inc(int(started["started"]))
 
 
 def _key(row: asyncpg.Record) -> store.Cursor:
