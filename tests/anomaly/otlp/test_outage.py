@@ -17,6 +17,8 @@ from tests.anomaly.otlp.support import PROTOBUF, gauge, protobuf_body
 from tests.conftest import auth_headers, create_database, make_settings, own_postgres, serve_app
 
 ACCOUNT = "otlp-outage"
+# its own killable Postgres (own_postgres), not the session's pg_server: marked by hand
+pytestmark = pytest.mark.db
 
 
 @pytest.fixture(scope="module")
