@@ -13,9 +13,9 @@ authentication, like a body over the limit, so nothing reads or stores it. A
 request without a body is not concerned, whatever its Content-Type. (The wire
 formats with their own media types, remote write and OTLP, are answered ahead
 of the guard by ``common.wire.WireShim``s, with its pieces.) The paths an app
-names in ``form_paths``
-also take ``application/x-www-form-urlencoded`` (nself-oncall's generic integration,
-which takes JSON, form fields or query parameters, as GoAlert's does).
+names in ``form_paths`` also take ``application/x-www-form-urlencoded``
+(nself-oncall's generic integration, which takes JSON, form fields or query
+parameters, as GoAlert's does).
 """
 
 from __future__ import annotations
