@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.anomaly.fields import FeedbackStatus, Severity, Strict
 
+AnomalyKind = Literal["point", "no_data"]
+
 
 class AnomalyOut(BaseModel):
     """An anomalous point: its score, the band the model expected and why."""
@@ -19,7 +21,7 @@ class AnomalyOut(BaseModel):
         default_factory=dict,
         description="the labels of its series (`{}`: the detector's one unlabelled series)",
     )
-    kind: Literal["point", "no_data"] = Field(
+    kind: AnomalyKind = Field(
         default="point",
         description=(
             "`point`: a scored point; `no_data`: the series stopped reporting for the "

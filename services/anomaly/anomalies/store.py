@@ -37,6 +37,7 @@ async def list_anomalies(
     status: str | None,
     limit: int,
     cursor: str | None,
+    kind: str | None = None,
 ) -> Page[dict[str, Any]]:
     """One page of anomalies, newest first (keyset on ts, id), as answer shapes."""
     return await keyset_page(
@@ -54,6 +55,7 @@ async def list_anomalies(
             Filter("ts", "<", until),
             Filter("severity", "=", severity),
             Filter("status", "=", status),
+            Filter("kind", "=", kind),
         ],
     )
 

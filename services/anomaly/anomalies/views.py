@@ -7,7 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from services.anomaly.anomalies import service, store
-from services.anomaly.anomalies.models import AnomalyDetail, AnomalyOut, AnomalyPatch
+from services.anomaly.anomalies.models import (
+    AnomalyDetail,
+    AnomalyKind,
+    AnomalyOut,
+    AnomalyPatch,
+)
 from services.anomaly.deps import ERRORS, AnomalyId, LabelQuery, SeriesQuery, Since, Until, pool_of
 from services.anomaly.fields import FeedbackStatus, Severity
 from services.anomaly.series_api import store as series_store
@@ -33,6 +38,9 @@ async def list_anomalies(
     until: Until = None,
     severity: Annotated[Severity | None, Query()] = None,
     status: Annotated[FeedbackStatus | None, Query(description="feedback status")] = None,
+    kind: Annotated[
+        AnomalyKind | None, Query(description="`point` or `no_data` (a series gone silent)")
+    ] = None,
     series: SeriesQuery = None,
     label: LabelQuery = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -54,6 +62,7 @@ async def list_anomalies(
             until=until,
             severity=severity,
             status=status,
+            kind=kind,
             limit=limit,
             cursor=cursor,
         )

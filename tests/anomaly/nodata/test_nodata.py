@@ -121,6 +121,8 @@ async def test_a_series_that_stops_records_one_no_data_anomaly_pages_once_and_re
     assert found["value"] == 100.0 + 29 % 3  # its last value
     assert found["severity"] == "critical"
     assert await anomalies(anomaly, account, label="instance=a") == []
+    assert await anomalies(anomaly, account, kind="point") == []
+    assert [a["id"] for a in await anomalies(anomaly, account, kind="no_data")] == [found["id"]]
     listed = await anomaly.get("/api/v1/detectors/fleet/series", headers=auth_headers(account))
     silent = {s["labels"]["instance"]: s["no_data_since"] for s in listed.json()["data"]}
     assert silent == {"a": None, "b": stamp(29)}
