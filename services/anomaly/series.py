@@ -63,12 +63,16 @@ GroupBy = Annotated[
 ]
 
 
+# json.dumps with these options builds an encoder per call; one, kept, encodes the same
+_KEY_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(labels: Mapping[str, str]) -> str:
     """The key of a label set (empty values dropped)."""
     items = sorted((k, v) for k, v in labels.items() if v != "")
     if not items:
         return EMPTY
-    return json.dumps(dict(items), separators=(",", ":"), ensure_ascii=False)
+    return _KEY_ENCODER.encode(dict(items))
 
 
 def series_key(labels: Mapping[str, str] | None, group_by: Sequence[str] | None) -> str:

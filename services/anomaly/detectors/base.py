@@ -220,7 +220,7 @@ class Detector(ABC):
             raise InvalidInput("values must be finite numbers (no NaN or infinity)")
         if not np.all(np.isfinite(ts)):
             raise InvalidInput("timestamps must be finite")
-        if learn and ts.size > 1 and np.any(np.diff(ts) <= 0):
+        if learn and ts.size > 1 and (ts[1:] <= ts[:-1]).any():
             raise InvalidInput("timestamps must be strictly increasing")
         seen_before = self.n_seen
         result = self._score(ts, vs, learn)

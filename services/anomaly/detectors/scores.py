@@ -100,7 +100,7 @@ def _tail_p(log_surprise: np.ndarray) -> np.ndarray:
 def _score_of_p(p: np.ndarray) -> np.ndarray:
     """``1 - p`` clipped to [0, 1]; NaN scores 0."""
     score = np.where(np.isnan(p), 0.0, 1.0 - p)
-    return np.clip(score, 0.0, 1.0)
+    return np.minimum(np.maximum(score, 0.0), 1.0)  # np.clip's, without its wrapper
 
 
 def score_from_surprise(surprise: np.ndarray) -> np.ndarray:
@@ -115,7 +115,7 @@ def score_from_surprise(surprise: np.ndarray) -> np.ndarray:
     s = np.asarray(surprise, dtype=np.float64)
     p = np.exp(-np.maximum(s, 0.0))  # NaN stays NaN
     tail = s > KNEE_SURPRISE
-    if np.any(tail):
+    if tail.any():
         p = np.where(tail, 0.0, p)
         p[tail] = _tail_p(np.log(s[tail]))
     return _score_of_p(p)

@@ -10,7 +10,9 @@ transaction, so row-level security holds as a second wall.
 # so that both are read in their latest committed version (a concurrent update is waited
 # for). `cached` says whether the held model is still current, and then only the unseen
 # tail of the journal is returned; otherwise the checkpoint and the whole journal. A
-# detector comes back once per series found, or once with NULL series columns.
+# detector comes back once per series found, or once with NULL series columns; its JSON
+# configuration (params, thresholds) only in its first row (a thousand series would
+# otherwise decode it a thousand times).
 _SERIES_STATE = """
        COALESCE(s.checkpoint_id = c.checkpoint_id AND octet_length(s.journal) >= c.position,
                 false) AS cached,
@@ -39,9 +41,14 @@ _LOCK_TAIL = """
      ORDER BY s.detector_id, s.series_key
        FOR UPDATE OF s
 )
-SELECT d.*, s.series_key, s.last_ts, s.n_seen, s.policy_state, s.checkpoint_id, s.cached,
+SELECT d.id, d.name, d.algorithm, d.enabled, d.escalation_policy_id, d.group_by,
+       d.max_series, d.series_count,
+       CASE WHEN row_number() OVER w = 1 THEN d.params END AS params,
+       CASE WHEN row_number() OVER w = 1 THEN d.thresholds END AS thresholds,
+       s.series_key, s.last_ts, s.n_seen, s.policy_state, s.checkpoint_id, s.cached,
        s.state, s.journal{replica}
   FROM d LEFT JOIN s ON s.detector_id = d.id
+WINDOW w AS (PARTITION BY d.id ORDER BY s.series_key)
  ORDER BY d.id, s.series_key
 """
 LOCK_SQL = _LOCK_HEAD + _SERIES_STATE + _LOCK_TAIL.replace("{replica}", "")

@@ -50,6 +50,7 @@ class Staged:
         self.pages = [[] for _ in range(9)]
         self.resolves = [[] for _ in range(3)]
         self.staged = []
+        self.staged_ids: set[SeriesId] = set()  # the same, to look up
 
     def stage_points(
         self,

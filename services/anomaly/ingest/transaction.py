@@ -13,7 +13,7 @@ to the cache.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from services.anomaly.ingest.live import (
     SeriesId,
     Stamps,
 )
+from services.anomaly.ingest.outcome import PointLike
 from services.anomaly.ingest.scoring import build_detector, score_points
 from services.anomaly.ingest.staging import Staged
 from services.anomaly.series import EMPTY, describe, labels_of, series_key
@@ -63,6 +64,38 @@ def max_series_error(detector_id: str, key: str, limit: int, index: int | None) 
     )
 
 
+KeyMemo = dict[tuple[tuple[str, ...] | None, tuple[tuple[str, str], ...]], str]
+
+
+def series_keys(
+    points: Sequence[PointLike],
+    group_by_of: Callable[[str], list[str] | None],
+    memo: KeyMemo,
+) -> list[str]:
+    """Each point's series key under its detector's group_by (``group_by_of``). A label
+    set met again under the same group_by (remote write repeats a series' labels with
+    each sample) is keyed once: ``memo`` remembers."""
+    keys: list[str] = []
+    group_bys: dict[str, tuple[str, ...] | None] = {}
+    for p in points:
+        labels = getattr(p, "labels", None)
+        if labels is None:
+            keys.append(EMPTY)
+            continue
+        detector_id = p.detector_id
+        if detector_id in group_bys:
+            group_by = group_bys[detector_id]
+        else:
+            names = group_by_of(detector_id)
+            group_by = group_bys[detector_id] = None if names is None else tuple(names)
+        seen = (group_by, tuple(labels.items()))
+        key = memo.get(seen)
+        if key is None:
+            key = memo[seen] = series_key(labels, group_by)
+        keys.append(key)
+    return keys
+
+
 class IngestTransaction(Staged):
     """Detectors and series locked by one transaction, their live models, the write."""
 
@@ -77,6 +110,7 @@ class IngestTransaction(Staged):
         self._asked: set[SeriesId] = set()  # looked up already (found or not)
         self._taken: dict[SeriesId, Entry] = {}
         self._policies: dict[str, Thresholds] = {}  # per detector: its series share it
+        self._keys: KeyMemo = {}  # series keys of the label sets met
         super().__init__()
 
     # -- lock, series and detectors
@@ -91,14 +125,12 @@ class IngestTransaction(Staged):
             if call.series is not None:
                 wanted.update(zip((p.detector_id for p in call.points), call.series, strict=True))
                 continue
-            for p in call.points:
-                labels = getattr(p, "labels", None)
-                if labels is None:
-                    wanted.add((p.detector_id, EMPTY))
-                else:
-                    group_by = self.cache.group_by.get((self.account, p.detector_id))
-                    wanted.add((p.detector_id, series_key(labels, group_by)))
+            keys = series_keys(call.points, self._guessed_group_by, self._keys)
+            wanted.update(zip(call.detector_ids, keys, strict=True))
         return sorted(wanted)
+
+    def _guessed_group_by(self, detector_id: str) -> list[str] | None:
+        return self.cache.group_by.get((self.account, detector_id))
 
     async def lock(
         self,
@@ -130,7 +162,7 @@ class IngestTransaction(Staged):
                 self.detectors[detector_id] = row
                 self.cache.remember_group_by(self.account, detector_id, row["group_by"])
             if row["series_key"] is not None:
-                self._add(row, row)
+                self._add(self.detectors[detector_id], row)
         self._asked.update(wanted)
         for sid in list(self._taken):  # out of date, or the series is gone
             live = self.live.get(sid)
@@ -160,12 +192,9 @@ class IngestTransaction(Staged):
                 distinct.append({(d, EMPTY) for d in set(call.detector_ids)})
                 continue
             if call.series is None:
-                call.series = [
-                    EMPTY
-                    if (labels := getattr(p, "labels", None)) is None
-                    else series_key(labels, self.detectors[p.detector_id]["group_by"])
-                    for p in call.points
-                ]
+                call.series = series_keys(
+                    call.points, lambda d: self.detectors[d]["group_by"], self._keys
+                )
             distinct.append(set(zip(call.detector_ids, call.series, strict=True)))
         every: set[SeriesId] = set().union(*distinct)
         unseen = sorted(every - self.live.keys() - self._asked)
@@ -348,9 +377,9 @@ class IngestTransaction(Staged):
             if live.last_anomaly_at is None or newest > live.last_anomaly_at:
                 live.last_anomaly_at = newest
         keys = [sid[0]] * n if call.keys is None else [call.keys[i] for i in order]
-        if not self.staged or self.staged[-1] != sid:
-            if sid not in self.staged:
-                self.staged.append(sid)
+        if sid not in self.staged_ids:
+            self.staged_ids.add(sid)
+            self.staged.append(sid)
         self.stage_points(call, live, keys, ts_list, values_list, epoch, late, s, anomalous)
         ended = np.flatnonzero(~np.isnan(s.resolve))
         for i in ended.tolist():

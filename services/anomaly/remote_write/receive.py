@@ -77,16 +77,28 @@ def _skip_reason(ms: int, value: float) -> str | None:
 
 
 def route(request: WriteRequest, targets: list[Target]) -> tuple[list[Point], dict[str, int]]:
-    """The points for the detectors, and how many samples had each outcome."""
+    """The points for the detectors, and how many samples had each outcome.
+
+    Prometheus sends one ``TimeSeries`` per sample, its labels repeated: the
+    detectors of a label set are found once per request, and its points share one
+    labels mapping per detector (read-only from here on)."""
     counts = {"routed": 0, "no_detector": 0, "stale": 0, "not_finite": 0, "out_of_range": 0}
     points: list[Point] = []
+    known: dict[tuple[tuple[str, str], ...], list[tuple[str, dict[str, str]]]] = {}
     for series in request.timeseries:
-        labels = {lb.name: lb.value for lb in series.labels}
-        chosen = [t for t in targets if t.selector.matches(labels)]
+        pairs = tuple((lb.name, lb.value) for lb in series.labels)
+        chosen = known.get(pairs)
+        if chosen is None:
+            labels = dict(pairs)
+            without_name = {k: v for k, v in pairs if k != "__name__"}
+            chosen = known[pairs] = [
+                (t.detector_id, labels if t.keep_name else without_name)
+                for t in targets
+                if t.selector.matches(labels)
+            ]
         if not chosen:
             counts["no_detector"] += len(series.samples)
             continue
-        without_name = {k: v for k, v in labels.items() if k != "__name__"}
         for sample in series.samples:
             value = sample.value
             reason = _skip_reason(sample.timestamp, value)
@@ -95,9 +107,8 @@ def route(request: WriteRequest, targets: list[Target]) -> tuple[list[Point], di
                 continue
             counts["routed"] += 1
             at = at_ms(sample.timestamp)
-            for target in chosen:
-                kept = labels if target.keep_name else without_name
-                points.append(Point(target.detector_id, at, value, dict(kept)))
+            for detector_id, kept in chosen:
+                points.append(Point(detector_id, at, value, kept))
     return points, counts
 
 

@@ -78,7 +78,10 @@ class Selector:
     matchers: tuple[Matcher, ...]
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(m.matches(labels) for m in self.matchers)
+        for m in self.matchers:
+            if not m.matches(labels):
+                return False
+        return True
 
 
 def _matcher(name: str, op: str, value: str) -> Matcher:
