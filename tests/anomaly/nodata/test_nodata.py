@@ -182,7 +182,9 @@ async def test_without_no_data_seconds_or_a_first_point_nothing_is_recorded(
     anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool
 ) -> None:
     account = "nd-off"
-    await create_detector(anomaly, "plain", account=account, algorithm="mad")
+    await create_detector(
+        anomaly, "plain", account=account, algorithm="mad", escalation_policy_id="ops"
+    )
     await ingest(
         anomaly,
         [{"detector_id": "plain", "value": 1.0, "timestamp": stamp(i)} for i in range(5)],
@@ -190,8 +192,10 @@ async def test_without_no_data_seconds_or_a_first_point_nothing_is_recorded(
     )
     # a watching detector with no points at all, and one whose series never reported (a
     # series row without a last point, as the series migration leaves for such detectors)
-    await create_detector(anomaly, "empty", account=account, no_data_seconds=60)
-    await create_detector(anomaly, "legacy", account=account, no_data_seconds=60)
+    for detector_id in ("empty", "legacy"):
+        await create_detector(
+            anomaly, detector_id, account=account, no_data_seconds=60, escalation_policy_id="ops"
+        )
     await worker_pool.execute(
         "INSERT INTO np_anomaly_series (source_account_id, detector_id, series_key) "
         "VALUES ($1, 'legacy', '{}')",
@@ -201,8 +205,8 @@ async def test_without_no_data_seconds_or_a_first_point_nothing_is_recorded(
     for hours in (1, 24, 24 * 40):
         await check.run_once(T0 + timedelta(hours=hours))
     assert await anomalies(anomaly, account) == []
-    # turning it on later: the series silent for days records its silence (paging nobody:
-    # it began longer than page_max_age_seconds ago)
+    # turning it on later: the series silent for days records its silence, paging nobody
+    # though the detector pages: the silence began longer than page_max_age_seconds ago
     patched = await anomaly.patch(
         "/api/v1/detectors/plain", json={"no_data_seconds": 3600}, headers=auth_headers(account)
     )
@@ -214,6 +218,10 @@ async def test_without_no_data_seconds_or_a_first_point_nothing_is_recorded(
         found["explanation"] == "no data for 41 d since 2026-11-01T00:04:00Z; expected every ~60 s"
     )
     assert report.pages == 0
+    queued = await worker_pool.fetchval(
+        "SELECT count(*) FROM np_anomaly_page_outbox WHERE source_account_id = $1", account
+    )
+    assert queued == 0
 
 
 async def test_auto_resolve_false_and_turning_it_off(
