@@ -169,7 +169,8 @@ class Poller:
             )
         except (SourceError, AnswerError) as exc:
             error = str(exc)
-            log.warning("prometheus poll of %s (%s) failed: %s", detector_id, account, error)
+            if _news(row, error):  # once per new error, not once per step while it lasts
+                log.warning("prometheus poll of %s (%s) failed: %s", detector_id, account, error)
             POLLS.labels("error").inc()
             await store.failed(self.pool, **keys, token=token, due=retry_at, error=error, now=now)
             return Poll(
@@ -231,6 +232,8 @@ class Poller:
                 ended=time.monotonic(),
             )
         POLLS.labels("ok").inc()
+        if _failing(row):
+            log.info("prometheus poll of %s (%s) succeeds again", detector_id, account)
         if pulled.points:
             PULLED.labels("stored").inc(len(pulled.points))
         for reason, n in pulled.skipped.items():
@@ -245,6 +248,17 @@ class Poller:
             began=began,
             ended=time.monotonic(),
         )
+
+
+def _failing(row: asyncpg.Record) -> bool:
+    """Whether the source's last poll failed."""
+    failed_at, ok_at = row["last_error_at"], row["last_success_at"]
+    return failed_at is not None and (ok_at is None or failed_at > ok_at)
+
+
+def _news(row: asyncpg.Record, error: str) -> bool:
+    """Whether ``error`` is worth a log line: the last poll succeeded, or failed otherwise."""
+    return not _failing(row) or row["last_error"] != error[:1000]
 
 
 def _json(value: Any) -> Any:

@@ -32,6 +32,8 @@ ON CONFLICT (source_account_id, detector_id) DO UPDATE
                              THEN np_anomaly_pull_state.backfill_until END,
        lease_token = CASE WHEN np_anomaly_pull_state.source_key = EXCLUDED.source_key
                           THEN np_anomaly_pull_state.lease_token END,
+       lease_until = CASE WHEN np_anomaly_pull_state.source_key = EXCLUDED.source_key
+                          THEN np_anomaly_pull_state.lease_until END,
        next_due_at = '-infinity'
 """
 _DROP_SQL = "DELETE FROM np_anomaly_pull_state WHERE source_account_id = $1 AND detector_id = $2"
@@ -94,7 +96,8 @@ UPDATE np_anomaly_pull_state p
  WHERE p.source_account_id = due.source_account_id AND p.detector_id = due.detector_id
    AND d.source_account_id = p.source_account_id AND d.id = p.detector_id
 RETURNING p.source_account_id, p.detector_id, p.bearer, p.headers, p.position,
-          p.backfill_until, d.metric_source, d.group_by
+          p.backfill_until, p.last_error, p.last_error_at, p.last_success_at,
+          d.metric_source, d.group_by
 """
 _NEXT_DUE_SQL = """
 SELECT min(GREATEST(p.next_due_at, COALESCE(p.lease_until, p.next_due_at)))

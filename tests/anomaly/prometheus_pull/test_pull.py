@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from services.common.settings import Settings
 from tests.anomaly.conftest import create_detector
 from tests.anomaly.prometheus_pull.support import (
+    QUERY,
     Replica,
     compare_with_prometheus,
     detector,
@@ -215,3 +216,37 @@ async def test_prometheus_down_is_shown_and_caught_up_when_it_returns(
     points = await compare_with_prometheus(prometheus, database_url, ACCOUNT, "outage", 1)
     assert points == final["counts"]["points"]
     assert final["counts"]["duplicates"] == 0 and final["n_seen"] == points
+
+
+async def test_query_errors_are_shown_and_nan_values_skipped_and_counted(
+    prometheus: PrometheusServer, settings: Settings
+) -> None:
+    async with replica(settings) as r:
+        await create_detector(
+            r.client,
+            "bad-query",
+            account=ACCOUNT,
+            metric_source=source(prometheus, query="rate(rwtest_latency_ms[", step_seconds=1),
+        )
+        await create_detector(
+            r.client,
+            "nan-query",
+            account=ACCOUNT,
+            metric_source=source(
+                prometheus, query=f"{QUERY} * 0 / 0", step_seconds=1, lookback_seconds=5
+            ),
+            group_by=["instance"],
+        )
+
+        async def both() -> tuple[dict[str, Any], dict[str, Any]] | None:
+            bad = await detector(r.client, "bad-query", ACCOUNT)
+            nan = await detector(r.client, "nan-query", ACCOUNT)
+            done = bad["source_status"]["errors"] >= 1 and nan["source_status"]["skipped"] >= 3
+            return (bad, nan) if done else None
+
+        bad, nan = await poll_until([r], both, seconds=30, what="a failed and a NaN poll")
+    assert "HTTP 400: bad_data" in bad["source_status"]["last_error"], bad["source_status"]
+    assert bad["source_status"]["last_success_at"] is None and bad["counts"]["points"] == 0
+    status = nan["source_status"]
+    assert status["last_error"] is None and status["skipped"] >= 3, status
+    assert nan["counts"]["points"] == 0 and nan["series_count"] == 0
