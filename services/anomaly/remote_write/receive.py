@@ -18,23 +18,34 @@ Skipped, and counted in ``nsentry_remote_write_samples_total{outcome}``:
 staleness markers (``stale``), other NaN and infinities (``not_finite``),
 timestamps outside 1970-2200 (``out_of_range``), samples no detector selects
 (``no_detector``); the others count as ``routed``.
+
+Past a detector's ``max_series``, the points of new series are refused (counted in
+``nsentry_series_refused_total``) and every other point is stored; the answer is
+then a 400 ``max_series`` naming the series refused and how many points were stored
+(as Mimir and the remote-write 2.0 spec do for a partial write: Prometheus does not
+retry it, and logs the message).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
+from services.anomaly.ingest.outcome import IngestOutcome
 from services.anomaly.ingest.pipeline import Ingestor
 from services.anomaly.ingest.routed import Point, at_ms, feed, in_range, json_value
 from services.anomaly.remote_write.proto.remote_pb2 import WriteRequest
 from services.anomaly.remote_write.selector import Selector, SelectorError, parse_selector
+from services.common.errors import BadRequest
 from services.common.metrics import REMOTE_WRITE_SAMPLES
 
 SOURCE_TYPE = "remote_write"
+REFUSED_LISTED = 20  # series named in a max_series answer
 # Prometheus' staleness marker: one NaN bit pattern (value.StaleNaN)
 STALE_NAN_BITS = 0x7FF0000000000002
 
@@ -118,13 +129,48 @@ def count(counts: dict[str, int]) -> None:
             REMOTE_WRITE_SAMPLES.labels(outcome).inc(n)
 
 
+class SeriesRefused(BadRequest):
+    """400 ``max_series``: points of new series past their detector's ``max_series`` were
+    refused; every other point of the request is stored (Prometheus does not retry a
+    400, and logs its message: where an operator of Prometheus looks)."""
+
+    code = "max_series"
+
+
+def refused(outcome: IngestOutcome) -> SeriesRefused:
+    """The answer for points refused past ``max_series`` (the rest stored): how many,
+    and the series refused (each once, the first ``REFUSED_LISTED``)."""
+    series: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for error in outcome.errors:
+        key = (error["detector_id"], json.dumps(error["labels"], sort_keys=True))
+        if key not in seen:
+            seen.add(key)
+            series.append({"detector_id": error["detector_id"], "labels": error["labels"]})
+    first = outcome.errors[0]["message"].split(": ", 1)[-1]
+    return SeriesRefused(
+        f"{outcome.refused} point(s) refused past max_series ({first}"
+        + (f", and {len(series) - 1} more series" if len(series) > 1 else "")
+        + f"); the other {outcome.accepted} point(s) of this request were stored",
+        details={
+            "refused": outcome.refused,
+            "stored": outcome.accepted,
+            "series": series[:REFUSED_LISTED],
+        },
+    )
+
+
 async def receive(ingestor: Ingestor, account: str, request: WriteRequest) -> int:
     """Store and score the samples of a request for the account's detectors
-    (``ingest.routed.feed``); returns how many points were fed."""
+    (``ingest.routed.feed``); returns how many points were fed. Raises
+    ``SeriesRefused`` (400) after storing the rest when a point would have started a
+    series past its detector's ``max_series``."""
 
     def routed(rows: list[asyncpg.Record]) -> tuple[list[Point], dict[str, int]]:
         return route(request, targets_of(rows))
 
-    _, points, counts = await feed(ingestor, account, SOURCE_TYPE, routed)
+    outcome, points, counts = await feed(ingestor, account, SOURCE_TYPE, routed)
     count(counts)
+    if outcome is not None and outcome.refused:
+        raise refused(outcome)
     return len(points)

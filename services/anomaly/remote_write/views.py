@@ -101,7 +101,9 @@ _WRITE_BODY = {
         "(nsentry_remote_write_samples_total). 204 when done; 400 for a body that is not a "
         "snappy-compressed WriteRequest or a series this service cannot keep (over 33 "
         "labels, a bad label name, a value over 1,024 characters): nothing is written; "
-        "503 while the database is unreachable (retry)."
+        "400 `max_series` when points would start series past their detector's max_series: "
+        "those are refused (nsentry_series_refused_total) and named, every other point is "
+        "stored; 503 while the database is unreachable (retry)."
     ),
     status_code=204,
     response_class=Response,
@@ -112,7 +114,9 @@ _WRITE_BODY = {
             400,
             413,
             415,
-            d400="not a snappy-compressed WriteRequest, or a series this service cannot keep",
+            d400="not a snappy-compressed WriteRequest, or a series this service cannot keep "
+            "(nothing written); or `max_series`: series past a detector's max_series refused, "
+            "the other points stored",
             d415=f"not Content-Type: {MEDIA_TYPE} (or a Content-Encoding other than snappy)",
         ),
     },

@@ -158,6 +158,8 @@ async def test_past_max_series_new_series_are_refused_and_nothing_else_is(
     detector = (await client.get("/api/v1/detectors/capped", headers=auth_headers())).json()
     assert detector["series_count"] == 2
     assert SERIES_REFUSED._value.get() == before + 3
+    metrics = (await client.get("/metrics")).text  # what Prometheus scrapes shows it
+    assert f"nsentry_series_refused_total {before + 3:.1f}" in metrics.splitlines()
 
 
 async def test_raising_max_series_lets_new_series_in(client: httpx.AsyncClient) -> None:

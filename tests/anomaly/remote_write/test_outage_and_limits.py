@@ -1,21 +1,21 @@
 """Remote write when the database is away (503: Prometheus retries, nothing lost) and
-past a detector's max_series (refused and counted, the other series stored)."""
+past a detector's max_series (refused, counted on /metrics and named in a 400; every
+other point stored)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
 from services.anomaly.app import create_app
 from services.common.embedded import EmbeddedPostgres
 from services.common.outage import outages
 from tests.anomaly.conftest import T0, create_detector
-from tests.anomaly.remote_write.support import HEADERS, body
+from tests.anomaly.remote_write.support import HEADERS, Series, body
 from tests.conftest import auth_headers, create_database, make_settings, own_postgres, serve_app
 
 ACCOUNT = "rw-outage"
@@ -74,26 +74,62 @@ async def test_the_database_away_is_a_503_and_the_retry_stores_it(
     assert await stored(own, "up") == {"a": 1}
 
 
-async def test_series_past_max_series_are_refused_counted_and_the_rest_stored(
+def refused_total(metrics: str) -> float:
+    """``nsentry_series_refused_total`` as ``/metrics`` shows it."""
+    for line in metrics.splitlines():
+        if line.startswith("nsentry_series_refused_total "):
+            return float(line.split()[1])
+    raise AssertionError("nsentry_series_refused_total is not on /metrics")
+
+
+async def test_series_past_max_series_are_refused_counted_reported_and_the_rest_stored(
     own: httpx.AsyncClient,
 ) -> None:
-    await create_detector(
-        own,
-        "capped",
-        account=ACCOUNT,
-        metric_source={"type": "remote_write", "match": 'capped{job="x"}'},
-        group_by=["instance"],
-        max_series=2,
-    )
-    refused_before = REGISTRY.get_sample_value("nsentry_series_refused_total") or 0.0
-    samples = [(T0 + timedelta(minutes=i), 1.0 + i) for i in range(3)]
-    content = body(
-        [({"__name__": "capped", "job": "x", "instance": i}, samples) for i in ("a", "b", "c")]
-    )
-    response = await own.post(
-        "/api/v1/write", content=content, headers={**auth_headers(ACCOUNT), **HEADERS}
-    )
-    assert response.status_code == 204, response.text
-    assert await stored(own, "capped") == {"a": 3, "b": 3}
-    refused = (REGISTRY.get_sample_value("nsentry_series_refused_total") or 0.0) - refused_before
-    assert refused == 3
+    for detector_id, max_series in (("capped", 2), ("roomy", 1000)):
+        await create_detector(
+            own,
+            detector_id,
+            account=ACCOUNT,
+            metric_source={"type": "remote_write", "match": 'capped{job="x"}'},
+            group_by=["instance"],
+            max_series=max_series,
+        )
+    headers = {**auth_headers(ACCOUNT), **HEADERS}
+
+    def samples(first: int) -> list[tuple[datetime, float]]:
+        return [(T0 + timedelta(minutes=first + i), 1.0 + i) for i in range(3)]
+
+    def series(instances: str, first: int) -> list[Series]:
+        return [
+            ({"__name__": "capped", "job": "x", "instance": i}, samples(first)) for i in instances
+        ]
+
+    first = await own.post("/api/v1/write", content=body(series("ab", 0)), headers=headers)
+    assert first.status_code == 204, first.text
+    before = refused_total((await own.get("/metrics")).text)
+    # one request: the two existing series go on, two new ones (c, d) are one too many
+    # for "capped" (and fine for "roomy", fed the same samples)
+    response = await own.post("/api/v1/write", content=body(series("acbd", 10)), headers=headers)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "max_series"
+    assert "6 point(s) refused past max_series" in error["message"]
+    assert "detector 'capped' has its max_series (2) series" in error["message"]
+    assert "the other 18 point(s) of this request were stored" in error["message"]
+    assert error["details"] == {
+        "refused": 6,
+        "stored": 18,
+        "series": [
+            {"detector_id": "capped", "labels": {"instance": "c"}},
+            {"detector_id": "capped", "labels": {"instance": "d"}},
+        ],
+    }
+    assert refused_total((await own.get("/metrics")).text) == before + 6
+    # nothing else affected: the existing series took the new points, the other
+    # detector has every series
+    assert await stored(own, "capped") == {"a": 6, "b": 6}
+    assert await stored(own, "roomy") == {"a": 6, "b": 6, "c": 3, "d": 3}
+    # Prometheus does not retry a 400; if a sender does, nothing is stored twice
+    again = await own.post("/api/v1/write", content=body(series("acbd", 10)), headers=headers)
+    assert again.status_code == 400 and again.json()["error"]["details"]["stored"] == 0
+    assert await stored(own, "roomy") == {"a": 6, "b": 6, "c": 3, "d": 3}
