@@ -1,5 +1,6 @@
-"""A remote-write burst: 100,000 samples over 1,000 series into 10 detectors, in
-requests of Prometheus' size; every sample stored and scored."""
+"""A remote-write burst: 100,000 samples over 1,000 series into 10 detectors of the
+default algorithm (auto), in requests of Prometheus' size and shape (2,000 samples,
+one TimeSeries per sample); every sample stored and scored."""
 
 from __future__ import annotations
 
@@ -17,21 +18,21 @@ ACCOUNT = "rw-burst"
 DETECTORS = 10
 SERIES_PER_DETECTOR = 100
 SAMPLES = 100  # per series
-PER_REQUEST = 50  # series per request, each with a chunk of samples
+PER_REQUEST = 100  # series per request, 20 samples each: 2,000 samples, Prometheus' maximum
 
 
 async def test_a_burst_of_100k_samples_is_all_stored_and_scored(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
     for d in range(DETECTORS):
-        await create_detector(
+        created = await create_detector(
             client,
             f"burst-{d}",
             account=ACCOUNT,
             metric_source={"type": "remote_write", "match": f'burst_metric{{shard="{d}"}}'},
             group_by=["instance"],
-            algorithm="ewma",
         )
+        assert created["algorithm"] == "auto"  # the product's default
     labels = [
         {"__name__": "burst_metric", "shard": str(d), "instance": f"i{s}"}
         for d in range(DETECTORS)
@@ -42,8 +43,10 @@ async def test_a_burst_of_100k_samples_is_all_stored_and_scored(
     for start in range(0, SAMPLES, chunk):
         times = [T0 + timedelta(seconds=15 * i) for i in range(start, start + chunk)]
         for first in range(0, len(labels), PER_REQUEST):
+            # as Prometheus sends them: one TimeSeries per sample, with all its labels
             series = [
-                (lb, [(t, 100.0 + (i + k) % 7) for k, t in enumerate(times)])
+                (lb, [(t, 100.0 + (i + k) % 7)])
+                for k, t in enumerate(times)
                 for i, lb in enumerate(labels[first : first + PER_REQUEST])
             ]
             bodies.append(body(series))
