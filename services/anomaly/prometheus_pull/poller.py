@@ -140,8 +140,15 @@ class Poller:
     async def _poll(self, row: asyncpg.Record, now: datetime, token: uuid.UUID) -> Poll:
         began = time.monotonic()
         account, detector_id = row["source_account_id"], row["detector_id"]
-        metric_source = _json(row["metric_source"])
-        source = pull_source(metric_source, row["bearer"], _json(row["headers"]))
+        keys = {"account": account, "detector_id": detector_id}
+        try:
+            source = pull_source(_json(row["metric_source"]), row["bearer"], _json(row["headers"]))
+        except (KeyError, TypeError, ValueError):  # written around the API (Hasura, SQL)
+            error = "metric_source is not a valid prometheus source: set it through the API"
+            POLLS.labels("error").inc()
+            retry_at = now + timedelta(minutes=1)
+            await store.failed(self.pool, **keys, token=token, due=retry_at, error=error, now=now)
+            return Poll(account, detector_id, None, None, "error", error=error, began=began)
         position = row["position"]
         backfill = row["backfill_until"]
         window = next_window(
@@ -151,7 +158,6 @@ class Poller:
             source.step,
             source.lookback,
         )
-        keys = {"account": account, "detector_id": detector_id}
         if window is None:
             due = instant(next_due(epoch(position), epoch(now), source.step))
             await store.release(self.pool, **keys, token=token, due=due)

@@ -185,15 +185,14 @@ class PullSource:
 def pull_source(
     metric_source: dict[str, Any], bearer: str | None, headers: dict[str, str] | None
 ) -> PullSource:
-    """The source of a stored ``metric_source`` and its stored secrets."""
-    return PullSource(
-        url=str(metric_source["url"]),
-        query=str(metric_source["query"]),
-        step=int(metric_source.get("step_seconds") or STEP_DEFAULT),
-        lookback=int(metric_source.get("lookback_seconds") or 0),
-        headers=dict(headers or {}),
-        bearer=bearer,
-    )
+    """The source of a stored ``metric_source`` and its stored secrets; KeyError,
+    TypeError or ValueError for one that was not stored through the API."""
+    step = int(metric_source.get("step_seconds") or STEP_DEFAULT)
+    lookback = int(metric_source.get("lookback_seconds") or 0)
+    url, query = metric_source["url"], metric_source["query"]
+    if not (isinstance(url, str) and isinstance(query, str)) or step < 1 or lookback < 0:
+        raise ValueError("not a prometheus source")
+    return PullSource(url, query, step, lookback, dict(headers or {}), bearer)
 
 
 def source_status(row: Any, now: datetime) -> dict[str, Any] | None:

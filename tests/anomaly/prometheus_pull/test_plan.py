@@ -14,7 +14,7 @@ from services.anomaly.prometheus_pull.plan import (
     next_window,
     points_of,
 )
-from services.anomaly.prometheus_pull.source import MASK, Secrets, split_secrets
+from services.anomaly.prometheus_pull.source import MASK, Secrets, pull_source, split_secrets
 from services.anomaly.thresholds import apply_one, parse_thresholds
 
 NOW = 1_800_000_030.5  # a multiple of 60 plus 30.5 s
@@ -146,3 +146,17 @@ def test_a_backfilled_anomaly_pages_nobody_but_a_live_one_does() -> None:
     scores = Scores(score=np.ones(2), expected=zero, lower=zero - 1, upper=zero + 1)
     batch = policy.apply([50.0, 4000.0], [5.0, 5.0], scores, None, quiet_until=100.0)
     assert batch.page.tolist() == [False, True]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        {"type": "prometheus", "query": "up"},
+        {"type": "prometheus", "url": "http://p", "query": 5},
+        {"type": "prometheus", "url": "http://p", "query": "up", "step_seconds": -1},
+        {"type": "prometheus", "url": "http://p", "query": "up", "step_seconds": "x"},
+    ],
+)
+def test_a_source_written_around_the_api_is_refused_by_the_poller(stored: dict) -> None:
+    with pytest.raises((KeyError, TypeError, ValueError)):
+        pull_source(stored, None, None)
