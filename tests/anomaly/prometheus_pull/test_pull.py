@@ -107,6 +107,7 @@ async def test_a_restarted_poller_skips_and_repeats_nothing(
     assert final["counts"]["duplicates"] == 0 and final["counts"]["late"] == 0
     assert final["n_seen"] == points
     assert final["source_status"]["last_error"] is None
+    print(f"restart: {points} points stored, equal to Prometheus' answer; n_seen {points}")
 
 
 async def test_two_replicas_never_poll_one_detector_at_once(
@@ -187,6 +188,7 @@ async def test_prometheus_down_is_shown_and_caught_up_when_it_returns(
         shown = datetime.fromisoformat(down["last_error_at"])
         # within one poll interval (1 s) of the poll that was due next
         assert shown - stopped <= timedelta(seconds=2.5), (shown, stopped)
+        print(f"outage: error shown {(shown - stopped).total_seconds():.2f} s after the stop")
         assert "cannot reach Prometheus" in down["last_error"], down["last_error"]
         position = down["position"]
 
@@ -212,10 +214,21 @@ async def test_prometheus_down_is_shown_and_caught_up_when_it_returns(
         back = await poll_until([r], caught_up, seconds=60, what="the poller caught up")
         final = await detector(r.client, "outage", ACCOUNT)
     assert datetime.fromisoformat(back["position"]) > datetime.fromisoformat(position)
+    # the first poll that worked again asked from the position stored before the outage
+    polls = _polls([r], "outage")
+    failed = [p for p in polls if p.outcome == "error"]
+    recovered = next(p for p in polls if p.outcome == "ok" and p.start >= failed[0].start)
+    assert recovered.start == datetime.fromisoformat(position) + timedelta(seconds=1)
+    assert all(p.start == recovered.start for p in failed), "a failed poll moved on"
     # every instant of the outage is stored: Prometheus' own answer over the whole range
     points = await compare_with_prometheus(prometheus, database_url, ACCOUNT, "outage", 1)
     assert points == final["counts"]["points"]
     assert final["counts"]["duplicates"] == 0 and final["n_seen"] == points
+    gap = (recovered.last - recovered.start).total_seconds() + 1
+    print(
+        f"outage: {len(failed)} failed polls, then one poll of {gap:.0f} instants from the "
+        f"stored position; {points} points, equal to Prometheus' answer"
+    )
 
 
 async def test_query_errors_are_shown_and_nan_values_skipped_and_counted(
@@ -250,3 +263,32 @@ async def test_query_errors_are_shown_and_nan_values_skipped_and_counted(
     status = nan["source_status"]
     assert status["last_error"] is None and status["skipped"] >= 3, status
     assert nan["counts"]["points"] == 0 and nan["series_count"] == 0
+
+
+async def test_a_long_backfill_is_fetched_in_chunks_prometheus_accepts(
+    prometheus: PrometheusServer, settings: Settings, database_url: str
+) -> None:
+    # 25,000 one-second instants: over Prometheus' 11,000 points per series, so in 3 polls
+    async with replica(settings) as r:
+        await create_detector(
+            r.client,
+            "long-backfill",
+            account=ACCOUNT,
+            metric_source=source(prometheus, step_seconds=1, lookback_seconds=25_000),
+            group_by=["instance"],
+            algorithm="ewma",
+        )
+
+        async def caught_up() -> dict[str, Any] | None:
+            d = await detector(r.client, "long-backfill", ACCOUNT)
+            lag = d["source_status"]["lag_seconds"]
+            return d if lag is not None and lag <= 3 and d["counts"]["points"] else None
+
+        final = await poll_until([r], caught_up, seconds=60, what="the backfill done")
+    polls = _polls([r], "long-backfill")
+    assert all(p.outcome == "ok" for p in polls), [(p.outcome, p.error) for p in polls]
+    sizes = [int((p.last - p.start).total_seconds()) + 1 for p in polls]
+    assert sizes[:2] == [11_000, 11_000] and sum(sizes) >= 25_000 - 1, sizes
+    assert final["source_status"]["errors"] == 0
+    points = await compare_with_prometheus(prometheus, database_url, ACCOUNT, "long-backfill", 1)
+    print(f"backfill polls of {sizes} instants; {points} points, as Prometheus answers")
