@@ -330,6 +330,8 @@ def run(args: argparse.Namespace) -> int:
         "PLUGIN_SECRET": secret,
         "NSELF_LICENSE_SKIP_VERIFY": "1",
         "LOG_LEVEL": "warning",
+        # the samples are of January 2026: out of reach of the retention job
+        "ANOMALY_RETENTION_DAYS": "36500",
     }
     if args.model_cache is not None:
         env["ANOMALY_MODEL_CACHE"] = str(args.model_cache)

@@ -44,3 +44,10 @@ OTLP_DATA_POINTS = Counter(
     "rejected in the answer's partial_success)",
     ["outcome"],
 )
+MODEL_CACHE = Counter(
+    "nsentry_model_cache_total",
+    "Series models needed by an ingest, by result: hit (live in this process' cache, "
+    "ANOMALY_MODEL_CACHE), miss (rebuilt from the checkpoint and journal in the database: "
+    "misses that keep growing with a steady load mean the cache is too small)",
+    ["result"],
+)

@@ -25,8 +25,9 @@ from typing import Any
 
 from services.anomaly.detectors.base import Detector
 
-# series (models) per process and app; an `auto` model takes some 100 KB in memory
-DEFAULT_CAPACITY = 1024
+# series (models) per process and app; an `auto` model takes about 35 KB in memory (its
+# state is bounded: the same after a day or a year of points), others 2-40 KB
+DEFAULT_CAPACITY = 10_000
 
 
 @dataclass

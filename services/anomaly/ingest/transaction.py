@@ -37,7 +37,7 @@ from services.anomaly.ingest.staging import Staged
 from services.anomaly.series import EMPTY, describe, labels_of, series_key
 from services.anomaly.thresholds import Thresholds, parse_thresholds
 from services.common.errors import Conflict
-from services.common.metrics import SERIES_REFUSED
+from services.common.metrics import MODEL_CACHE, SERIES_REFUSED
 
 __all__ = ["CHECKPOINT_CHUNKS", "CHECKPOINT_POINTS", "Call", "IngestTransaction"]
 
@@ -243,6 +243,7 @@ class IngestTransaction(Staged):
     async def load_detectors(self, conn: asyncpg.Connection) -> None:
         """Each scored series' model, live: cached (plus the unseen journal) or rebuilt."""
         refetch: list[SeriesId] = []
+        hits, misses = self.cache.hits, self.cache.misses
         for sid, live in self.live.items():
             if not live.scored:
                 continue
@@ -274,6 +275,10 @@ class IngestTransaction(Staged):
                 live.entry = None
                 self.cache.misses += 1
                 self._rebuild(live, r["state"], r["journal"])
+        if self.cache.hits > hits:
+            MODEL_CACHE.labels("hit").inc(self.cache.hits - hits)
+        if self.cache.misses > misses:
+            MODEL_CACHE.labels("miss").inc(self.cache.misses - misses)
         for sid, live in self.live.items():
             if live.detector is not None and live.detector.n_seen != live.n_seen:
                 log.error(

@@ -289,3 +289,21 @@ async def test_the_model_cache_size_is_a_setting(database_url: str) -> None:
         assert cache.capacity == 3 and len(cache) == 3
         assert ("primary", ("sized", '{"host":"h4"}')) in cache  # the latest used stay
         assert ("primary", ("sized", '{"host":"h0"}')) not in cache
+        # /metrics counts the models found live and those rebuilt from the database
+        before = cache_counts((await c.get("/metrics")).text)
+        for host in ("h4", "h0"):  # kept, then evicted
+            points = [{**p, "labels": {"host": host}} for p in series("sized", [3.0], first=10)]
+            got = await c.post("/api/v1/ingest", json={"points": points}, headers=auth_headers())
+            assert got.status_code == 200 and got.json()["accepted"] == 1
+        after = cache_counts((await c.get("/metrics")).text)
+        assert after["hit"] - before["hit"] == 1 and after["miss"] - before["miss"] == 1
+
+
+def cache_counts(metrics: str) -> dict[str, float]:
+    """``nsentry_model_cache_total`` by result, as ``/metrics`` shows it."""
+    found = {"hit": 0.0, "miss": 0.0}
+    for line in metrics.splitlines():
+        for result in found:
+            if line.startswith(f'nsentry_model_cache_total{{result="{result}"}} '):
+                found[result] = float(line.split()[1])
+    return found
