@@ -16,6 +16,8 @@ from the length snappy writes first (a small body cannot blow up in memory).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cramjam
 from google.protobuf.message import DecodeError
 
@@ -55,19 +57,31 @@ def decompress(body: bytes) -> bytes:
         ) from None
 
 
-def check_labels(index: int, names: list[str], values: list[str]) -> None:
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A ``WriteRequest`` and each of its series' labels as ``(name, value)`` pairs, in
+    the order sent (read from the protobuf once: the router keys on them)."""
+
+    request: WriteRequest
+    labels: list[Labels]
+
+
+def check_labels(index: int, pairs: Labels) -> None:
     """400 unless the labels of series ``index`` are a label set this service keeps."""
-    if len(names) > MAX_SERIES_LABELS:
+    if len(pairs) > MAX_SERIES_LABELS:
         raise BadRequest(
-            f"timeseries {index}: {len(names)} labels, at most {MAX_SERIES_LABELS} "
+            f"timeseries {index}: {len(pairs)} labels, at most {MAX_SERIES_LABELS} "
             "(__name__ included)",
-            details={"timeseries": index, "labels": len(names), "limit": MAX_SERIES_LABELS},
+            details={"timeseries": index, "labels": len(pairs), "limit": MAX_SERIES_LABELS},
         )
-    if len(set(names)) != len(names):
+    if len({name for name, _ in pairs}) != len(pairs):
         raise BadRequest(
             f"timeseries {index}: a label name given twice", details={"timeseries": index}
         )
-    for name, value in zip(names, values, strict=True):
+    for name, value in pairs:
         if len(name) > MAX_NAME_LENGTH or not LABEL_NAME.match(name):
             raise BadRequest(
                 f"timeseries {index}: {name[:140]!r} is not a label name",
@@ -80,15 +94,22 @@ def check_labels(index: int, names: list[str], values: list[str]) -> None:
             )
 
 
-def decode(body: bytes) -> WriteRequest:
-    """The ``WriteRequest`` of a remote-write body; 400 (or 413) if it is not one."""
+def decode(body: bytes) -> Decoded:
+    """The ``WriteRequest`` of a remote-write body and its series' labels; 400 (or 413)
+    if it is not one. A label set repeated (Prometheus sends one ``TimeSeries`` per
+    sample, each with its labels) is checked once."""
     raw = decompress(body)
     request = WriteRequest()
     try:
         request.ParseFromString(raw)
     except DecodeError as exc:
         raise BadRequest(f"the body is not a remote-write WriteRequest: {exc}") from None
+    labels: list[Labels] = []
+    checked: set[Labels] = set()
     for index, series in enumerate(request.timeseries):
-        labels = series.labels
-        check_labels(index, [lb.name for lb in labels], [lb.value for lb in labels])
-    return request
+        pairs = tuple((lb.name, lb.value) for lb in series.labels)
+        if pairs not in checked:
+            check_labels(index, pairs)
+            checked.add(pairs)
+        labels.append(pairs)
+    return Decoded(request, labels)

@@ -32,6 +32,7 @@ import json
 import math
 import struct
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -39,7 +40,7 @@ import asyncpg
 from services.anomaly.ingest.outcome import IngestOutcome
 from services.anomaly.ingest.pipeline import Ingestor
 from services.anomaly.ingest.routed import Point, at_ms, feed, in_range, json_value
-from services.anomaly.remote_write.proto.remote_pb2 import WriteRequest
+from services.anomaly.remote_write.decode import Decoded, Labels
 from services.anomaly.remote_write.selector import Selector, SelectorError, parse_selector
 from services.common.errors import BadRequest
 from services.common.metrics import REMOTE_WRITE_SAMPLES
@@ -87,7 +88,7 @@ def _skip_reason(ms: int, value: float) -> str | None:
     return None
 
 
-def route(request: WriteRequest, targets: list[Target]) -> tuple[list[Point], dict[str, int]]:
+def route(decoded: Decoded, targets: list[Target]) -> tuple[list[Point], dict[str, int]]:
     """The points for the detectors, and how many samples had each outcome.
 
     Prometheus sends one ``TimeSeries`` per sample, its labels repeated: the
@@ -95,9 +96,10 @@ def route(request: WriteRequest, targets: list[Target]) -> tuple[list[Point], di
     labels mapping per detector (read-only from here on)."""
     counts = {"routed": 0, "no_detector": 0, "stale": 0, "not_finite": 0, "out_of_range": 0}
     points: list[Point] = []
-    known: dict[tuple[tuple[str, str], ...], list[tuple[str, dict[str, str]]]] = {}
-    for series in request.timeseries:
-        pairs = tuple((lb.name, lb.value) for lb in series.labels)
+    known: dict[Labels, list[tuple[str, dict[str, str]]]] = {}
+    stamps: dict[int, datetime] = {}  # a scrape's samples share their timestamp
+    routed = 0
+    for series, pairs in zip(decoded.request.timeseries, decoded.labels, strict=True):
         chosen = known.get(pairs)
         if chosen is None:
             labels = dict(pairs)
@@ -111,15 +113,18 @@ def route(request: WriteRequest, targets: list[Target]) -> tuple[list[Point], di
             counts["no_detector"] += len(series.samples)
             continue
         for sample in series.samples:
-            value = sample.value
-            reason = _skip_reason(sample.timestamp, value)
+            value, ms = sample.value, sample.timestamp
+            reason = _skip_reason(ms, value)
             if reason is not None:
                 counts[reason] += 1
                 continue
-            counts["routed"] += 1
-            at = at_ms(sample.timestamp)
+            routed += 1
+            at = stamps.get(ms)
+            if at is None:
+                at = stamps[ms] = at_ms(ms)
             for detector_id, kept in chosen:
                 points.append(Point(detector_id, at, value, kept))
+    counts["routed"] = routed
     return points, counts
 
 
@@ -160,7 +165,7 @@ def refused(outcome: IngestOutcome) -> SeriesRefused:
     )
 
 
-async def receive(ingestor: Ingestor, account: str, request: WriteRequest) -> int:
+async def receive(ingestor: Ingestor, account: str, request: Decoded) -> int:
     """Store and score the samples of a request for the account's detectors
     (``ingest.routed.feed``); returns how many points were fed. Raises
     ``SeriesRefused`` (400) after storing the rest when a point would have started a
