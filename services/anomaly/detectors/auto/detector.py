@@ -109,7 +109,8 @@ class AutoDetector(Detector):
             kernel(
                 timestamps, values, learn, self._packed, st["s"], st["iv"], st["ring"],
                 st["srt"], st["tail"], st["short_ring"], st["short_srt"], st["blk"],
-                st["hist"], st["slot_v"], st["slot_k"], st["al_t"], st["al_e"], out,
+                st["hist"], st["slot_v"], st["slot_k"], st["week_v"], st["week_k"], st["al_t"],
+                st["al_e"], out,
             )  # fmt: skip
         if learn and n:
             self._count += n

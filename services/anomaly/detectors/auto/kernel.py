@@ -19,6 +19,7 @@ from numba import njit
 from . import (
     _cache,  # noqa: F401 (stamps the compiled functions with the package hash)
     calibration,
+    seasons,
     window,
 )
 from .layout import S
@@ -41,8 +42,10 @@ from .params import (
     SEASONAL,
     SHORT_MAX_POINTS,
     SHORT_MIN_POINTS,
+    WEEK_MAX_SLOTS,
     AutoParams,
 )
+from .seasons import DAY, WEEK
 
 #: The parameters in the order of the kernel's array.
 PARAM_ORDER = (
@@ -69,9 +72,9 @@ PARAM_ORDER = (
     "seasonal_echo",
     "level_gate",
     "settle_seconds",
+    "level_gate_seasonal",
+    "week_seconds",
 )
-#: A season needs at least this many points to get a seasonal channel.
-_MIN_SEASON_POINTS = 4.0
 #: Gaussian ratio of the interquartile range to the standard deviation.
 _IQR_SIGMA = 1.349
 #: The local scale never falls below this share of its slow average (flat stretches).
@@ -96,11 +99,8 @@ _SEASONAL_FULL_RATIO = 0.5
 (_TAIL_N, _TAIL_POS, _TAIL_SUM, _BLOCK_SIZE, _BLOCK_FILL, _BLOCK_COUNT) = (
     S[k] for k in ("tail_n", "tail_pos", "tail_sum", "block_size", "block_fill", "block_count")
 )
-(_SLOTS, _SLOT_WIDTH, _SEASON_T0, _RESID_COUNT, _RESID_LAST) = (
-    S[k] for k in ("slots", "slot_width", "season_t0", "resid_count", "resid_last")
-)
-(_RESID_NOISE, _RESID_NOISE_N, _RESID_LO, _RESID_HI, _ALERT_POS) = (
-    S[k] for k in ("resid_noise", "resid_noise_n", "resid_lo", "resid_hi", "alert_pos")
+(_SLOTS, _SEASON_T0, _RESID_COUNT, _RESID_NOISE, _ALERT_POS) = (
+    S[k] for k in ("slots", "season_t0", "resid_count", "resid_noise", "alert_pos")
 )
 (_SHORT_POS, _SHORT_FILL, _SHORT_WIDTH) = (S[k] for k in ("short_pos", "short_fill", "short_width"))
 (_QUANTUM, _RECORD_RATE) = (S["quantum"], S["record_rate"])
@@ -124,6 +124,25 @@ def _unit(noise: float, lo: float, hi: float) -> float:
 
 
 @njit(cache=True, nogil=True)
+def _gate_evidence(
+    local: float, resid: float, week_resid: float, s: np.ndarray, width: float
+) -> float:
+    """How far the level gate opens (1: in full): the local evidence, or the changes from
+    yesterday and from last week against the ranges of such changes (the smaller of the
+    two), whichever is larger."""
+    if width <= 0.0 or not seasons.known(s, DAY, resid, MIN_POINTS):
+        return local
+    far = seasons.spread(s, DAY, resid, width)
+    if math.isnan(far):
+        return local
+    if seasons.known(s, WEEK, week_resid, MIN_POINTS):
+        far_week = seasons.spread(s, WEEK, week_resid, width)
+        if not math.isnan(far_week):
+            far = min(far, far_week)
+    return max(local, far)
+
+
+@njit(cache=True, nogil=True)
 def _set_cadence(P: np.ndarray, s: np.ndarray, iv: np.ndarray, t: float) -> None:
     """Lengths in points from the cadence, once the first intervals are known."""
     step = np.median(iv)
@@ -132,11 +151,9 @@ def _set_cadence(P: np.ndarray, s: np.ndarray, iv: np.ndarray, t: float) -> None
     s[_SHORT_WIDTH] = min(max(round(P[6] / step), SHORT_MIN_POINTS), SHORT_MAX_POINTS)
     recent_points = min(P[4] / step, P[17])
     s[_BLOCK_SIZE] = max(1.0, round(recent_points / RECENT_BLOCKS))
-    if P[7] > 0.0 and P[7] / step >= _MIN_SEASON_POINTS:
-        slots = min(round(P[7] / step), MAX_SLOTS)
-        s[_SLOTS] = slots
-        s[_SLOT_WIDTH] = P[7] / slots
-        s[_SEASON_T0] = t
+    seasons.set_season(s, DAY, P[7], step, MAX_SLOTS)
+    seasons.set_season(s, WEEK, P[24], step, WEEK_MAX_SLOTS)
+    s[_SEASON_T0] = t
 
 
 @njit(cache=True, nogil=True)
@@ -156,6 +173,8 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
     hist: np.ndarray,
     slot_v: np.ndarray,
     slot_k: np.ndarray,
+    week_v: np.ndarray,
+    week_k: np.ndarray,
     al_t: np.ndarray,
     al_e: np.ndarray,
     out: np.ndarray,
@@ -169,6 +188,7 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
     cal_q, cal_s, level_w = P[14], P[15], P[16]
     resolution_floor, record_rate, echo, level_gate = P[18], P[19], P[20], P[21]
     settle_s = P[22]
+    gate_seasonal = P[23]
     for i in range(vs.shape[0]):
         t = ts[i]
         x = vs[i]
@@ -199,16 +219,9 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
         upper = math.nan
         z = -1.0
         iqr = 0.0
-        # the change from the same slot one season ago, if that slot was seen then
-        slots = int(s[_SLOTS])
-        resid = math.nan
-        k_index = -1.0
-        slot = -1
-        if slots > 0:
-            k_index = math.floor((t - s[_SEASON_T0]) / s[_SLOT_WIDTH] + 0.5)
-            slot = int(k_index % slots)
-            if slot_k[slot] == k_index - slots:
-                resid = x - slot_v[slot]
+        # the changes from the same slot one day and one week ago, if seen then
+        resid, k_index, slot = seasons.change(s, DAY, slot_v, slot_k, t, x)
+        week_resid, week_index, week_slot = seasons.change(s, WEEK, week_v, week_k, t, x)
         if warm:
             raw = level_w * _outside(x, lo, hi) / unit
             if record_rate > 0.0 and s[_RECORD_RATE] > record_rate:
@@ -251,7 +264,12 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
                 typical = s[_TYPICAL]
                 if level_gate > 0.0 and chan > 0:
                     # only the level, mean or recent channel has fired so far
-                    raw *= min(1.0, z / (level_gate * typical))
+                    raw *= min(
+                        1.0,
+                        _gate_evidence(
+                            z / (level_gate * typical), resid, week_resid, s, gate_seasonal
+                        ),
+                    )
                 if z > typical:
                     e = local_w * math.log(z / typical)
                     if echo > 0.0 and not math.isnan(resid) and s[_RESID_COUNT] >= MIN_POINTS:
@@ -268,15 +286,17 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
                 else:
                     lower, upper = loc_lo, loc_hi
                 expected = med
-        # the seasonal channel: the change from the same slot one season ago
-        if warm and season_w > 0.0 and not math.isnan(resid) and s[_RESID_COUNT] >= MIN_POINTS:
-            rfade = s[_RESID_NOISE] * dt / forget_s
-            rlo = s[_RESID_LO] + rfade
-            rhi = s[_RESID_HI] - rfade
+        # the seasonal channel: the change from the same slot one day ago, once a full
+        # day of such changes is learned (two days of data); where a week of weekly
+        # changes is learned too, only as far as it is also unlike last week
+        if warm and season_w > 0.0 and seasons.known(s, DAY, resid, max(MIN_POINTS, s[_SLOTS])):
+            rlo, rhi = seasons.faded(s, DAY, dt, forget_s)
             value_width = hi - lo
             ratio = (rhi - rlo) / value_width if value_width > 0.0 else 1.0
             gate = min(max((1.0 - ratio) / (1.0 - _SEASONAL_FULL_RATIO), 0.0), 1.0)
-            e = season_w * gate * _outside(resid, rlo, rhi) / _unit(s[_RESID_NOISE], rlo, rhi)
+            e = season_w * gate * seasons.excess(s, DAY, resid, dt, forget_s)
+            if seasons.known(s, WEEK, week_resid, max(MIN_POINTS, s[WEEK[0]])):
+                e = min(e, season_w * gate * seasons.excess(s, WEEK, week_resid, dt, forget_s))
             if e > raw:
                 raw, chan = e, SEASONAL
         if settle_s > 0.0 and elapsed < settle_s:
@@ -389,26 +409,14 @@ def kernel(  # noqa: PLR0912, PLR0913, PLR0915 (one loop keeps batch and point e
             fill = int(s[_SHORT_FILL])
             s[_SHORT_POS] = window.push(short_ring, short_srt, fill, int(s[_SHORT_POS]), width, x)
             s[_SHORT_FILL] = min(fill + 1, width)
-        # the seasonal table and the seasonal change's noise and range
-        if slots > 0:
-            if not math.isnan(resid):
-                if s[_RESID_COUNT] > 0.0:
-                    n_changes = s[_RESID_NOISE_N] + 1.0
-                    memory = max(memory_s / step, 10.0)
-                    s[_RESID_NOISE] += max(1.0 / memory, 1.0 / n_changes) * (
-                        abs(resid - s[_RESID_LAST]) - s[_RESID_NOISE]
-                    )
-                    s[_RESID_NOISE_N] = n_changes
-                    rfade = s[_RESID_NOISE] * dt / forget_s
-                    s[_RESID_LO] = min(s[_RESID_LO] + rfade, resid)
-                    s[_RESID_HI] = max(s[_RESID_HI] - rfade, resid)
-                else:
-                    s[_RESID_LO] = resid
-                    s[_RESID_HI] = resid
-                s[_RESID_LAST] = resid
-                s[_RESID_COUNT] += 1.0
-            slot_v[slot] = x
-            slot_k[slot] = k_index
+        # the seasonal tables and their changes' noise and range
+        if step > 0.0:
+            memory = max(memory_s / step, 10.0)
+            seasons.learn(s, DAY, slot_v, slot_k, resid, k_index, slot, x, dt, memory, forget_s)
+            seasons.learn(
+                s, WEEK, week_v, week_k, week_resid, week_index, week_slot, x, dt, memory,
+                forget_s,
+            )  # fmt: skip
         s[_COUNT] = count + 1.0
         s[_T_LAST] = t
         s[_X_LAST] = x

@@ -21,6 +21,7 @@ from .params import (
     MAX_SLOTS,
     RECENT_BLOCKS,
     SHORT_MAX_POINTS,
+    WEEK_MAX_SLOTS,
 )
 
 # Scalars, by index (all finite floats).
@@ -63,6 +64,14 @@ SCALARS = (
     "short_width",  # the short window's length in points
     "quantum",  # smallest non-zero change seen (the data's resolution; 0 before any)
     "record_rate",  # EW share of points that broke the level range
+    "week_slots",  # the weekly table's slots (0: none), as slots..resid_hi for the daily
+    "week_slot_width",
+    "week_count",
+    "week_last",
+    "week_noise",
+    "week_noise_n",
+    "week_lo",
+    "week_hi",
 )
 S = {name: i for i, name in enumerate(SCALARS)}
 
@@ -87,6 +96,8 @@ def fresh() -> dict[str, np.ndarray]:
         "hist": np.zeros(HIST_BINS),
         "slot_v": np.zeros(MAX_SLOTS),
         "slot_k": np.full(MAX_SLOTS, -np.inf),  # -inf: never written (matches no index)
+        "week_v": np.zeros(WEEK_MAX_SLOTS),
+        "week_k": np.full(WEEK_MAX_SLOTS, -np.inf),
         "al_t": np.full(MAX_ALERTS, -np.inf),
         "al_e": np.zeros(MAX_ALERTS),
     }
@@ -110,6 +121,7 @@ def to_json(state: dict[str, np.ndarray]) -> dict[str, Any]:
     s = state["s"]
     fill = int(s[S["ring_fill"]])
     slots = int(s[S["slots"]])
+    week = int(s[S["week_slots"]])
     return {
         "scalars": _dump(s),
         "intervals": _dump(state["iv"][: int(s[S["intervals"]])]),
@@ -120,6 +132,8 @@ def to_json(state: dict[str, np.ndarray]) -> dict[str, Any]:
         "hist": _dump(state["hist"]),
         "slot_values": _dump(state["slot_v"][:slots]),
         "slot_index": _dump(state["slot_k"][:slots]),
+        "week_values": _dump(state["week_v"][:week]),
+        "week_index": _dump(state["week_k"][:week]),
         "alerts": [_dump(state["al_t"]), _dump(state["al_e"])],
     }
 
@@ -127,7 +141,8 @@ def to_json(state: dict[str, np.ndarray]) -> dict[str, Any]:
 def from_json(data: dict[str, Any]) -> dict[str, np.ndarray]:
     """The state :func:`to_json` gave."""
     state = fresh()
-    state["s"][:] = _load(data["scalars"], 0.0)
+    scalars = _load(data["scalars"], 0.0)
+    state["s"][: scalars.shape[0]] = scalars  # a state from before the weekly table: none
     for key, name, missing in (
         ("iv", "intervals", 0.0),
         ("ring", "ring", 0.0),
@@ -135,8 +150,10 @@ def from_json(data: dict[str, Any]) -> dict[str, np.ndarray]:
         ("tail", "tail", 0.0),
         ("slot_v", "slot_values", 0.0),
         ("slot_k", "slot_index", -math.inf),
+        ("week_v", "week_values", 0.0),
+        ("week_k", "week_index", -math.inf),
     ):
-        values = _load(data[name], missing)
+        values = _load(data.get(name, []), missing)
         state[key][: values.shape[0]] = values
     fill = len(data["ring"])
     state["srt"][:fill] = np.sort(state["ring"][:fill])

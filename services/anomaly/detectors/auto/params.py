@@ -29,6 +29,8 @@ LOCAL_MIN_POINTS, LOCAL_MAX_POINTS = 16, 256
 SHORT_MIN_POINTS, SHORT_MAX_POINTS = 3, 64
 #: Most time slots per season (finer cadences share a slot): bounds the state.
 MAX_SLOTS = 1440
+#: Most time slots of the weekly table (10 minutes each): it only asks "like last week?".
+WEEK_MAX_SLOTS = 1008
 #: Blocks the recent ranges are kept in.
 RECENT_BLOCKS = 10
 #: Recent alerts kept for the refractory damping.
@@ -86,19 +88,26 @@ class AutoParams(DetectorParams):
     season_seconds: float = Field(
         _DAY, ge=0.0, description="season in seconds; 0 turns the seasonal channel off"
     )
+    week_seconds: float = Field(
+        7 * _DAY,
+        ge=0.0,
+        description="the second season, in seconds: the seasonal channel and the level gate "
+        "count a change from yesterday only as far as it is also a change from one week "
+        "ago, once a week of such changes is learned (0: off)",
+    )
     refractory_seconds: float = Field(
-        2 * 3600.0, ge=0.0, description="time a past alert damps repeats"
+        4 * 3600.0, ge=0.0, description="time a past alert damps repeats"
     )
     refractory_factor: float = Field(
         0.9, ge=0.0, le=1.0, description="share of the largest recent excess taken off"
     )
-    level_weight: float = Field(0.7, ge=0.0, le=1.0, description="weight of the level channel")
+    level_weight: float = Field(0.85, ge=0.0, le=1.0, description="weight of the level channel")
     mean_weight: float = Field(0.5, ge=0.0, le=1.0, description="weight of the mean channel")
     recent_weight: float = Field(
         0.15, ge=0.0, le=1.0, description="weight of the value against its recent range"
     )
     seasonal_weight: float = Field(
-        0.3, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
+        0.4, ge=0.0, le=1.0, description="largest weight of the seasonal channel"
     )
     local_weight: float = Field(
         0.6, ge=0.0, le=2.0, description="weight of the local robust channel"
@@ -137,13 +146,22 @@ class AutoParams(DetectorParams):
         "a young series' ranges have not yet seen its normal highs and lows (0: off)",
     )
     level_gate: float = Field(
-        0.25,
+        1.0,
         ge=0.0,
         le=10.0,
         description="the level, mean and recent channels count in full only where the "
         "point is also this far (in typical-high local deviations) from the trailing "
         "medians, and in proportion below: a new record that is locally ordinary (a slow "
         "trend, a cycle's new high) is not news (0: off)",
+    )
+    level_gate_seasonal: float = Field(
+        1.3,
+        ge=0.0,
+        le=10.0,
+        description="the change from one season ago opens the level gate too: in full where "
+        "it is this far from the middle of the range of seasonal changes (in half-widths of "
+        "that range), in proportion below; a new low on a holiday is news even where each "
+        "point is close to its neighbours (0: only local evidence opens the gate)",
     )
     calibration_seconds: float = Field(
         7 * _DAY, gt=0.0, description="time constant of the local channel's calibration"
