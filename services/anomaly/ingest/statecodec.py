@@ -7,7 +7,8 @@ and loading a state. ``pack`` replaces each list of 8 or more elements that
 are all floats or None by ``{"$f8": <base64 of little-endian float64>}``
 (None travels as NaN, which a JSON state cannot otherwise hold); ``unpack``
 restores the exact lists. Float values round-trip bit for bit; everything
-else is left as it is.
+else is left as it is, except a dict whose one key starts with ``$`` (which
+could read as a packed list), kept as ``{"$dict": <the dict>}``.
 
 **Journal** (``journal_chunk``/``journal_chunks``). Between two checkpoints a
 detector row keeps, in a ``bytea``, every batch of points its detector learned
@@ -29,6 +30,7 @@ import numpy as np
 
 MIN_PACKED = 8
 _KEY = "$f8"
+_DICT = "$dict"
 _FLOATS = frozenset({float, type(None)})
 _COUNT = struct.Struct("<q")
 _F8 = np.dtype("<f8")
@@ -36,7 +38,10 @@ _F8 = np.dtype("<f8")
 
 def pack(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: pack(v) for k, v in value.items()}
+        packed = {k: pack(v) for k, v in value.items()}
+        if len(value) == 1 and next(iter(value)).startswith("$"):
+            return {_DICT: packed}  # not to be read as a packed list
+        return packed
     if isinstance(value, list):
         if len(value) >= MIN_PACKED and set(map(type, value)) <= _FLOATS:
             array = np.array(value, dtype=_F8)  # None becomes NaN
@@ -53,6 +58,8 @@ def unpack(value: Any) -> Any:
             for i in np.flatnonzero(np.isnan(array)).tolist():
                 out[i] = None
             return out
+        if _DICT in value and len(value) == 1:
+            return {k: unpack(v) for k, v in value[_DICT].items()}
         return {k: unpack(v) for k, v in value.items()}
     if isinstance(value, list):
         return [unpack(v) for v in value]

@@ -43,3 +43,9 @@ def test_long_float_lists_are_packed_and_smaller() -> None:
     assert packed["n"] == value["n"]  # ints stay ints
     assert len(json.dumps(packed)) < len(json.dumps(value))
     assert statecodec.unpack(packed) == value
+
+
+def test_a_dict_that_looks_like_a_packed_list_stays_a_dict() -> None:
+    for value in ({"$f8": ""}, {"$f8": None}, {"$dict": {"a": 1}}, {"$x": [1.5] * 9}):
+        packed = json.loads(json.dumps(statecodec.pack(value)))
+        assert statecodec.unpack(packed) == value
