@@ -306,6 +306,14 @@ def test_relationships_join_within_one_account() -> None:
                 assert mapping.get("source_account_id") == "source_account_id", relationship
 
 
+def test_a_prometheus_pull_detector_cannot_be_inserted_through_hasura() -> None:
+    """Its bearer and headers must be split from the row and its pull position made,
+    which only the REST API does: the insert check refuses the source type."""
+    table = tracked_tables()["public.np_anomaly_detectors"]
+    check = normalise_session(permissions(table, "insert")["user"]["check"])
+    assert {"_not": {"metric_source": {"_contains": {"type": "prometheus"}}}} in check["_and"]
+
+
 def test_points_inserted_anywhere_are_scored_by_the_event_trigger() -> None:
     table = tracked_tables()["public.np_anomaly_data_points"]
     (trigger,) = table["event_triggers"]
