@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=2, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
     anomaly_retention_days: int = Field(default=30, ge=1)
-    # live models kept in memory per app, one per series (an `auto` model: about 35 KB);
+    # live models kept in memory per app, one per series (an `auto` model: about 50 KB);
     # at least the series this process ingests, else each batch rebuilds models from
     # the database (docs/deployment.md). The default holds 10 detectors at the default
     # max_series; it fills only as series are seen
