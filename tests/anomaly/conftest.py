@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import numpy as np
 import pytest
+import uvicorn
 
 from services.anomaly.app import create_app
+from services.common import db
 from services.common.settings import Settings
+from tests.anomaly.oncall_standin import OncallStandIn, free_port
 from tests.clock import FakeClock
-from tests.conftest import auth_headers, serve_app
+from tests.conftest import auth_headers, make_settings, serve_app
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -30,6 +36,78 @@ async def client(settings: Settings, clock: FakeClock) -> AsyncIterator[httpx.As
     the module's fake clock."""
     async with serve_app(create_app(settings, background=False, clock=clock)) as c:
         yield c
+
+
+@pytest.fixture
+async def anomaly(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The anomaly app (no background sender/pruner) over ASGI, on a fake clock at T0
+    of this test's own."""
+    async with serve_app(create_app(settings, background=False, clock=FakeClock(T0))) as c:
+        yield c
+
+
+@pytest.fixture
+async def worker_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the worker role, as the background workers use."""
+    pool = await db.create_pool(settings.database_url or "", role=db.WORKER_ROLE, min_size=0)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[OncallStandIn]:
+    """The on-call stand-in (tests/anomaly/oncall_standin.py) over real HTTP."""
+    server = OncallStandIn(free_port())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def service_settings(database_url: str, standin: OncallStandIn) -> Settings:
+    """What ``service`` runs with: paging to the stand-in. A module overrides this
+    fixture for more (the Prometheus pull tests allow the loopback Prometheus)."""
+    return make_settings(database_url, oncall_url=standin.url)
+
+
+@pytest.fixture
+async def service(service_settings: Settings) -> AsyncIterator[str]:
+    """nself-anomaly over real HTTP (uvicorn in this loop) with its background hooks
+    (the paging sender; the poller where the settings have one); yields its URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(service_settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return bool(server.started)
+
+    await until(started, seconds=60, what="the service to start")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await asyncio.wait_for(task, 30)
+
+
+async def until(
+    check: Callable[[], Awaitable[Any]], *, seconds: float, what: str, state: Any = None
+) -> Any:
+    """Poll ``check`` until it returns something truthy, or fail after ``seconds``
+    (saying ``state``, which the check may fill)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = await check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds}s waiting for {what}: {state}")
+        await asyncio.sleep(0.1)
 
 
 def stamp(i: int, *, start: datetime = T0, step: float = 60.0) -> str:

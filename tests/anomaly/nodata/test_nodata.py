@@ -9,45 +9,21 @@ so the stand-in's requests are told apart by the account header)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from services.anomaly.app import create_app
 from services.anomaly.nodata.worker import NoDataCheck
 from services.anomaly.paging.sender import PageSender
-from services.common import db
-from services.common.settings import Settings
 from tests.anomaly.conftest import T0, FakeClock, create_detector, ingest, stamp
-from tests.anomaly.oncall_standin import OncallStandIn, Received, free_port
+from tests.anomaly.oncall_standin import OncallStandIn, Received
 from tests.conftest import PLUGIN_SECRET, auth_headers, make_settings, serve_app
 
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-async def worker_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(settings.database_url or "", role=db.WORKER_ROLE, min_size=0)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-async def oncall() -> AsyncIterator[OncallStandIn]:
-    standin = OncallStandIn(free_port())
-    await standin.start()
-    yield standin
-    await standin.stop()
-
-
-@pytest.fixture
-async def anomaly(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve_app(create_app(settings, background=False, clock=FakeClock(T0))) as c:
-        yield c
 
 
 def points(detector_id: str, instance: str, first: int, last: int) -> list[dict[str, Any]]:
@@ -63,9 +39,9 @@ def points(detector_id: str, instance: str, first: int, last: int) -> list[dict[
     ]
 
 
-async def send_pages(pool: asyncpg.Pool, oncall: OncallStandIn, now: datetime) -> None:
+async def send_pages(pool: asyncpg.Pool, standin: OncallStandIn, now: datetime) -> None:
     async with httpx.AsyncClient() as http:
-        sender = PageSender(pool, oncall_url=oncall.url, secret=PLUGIN_SECRET, client=http)
+        sender = PageSender(pool, oncall_url=standin.url, secret=PLUGIN_SECRET, client=http)
         for _ in range(5):
             if not (await sender.run_once(now)).claimed:
                 return
@@ -82,7 +58,7 @@ async def anomalies(client: httpx.AsyncClient, account: str, **params: str) -> l
 
 
 async def test_a_series_that_stops_records_one_no_data_anomaly_pages_once_and_resolves(
-    anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool, oncall: OncallStandIn
+    anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool, standin: OncallStandIn
 ) -> None:
     account = "nd-one"
     await create_detector(
@@ -133,8 +109,8 @@ async def test_a_series_that_stops_records_one_no_data_anomaly_pages_once_and_re
     assert len(await anomalies(anomaly, account)) == 1
 
     # the page: one alert naming b, its key including the series
-    await send_pages(worker_pool, oncall, now)
-    (page,) = of(account, oncall.opened())
+    await send_pages(worker_pool, standin, now)
+    (page,) = of(account, standin.opened())
     assert page.body["dedup_key"] == (
         f'anomaly:{account}:fleet:{{"instance":"b"}}:no_data:{stamp(45)}'
     )
@@ -143,18 +119,18 @@ async def test_a_series_that_stops_records_one_no_data_anomaly_pages_once_and_re
     assert page.body["details"]["labels"] == {"instance": "b"}
     assert page.body["details"]["kind"] == "no_data"
     assert page.body["details"]["last_point_at"] == stamp(29)
-    alert_id = oncall.alerts[page.body["dedup_key"]]
+    alert_id = standin.alerts[page.body["dedup_key"]]
 
     # b reports again (minute 61): the silence ends at the next check, the alert resolves
     back = await ingest(anomaly, points("fleet", "b", 61, 62), account=account)
     assert back.status_code == 200, back.text
     await check.run_once(T0 + 63 * MINUTE)
-    await send_pages(worker_pool, oncall, T0 + 63 * MINUTE)
-    (resolve,) = of(account, oncall.resolved())
+    await send_pages(worker_pool, standin, T0 + 63 * MINUTE)
+    (resolve,) = of(account, standin.resolved())
     assert resolve.path == f"/api/v1/alerts/{alert_id}/resolve"
     listed = await anomaly.get("/api/v1/detectors/fleet/series", headers=auth_headers(account))
     assert [s["no_data_since"] for s in listed.json()["data"]] == [None, None]
-    assert len(of(account, oncall.opened())) == 1
+    assert len(of(account, standin.opened())) == 1
     detail = await anomaly.get(f"/api/v1/anomalies/{found['id']}", headers=auth_headers(account))
     assert detail.json()["context"]["ended_by"] == "data"
     assert detail.json()["context"]["ended_at"] == stamp(61)
@@ -225,7 +201,7 @@ async def test_without_no_data_seconds_or_a_first_point_nothing_is_recorded(
 
 
 async def test_auto_resolve_false_and_turning_it_off(
-    anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool, oncall: OncallStandIn
+    anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool, standin: OncallStandIn
 ) -> None:
     account = "nd-keep"
     for detector_id, thresholds in (("kept", {"auto_resolve": False}), ("turned", {})):
@@ -245,8 +221,8 @@ async def test_auto_resolve_false_and_turning_it_off(
         )
     check = NoDataCheck(worker_pool)
     await check.run_once(T0 + 10 * MINUTE)
-    await send_pages(worker_pool, oncall, T0 + 10 * MINUTE)
-    assert len(of(account, oncall.opened())) == 2
+    await send_pages(worker_pool, standin, T0 + 10 * MINUTE)
+    assert len(of(account, standin.opened())) == 2
 
     # kept: data back ends the silence, the alert stays for a person to resolve
     await ingest(
@@ -259,8 +235,8 @@ async def test_auto_resolve_false_and_turning_it_off(
     assert patched.json()["no_data_seconds"] is None
     report = await check.run_once(T0 + 12 * MINUTE)
     assert report.ended >= 2
-    await send_pages(worker_pool, oncall, T0 + 12 * MINUTE)
-    (resolve,) = of(account, oncall.resolved())
+    await send_pages(worker_pool, standin, T0 + 12 * MINUTE)
+    (resolve,) = of(account, standin.resolved())
     rows = await worker_pool.fetch(
         "SELECT detector_id, kind, details FROM np_anomaly_page_outbox "
         "WHERE source_account_id = $1 AND kind = 'resolve'",
@@ -279,11 +255,11 @@ async def test_auto_resolve_false_and_turning_it_off(
 
 
 async def test_the_lifetime_hook_pages_and_resolves_on_the_apps_clock(
-    database_url: str, oncall: OncallStandIn
+    database_url: str, standin: OncallStandIn
 ) -> None:
     account = "nd-hook"
     clock = FakeClock(T0)
-    app = create_app(make_settings(database_url, oncall_url=oncall.url), clock=clock)
+    app = create_app(make_settings(database_url, oncall_url=standin.url), clock=clock)
     async with serve_app(app) as c:
         await create_detector(
             c,
@@ -300,23 +276,23 @@ async def test_the_lifetime_hook_pages_and_resolves_on_the_apps_clock(
         )
         clock.set(T0 + 10 * MINUTE)
         app.state.nodata_wakeup.set()
-        await until(oncall, lambda: of(account, oncall.opened()))
-        (page,) = of(account, oncall.opened())
+        await until(standin, lambda: of(account, standin.opened()))
+        (page,) = of(account, standin.opened())
         assert page.body["dedup_key"] == f"anomaly:{account}:hooked:no_data:{stamp(10)}"
         await ingest(
             c, [{"detector_id": "hooked", "value": 1.0, "timestamp": stamp(11)}], account=account
         )
         clock.set(T0 + 11 * MINUTE)
         app.state.nodata_wakeup.set()
-        await until(oncall, lambda: of(account, oncall.resolved()))
-    assert len(of(account, oncall.opened())) == 1
+        await until(standin, lambda: of(account, standin.resolved()))
+    assert len(of(account, standin.opened())) == 1
 
 
-async def until(oncall: OncallStandIn, condition: Callable[[], Any]) -> None:
+async def until(standin: OncallStandIn, condition: Callable[[], Any]) -> None:
     """Wait for the stand-in's requests to satisfy `condition` (a deadline, no sleep)."""
     async with asyncio.timeout(20):
         while True:
-            oncall.received.clear()
+            standin.received.clear()
             if condition():
                 return
-            await oncall.received.wait()
+            await standin.received.wait()

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
@@ -23,27 +21,12 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from services.anomaly.app import create_app
-from tests.anomaly.conftest import create_detector
-from tests.anomaly.oncall_standin import OncallStandIn, free_port
-from tests.conftest import auth_headers, make_settings
+from tests.anomaly.conftest import create_detector, until
+from tests.anomaly.oncall_standin import OncallStandIn
+from tests.conftest import auth_headers
 
 ACCOUNT = "otlp-sdk"
 INSTANCES = ("a", "b", "c")
-
-
-async def until(
-    check: Callable[[], Awaitable[Any]], *, seconds: float, what: str, state: Any = None
-) -> Any:
-    """Poll ``check`` until it returns something truthy, or fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what}: {state}")
-        await asyncio.sleep(0.1)
 
 
 class RecordingExporter(OTLPMetricExporter):
@@ -59,35 +42,6 @@ class RecordingExporter(OTLPMetricExporter):
         result = super().export(metrics_data, timeout_millis, **kwargs)
         self.results.append(result)
         return result
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[OncallStandIn]:
-    server = OncallStandIn(free_port())
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def service(database_url: str, standin: OncallStandIn) -> AsyncIterator[str]:
-    """nself-anomaly over real HTTP (uvicorn in this loop) with its paging sender."""
-    port = free_port()
-    settings = make_settings(database_url, oncall_url=standin.url)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await until(started, seconds=60, what="the service to start")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 30)
 
 
 class Sender:

@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
-import pytest
 
 from services.anomaly.app import create_app
 from services.anomaly.paging.sender import PageSender
-from services.common import db
 from services.common.settings import Settings
 from tests.anomaly.conftest import T0, FakeClock, create_detector, ingest, series, stamp
 from tests.anomaly.oncall_standin import OncallStandIn, free_port
 from tests.conftest import PLUGIN_SECRET, make_settings, serve_app
-
-
-@pytest.fixture
-async def worker_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(settings.database_url or "", role=db.WORKER_ROLE, min_size=0)
-    yield pool
-    await pool.close()
 
 
 async def _outbox(settings: Settings) -> list[dict[str, object]]:

@@ -7,46 +7,20 @@ is injected (the ingest's clock, the worker's `now`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import numpy as np
-import pytest
 
-from services.anomaly.app import create_app
 from services.anomaly.paging.episodes import close_quiet_episodes
 from services.anomaly.paging.sender import PageSender
-from services.common import db
-from services.common.settings import Settings
-from tests.anomaly.conftest import T0, FakeClock, create_detector, ingest, stamp
-from tests.anomaly.oncall_standin import OncallStandIn, free_port
-from tests.conftest import PLUGIN_SECRET, auth_headers, serve_app
+from tests.anomaly.conftest import T0, create_detector, ingest, stamp
+from tests.anomaly.oncall_standin import OncallStandIn
+from tests.conftest import PLUGIN_SECRET, auth_headers
 
 INSTANCES = ("a", "b", "c")
-
-
-@pytest.fixture
-async def worker_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await db.create_pool(settings.database_url or "", role=db.WORKER_ROLE, min_size=0)
-    yield pool
-    await pool.close()
-
-
-@pytest.fixture
-async def oncall() -> AsyncIterator[OncallStandIn]:
-    standin = OncallStandIn(free_port())
-    await standin.start()
-    yield standin
-    await standin.stop()
-
-
-@pytest.fixture
-async def anomaly(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve_app(create_app(settings, background=False, clock=FakeClock(T0))) as c:
-        yield c
 
 
 def points(detector_id: str, spikes: dict[str, list[int]], n: int, first: int = 0) -> list[dict]:
@@ -70,16 +44,16 @@ def points(detector_id: str, spikes: dict[str, list[int]], n: int, first: int = 
     return out
 
 
-async def run_sender(pool: asyncpg.Pool, oncall: OncallStandIn, now: Any) -> None:
+async def run_sender(pool: asyncpg.Pool, standin: OncallStandIn, now: Any) -> None:
     async with httpx.AsyncClient() as http:
-        sender = PageSender(pool, oncall_url=oncall.url, secret=PLUGIN_SECRET, client=http)
+        sender = PageSender(pool, oncall_url=standin.url, secret=PLUGIN_SECRET, client=http)
         for _ in range(5):
             if not (await sender.run_once(now)).claimed:
                 return
 
 
 async def test_an_anomaly_in_one_series_pages_once_naming_it(
-    anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool, oncall: OncallStandIn
+    anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool, standin: OncallStandIn
 ) -> None:
     await create_detector(
         anomaly,
@@ -96,8 +70,8 @@ async def test_an_anomaly_in_one_series_pages_once_naming_it(
     assert [(a["labels"], a["timestamp"]) for a in found] == [({"instance": "b"}, stamp(100))]
 
     now = T0 + timedelta(hours=3)
-    await run_sender(worker_pool, oncall, now)
-    (page,) = oncall.opened()
+    await run_sender(worker_pool, standin, now)
+    (page,) = standin.opened()
     key = f'anomaly:primary:fleet:{{"instance":"b"}}:{stamp(100)}'
     assert page.body["dedup_key"] == key
     assert page.body["summary"].startswith('Anomaly on API latency {instance="b"}: value 200')
@@ -106,10 +80,10 @@ async def test_an_anomaly_in_one_series_pages_once_naming_it(
 
     # normal points past the cooldown end b's episode: its alert, and only it, resolves
     await ingest(anomaly, points("fleet", {}, 20, first=105))
-    await run_sender(worker_pool, oncall, now)
-    (resolve,) = oncall.resolved()
+    await run_sender(worker_pool, standin, now)
+    (resolve,) = standin.resolved()
     assert resolve.path == "/api/v1/alerts/1/resolve"
-    assert len(oncall.opened()) == 1  # a and c never paged
+    assert len(standin.opened()) == 1  # a and c never paged
 
     for instance, expected in (("a", 0), ("b", 1), ("c", 0)):
         listed = await anomaly.get(
@@ -127,7 +101,7 @@ async def test_an_anomaly_in_one_series_pages_once_naming_it(
 
 
 async def test_a_quiet_series_episode_is_resolved_by_the_worker(
-    anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool, oncall: OncallStandIn
+    anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool, standin: OncallStandIn
 ) -> None:
     await create_detector(
         anomaly,
@@ -140,14 +114,14 @@ async def test_a_quiet_series_episode_is_resolved_by_the_worker(
     )
     await ingest(anomaly, points("quiet", {"c": [104]}, 105))  # c ends on an anomaly
     now = T0 + timedelta(hours=3)
-    await run_sender(worker_pool, oncall, now)
-    (page,) = oncall.opened()
+    await run_sender(worker_pool, standin, now)
+    (page,) = standin.opened()
     assert page.body["details"]["labels"] == {"instance": "c"}
 
     closed = await close_quiet_episodes(worker_pool, now)
     assert (closed.closed, closed.resolves) == (1, 1)
-    await run_sender(worker_pool, oncall, now)
-    (resolve,) = oncall.resolved()
+    await run_sender(worker_pool, standin, now)
+    (resolve,) = standin.resolved()
     rows = await worker_pool.fetch(
         "SELECT kind, dedup_key, summary, details FROM np_anomaly_page_outbox "
         "WHERE detector_id = 'quiet' ORDER BY id"

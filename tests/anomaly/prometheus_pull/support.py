@@ -24,9 +24,10 @@ from services.anomaly.prometheus_pull.poller import PassReport, Poll, Poller
 from services.anomaly.prometheus_pull.saving import source_policy
 from services.common.background import worker_pool
 from services.common.settings import Settings
+from tests.anomaly.conftest import until
 from tests.anomaly.oncall_standin import free_port
 from tests.anomaly.remote_write.prometheus import PrometheusServer, scrape_config
-from tests.anomaly.remote_write.test_prometheus import INSTANCES, until
+from tests.anomaly.remote_write.test_prometheus import INSTANCES
 from tests.conftest import auth_headers, make_settings, serve_app
 
 JOB = "pull"

@@ -5,28 +5,17 @@ backfill on create pages nobody."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from services.anomaly.app import create_app
-from tests.anomaly.conftest import create_detector
-from tests.anomaly.oncall_standin import OncallStandIn, free_port
-from tests.anomaly.prometheus_pull.support import pull_settings, source, start_prometheus
+from services.common.settings import Settings
+from tests.anomaly.conftest import create_detector, until
+from tests.anomaly.oncall_standin import OncallStandIn
+from tests.anomaly.prometheus_pull.support import pull_settings, source
 from tests.anomaly.remote_write.prometheus import PrometheusServer
-from tests.anomaly.remote_write.test_prometheus import (  # noqa: F401 - fixtures
-    INSTANCES,
-    Exporter,
-    exporter,
-    prometheus_binary,
-    standin,
-    until,
-)
+from tests.anomaly.remote_write.test_prometheus import INSTANCES, Exporter
 from tests.conftest import auth_headers
 
 pytestmark = pytest.mark.db
@@ -34,41 +23,15 @@ ACCOUNT = "pull-paging"
 
 
 @pytest.fixture
-async def service(database_url: str, standin: OncallStandIn) -> AsyncIterator[str]:  # noqa: F811
-    """nself-anomaly over real HTTP with its background hooks (poller, paging sender)."""
-    port = free_port()
-    settings = pull_settings(database_url, oncall_url=standin.url)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await until(started, seconds=60, what="the service to start")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 30)
-
-
-@pytest.fixture
-async def prometheus(
-    prometheus_binary: str,  # noqa: F811
-    exporter: tuple[Exporter, str],  # noqa: F811
-    tmp_path: Path,
-) -> AsyncIterator[PrometheusServer]:
-    server = await start_prometheus(prometheus_binary, tmp_path, exporter[1])
-    yield server
-    server.stop()
+def service_settings(database_url: str, standin: OncallStandIn) -> Settings:
+    """The service's, with the loopback Prometheus allowed as a source."""
+    return pull_settings(database_url, oncall_url=standin.url)
 
 
 async def test_one_spiked_instance_opens_one_alert_naming_it(
     service: str,
-    standin: OncallStandIn,  # noqa: F811
-    exporter: tuple[Exporter, str],  # noqa: F811
+    standin: OncallStandIn,
+    exporter: tuple[Exporter, str],
     prometheus: PrometheusServer,
 ) -> None:
     collector, _ = exporter

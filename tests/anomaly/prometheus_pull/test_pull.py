@@ -5,9 +5,7 @@ never poll one detector at once, and an outage of Prometheus is shown and caught
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,29 +23,11 @@ from tests.anomaly.prometheus_pull.support import (
     pull_settings,
     replica,
     source,
-    start_prometheus,
 )
 from tests.anomaly.remote_write.prometheus import PrometheusServer
-from tests.anomaly.remote_write.test_prometheus import (  # noqa: F401 - fixtures
-    Exporter,
-    exporter,
-    prometheus_binary,
-    until,
-)
 
 pytestmark = pytest.mark.db
 ACCOUNT = "pull"
-
-
-@pytest.fixture
-async def prometheus(
-    prometheus_binary: str,  # noqa: F811
-    exporter: tuple[Exporter, str],  # noqa: F811
-    tmp_path: Path,
-) -> AsyncIterator[PrometheusServer]:
-    server = await start_prometheus(prometheus_binary, tmp_path, exporter[1])
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -4,26 +4,23 @@ instance; the other two series stay quiet."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 import jwt
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from services.anomaly.app import create_app
-from tests.anomaly.conftest import create_detector
+from tests.anomaly.conftest import create_detector, until
 from tests.anomaly.oncall_standin import OncallStandIn, free_port
 from tests.anomaly.remote_write.prometheus import config, install_prometheus
-from tests.conftest import JWT_HS_KEY, auth_headers, make_settings
+from tests.conftest import JWT_HS_KEY, auth_headers
 
 ACCOUNT = "rw-prometheus"
 INSTANCES = ("a", "b", "c")
@@ -58,56 +55,12 @@ def account_jwt(account: str) -> str:
     return jwt.encode(payload, JWT_HS_KEY, algorithm="HS256")
 
 
-async def until(
-    check: Callable[[], Awaitable[Any]], *, seconds: float, what: str, state: Any = None
-) -> Any:
-    """Poll ``check`` until it returns something truthy, or fail after ``seconds``
-    (saying ``state``, which the check may fill)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what}: {state}")
-        await asyncio.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
     binary, why = install_prometheus()
     if binary is None:
         pytest.skip(why)
     return binary
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[OncallStandIn]:
-    server = OncallStandIn(free_port())
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def service(database_url: str, standin: OncallStandIn) -> AsyncIterator[str]:
-    """nself-anomaly over real HTTP (uvicorn in this loop) with its paging sender."""
-    port = free_port()
-    settings = make_settings(database_url, oncall_url=standin.url)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return bool(server.started)
-
-    await until(started, seconds=60, what="the service to start")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 30)
 
 
 @pytest.fixture
