@@ -11,12 +11,14 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from fastapi import FastAPI
 
@@ -144,6 +146,17 @@ def auth_headers(account: str | None = "primary", **extra: str) -> dict[str, str
         headers["X-Hasura-Source-Account-Id"] = account
     headers.update(extra)
     return headers
+
+
+def account_jwt(account: str, *, seconds: int = 3600) -> str:
+    """A Hasura JWT (HS256, role user) naming the account, valid for ``seconds``."""
+    claims = {
+        "x-hasura-default-role": "user",
+        "x-hasura-allowed-roles": ["user"],
+        "x-hasura-source-account-id": account,
+    }
+    payload = {"exp": int(time.time()) + seconds, "https://hasura.io/jwt/claims": claims}
+    return jwt.encode(payload, JWT_HS_KEY, algorithm="HS256")
 
 
 @pytest.fixture

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import gzip
 import math
-import time
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 from prometheus_client import REGISTRY
 
 from services.anomaly.series import labels_of
@@ -26,7 +24,7 @@ from tests.anomaly.otlp.support import (
     protobuf_body,
     response_of,
 )
-from tests.conftest import JWT_HS_KEY, auth_headers
+from tests.conftest import account_jwt, auth_headers
 
 PATH = "/v1/metrics"
 
@@ -333,16 +331,7 @@ async def test_a_jwt_authenticates_and_accounts_stay_apart(
     await create_detector(client, "mine", account="otlp-jwt", metric_source=otlp("m"))
     await create_detector(client, "theirs", account="otlp-other", metric_source=otlp("m"))
     await create_detector(client, "off", account="otlp-jwt", metric_source=otlp("m"), enabled=False)
-    claims = {
-        "x-hasura-default-role": "user",
-        "x-hasura-allowed-roles": ["user"],
-        "x-hasura-source-account-id": "otlp-jwt",
-    }
-    token = jwt.encode(
-        {"exp": int(time.time()) + 600, "https://hasura.io/jwt/claims": claims},
-        JWT_HS_KEY,
-        algorithm="HS256",
-    )
+    token = account_jwt("otlp-jwt", seconds=600)
     response = await client.post(
         PATH,
         content=protobuf_body(gauge("m", [({}, T0, 4.0)])),

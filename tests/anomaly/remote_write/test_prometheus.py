@@ -5,13 +5,11 @@ instance; the other two series stay quiet."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
-import jwt
 import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -20,7 +18,7 @@ from prometheus_client.registry import Collector
 from tests.anomaly.conftest import create_detector, until
 from tests.anomaly.oncall_standin import OncallStandIn, free_port
 from tests.anomaly.remote_write.prometheus import config, install_prometheus
-from tests.conftest import JWT_HS_KEY, auth_headers
+from tests.conftest import account_jwt, auth_headers
 
 ACCOUNT = "rw-prometheus"
 INSTANCES = ("a", "b", "c")
@@ -40,19 +38,6 @@ class Exporter(Collector):
             value = 10_000.0 if instance == self.spiked else 100.0 + self.scrapes % 2
             family.add_metric([instance], value)
         yield family
-
-
-def account_jwt(account: str) -> str:
-    """A Hasura JWT naming the account: Debian's Prometheus 2.42 does not send the
-    remote_write `headers` (prometheus/prometheus#13030), so the plugin secret would
-    land every sample in the default account; a JWT carries the account itself."""
-    claims = {
-        "x-hasura-default-role": "user",
-        "x-hasura-allowed-roles": ["user"],
-        "x-hasura-source-account-id": account,
-    }
-    payload = {"exp": int(time.time()) + 3600, "https://hasura.io/jwt/claims": claims}
-    return jwt.encode(payload, JWT_HS_KEY, algorithm="HS256")
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +122,9 @@ async def test_one_spiked_instance_opens_one_alert_naming_it(
             config(
                 exporter=target,
                 write_url=f"{service}/api/v1/write",
+                # Debian's Prometheus 2.42 does not send the remote_write `headers`
+                # (prometheus/prometheus#13030), so the plugin secret would land every
+                # sample in the default account; a JWT carries the account itself
                 secret=account_jwt(ACCOUNT),
                 account=ACCOUNT,
             )

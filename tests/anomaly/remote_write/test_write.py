@@ -4,20 +4,18 @@ routed to the detectors whose selector matches, stored and scored as any ingest.
 from __future__ import annotations
 
 import math
-import time
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import cramjam
 import httpx
-import jwt
 from prometheus_client import REGISTRY
 
 from services.anomaly.series import labels_of
 from tests.anomaly.conftest import T0, create_detector, noise
 from tests.anomaly.remote_write.support import HEADERS, STALE_NAN, body, write_request
-from tests.conftest import JWT_HS_KEY, auth_headers
+from tests.conftest import account_jwt, auth_headers
 
 RW = "/api/v1/write"
 
@@ -241,16 +239,7 @@ async def test_content_type_auth_and_size(client: httpx.AsyncClient, settings: A
 
 async def test_a_jwt_authenticates_too(client: httpx.AsyncClient, database_url: str) -> None:
     await create_detector(client, "jwt-up", account="rw-jwt", metric_source=rw_source("up"))
-    claims = {
-        "x-hasura-default-role": "user",
-        "x-hasura-allowed-roles": ["user"],
-        "x-hasura-source-account-id": "rw-jwt",
-    }
-    token = jwt.encode(
-        {"exp": int(time.time()) + 600, "https://hasura.io/jwt/claims": claims},
-        JWT_HS_KEY,
-        algorithm="HS256",
-    )
+    token = account_jwt("rw-jwt", seconds=600)
     response = await client.post(
         RW,
         content=body([({"__name__": "up"}, [(T0, 4.0)])]),
