@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,10 +17,12 @@ import uvicorn
 
 from services.anomaly.app import create_app
 from services.common import db
+from services.common.embedded import EmbeddedPostgres
+from services.common.outage import outages
 from services.common.settings import Settings
 from tests.anomaly.oncall_standin import OncallStandIn, free_port
 from tests.clock import FakeClock
-from tests.conftest import auth_headers, make_settings, serve_app
+from tests.conftest import auth_headers, create_database, make_settings, serve_app
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -108,6 +111,42 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds}s waiting for {what}: {state}")
         await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def served_on(server: EmbeddedPostgres, database: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The anomaly app (no background hooks) on a new database of ``server``, a Postgres
+    the test may kill: the client sees the error envelopes; the outage log reset after."""
+    dsn = await create_database(server, database)
+    app = create_app(make_settings(dsn), background=False)
+    async with serve_app(app, raise_app_exceptions=False) as c:
+        yield c
+    outages.reset()
+
+
+async def through_outage(
+    client: httpx.AsyncClient,
+    server: EmbeddedPostgres,
+    path: str,
+    content: bytes,
+    headers: dict[str, str],
+) -> tuple[httpx.Response, httpx.Response]:
+    """``content`` posted to ``path`` while ``server`` is killed (a 503
+    service_unavailable), then, once it is back, again until the answer is not a 503
+    (the pool reconnects on its own; a sender retries): the two answers."""
+    await asyncio.to_thread(server.kill)
+    try:
+        refused = await client.post(path, content=content, headers=headers)
+    finally:
+        await asyncio.to_thread(server.start)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "service_unavailable"
+    for _ in range(100):
+        retried = await client.post(path, content=content, headers=headers)
+        if retried.status_code != 503:
+            break
+        await asyncio.sleep(0.1)
+    return refused, retried
 
 
 def stamp(i: int, *, start: datetime = T0, step: float = 60.0) -> str:

@@ -3,18 +3,15 @@ retry stores the data points."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from services.anomaly.app import create_app
 from services.common.embedded import EmbeddedPostgres
-from services.common.outage import outages
-from tests.anomaly.conftest import T0, create_detector
+from tests.anomaly.conftest import T0, create_detector, served_on, through_outage
 from tests.anomaly.otlp.support import PROTOBUF, gauge, protobuf_body
-from tests.conftest import auth_headers, create_database, make_settings, own_postgres, serve_app
+from tests.conftest import auth_headers, own_postgres
 
 ACCOUNT = "otlp-outage"
 # its own killable Postgres (own_postgres), not the session's pg_server: marked by hand
@@ -30,11 +27,8 @@ def server() -> Iterator[EmbeddedPostgres]:
 
 @pytest.fixture(scope="module")
 async def own(server: EmbeddedPostgres) -> AsyncIterator[httpx.AsyncClient]:
-    dsn = await create_database(server, "otlp_outage")
-    app = create_app(make_settings(dsn), background=False)
-    async with serve_app(app, raise_app_exceptions=False) as c:
+    async with served_on(server, "otlp_outage") as c:
         yield c
-    outages.reset()
 
 
 async def test_the_database_away_is_a_503_and_the_retry_stores_it(
@@ -49,19 +43,8 @@ async def test_the_database_away_is_a_503_and_the_retry_stores_it(
     )
     content = protobuf_body(gauge("up", [({"instance": "a"}, T0, 1.0)]))
     headers = {**auth_headers(ACCOUNT), **PROTOBUF}
-    await asyncio.to_thread(server.kill)
-    try:
-        response = await own.post("/v1/metrics", content=content, headers=headers)
-        assert response.status_code == 503, response.text
-        assert response.json()["error"]["code"] == "service_unavailable"
-        assert int(response.headers["retry-after"]) > 0
-    finally:
-        await asyncio.to_thread(server.start)
-    for _ in range(100):  # the pool reconnects on its own; the exporter retries
-        retried = await own.post("/v1/metrics", content=content, headers=headers)
-        if retried.status_code != 503:
-            break
-        await asyncio.sleep(0.1)
+    response, retried = await through_outage(own, server, "/v1/metrics", content, headers)
+    assert int(response.headers["retry-after"]) > 0
     assert retried.status_code == 200, retried.text
     listed = await own.get("/api/v1/detectors/up/series", headers=auth_headers(ACCOUNT))
     assert [(s["labels"], s["counts"]["points"]) for s in listed.json()["data"]] == [

@@ -4,19 +4,16 @@ other point stored)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
-from services.anomaly.app import create_app
 from services.common.embedded import EmbeddedPostgres
-from services.common.outage import outages
-from tests.anomaly.conftest import T0, create_detector
+from tests.anomaly.conftest import T0, create_detector, served_on, through_outage
 from tests.anomaly.remote_write.support import HEADERS, Series, body
-from tests.conftest import auth_headers, create_database, make_settings, own_postgres, serve_app
+from tests.conftest import auth_headers, own_postgres
 
 ACCOUNT = "rw-outage"
 
@@ -30,11 +27,8 @@ def server() -> Iterator[EmbeddedPostgres]:
 
 @pytest.fixture(scope="module")
 async def own(server: EmbeddedPostgres) -> AsyncIterator[httpx.AsyncClient]:
-    dsn = await create_database(server, "rw_outage")
-    app = create_app(make_settings(dsn), background=False)
-    async with serve_app(app, raise_app_exceptions=False) as c:
+    async with served_on(server, "rw_outage") as c:
         yield c
-    outages.reset()
 
 
 async def stored(client: httpx.AsyncClient, detector_id: str) -> dict[str, int]:
@@ -57,19 +51,8 @@ async def test_the_database_away_is_a_503_and_the_retry_stores_it(
     )
     content = body([({"__name__": "up", "instance": "a"}, [(T0, 1.0)])])
     headers = {**auth_headers(ACCOUNT), **HEADERS}
-    await asyncio.to_thread(server.kill)
-    try:
-        response = await own.post("/api/v1/write", content=content, headers=headers)
-        assert response.status_code == 503, response.text
-        assert response.json()["error"]["code"] == "service_unavailable"
-        assert "retry-after" in response.headers
-    finally:
-        await asyncio.to_thread(server.start)
-    for _ in range(100):  # the pool reconnects on its own; Prometheus retries
-        retried = await own.post("/api/v1/write", content=content, headers=headers)
-        if retried.status_code != 503:
-            break
-        await asyncio.sleep(0.1)
+    response, retried = await through_outage(own, server, "/api/v1/write", content, headers)
+    assert "retry-after" in response.headers
     assert retried.status_code == 204, retried.text
     assert await stored(own, "up") == {"a": 1}
 
