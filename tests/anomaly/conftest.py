@@ -20,7 +20,7 @@ from services.common import db
 from services.common.embedded import EmbeddedPostgres
 from services.common.outage import outages
 from services.common.settings import Settings
-from tests.anomaly.oncall_standin import OncallStandIn, free_port
+from tests.anomaly.oncall_standin import OncallStandIn, Received, free_port
 from tests.clock import FakeClock
 from tests.conftest import auth_headers, create_database, make_settings, serve_app
 
@@ -147,6 +147,27 @@ async def through_outage(
             break
         await asyncio.sleep(0.1)
     return refused, retried
+
+
+async def series_by_instance(
+    client: httpx.AsyncClient, detector_id: str, headers: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The detector's series keyed by their ``instance`` label ("?" for none)."""
+    response = await client.get(f"/api/v1/detectors/{detector_id}/series", headers=headers)
+    assert response.status_code == 200, response.text
+    return {s["labels"].get("instance", "?"): s for s in response.json()["data"]}
+
+
+def assert_one_page_naming(
+    standin: OncallStandIn, pages: list[Received], instance: str, account: str
+) -> None:
+    """The stand-in was paged once, for ``account``, the alert naming ``instance`` in
+    its labels and summary."""
+    assert len(standin.opened()) == 1, [r.body for r in standin.opened()]
+    page = pages[0].body
+    assert page["details"]["labels"] == {"instance": instance}, page
+    assert "instance" in page["summary"] and f'"{instance}"' in page["summary"], page["summary"]
+    assert pages[0].headers["x-hasura-source-account-id"] == account
 
 
 def stamp(i: int, *, start: datetime = T0, step: float = 60.0) -> str:

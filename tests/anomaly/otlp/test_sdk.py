@@ -21,7 +21,12 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from tests.anomaly.conftest import create_detector, until
+from tests.anomaly.conftest import (
+    assert_one_page_naming,
+    create_detector,
+    series_by_instance,
+    until,
+)
 from tests.anomaly.oncall_standin import OncallStandIn
 from tests.conftest import auth_headers
 
@@ -105,9 +110,7 @@ async def test_one_spiked_instance_opens_one_alert_naming_it(
         )
 
         async def series() -> dict[str, dict[str, Any]]:
-            response = await client.get("/api/v1/detectors/latency/series", headers=headers)
-            assert response.status_code == 200, response.text
-            return {s["labels"].get("instance", "?"): s for s in response.json()["data"]}
+            return await series_by_instance(client, "latency", headers)
 
         def normal(round_: int) -> list[tuple[str, float]]:
             return [(i, 100.0 + round_ % 2) for i in INSTANCES]
@@ -131,11 +134,7 @@ async def test_one_spiked_instance_opens_one_alert_naming_it(
         found = await series()
         metrics = (await client.get("/metrics")).text
 
-    assert len(standin.opened()) == 1, [r.body for r in standin.opened()]
-    page = pages[0].body
-    assert page["details"]["labels"] == {"instance": "b"}, page
-    assert "instance" in page["summary"] and '"b"' in page["summary"], page["summary"]
-    assert pages[0].headers["x-hasura-source-account-id"] == ACCOUNT
+    assert_one_page_naming(standin, pages, "b", ACCOUNT)
     assert {i: s["counts"]["points"] for i, s in found.items()} == dict.fromkeys(INSTANCES, 28)
     assert found["b"]["counts"]["anomalies"] >= 1
     assert found["a"]["counts"]["anomalies"] == 0 and found["c"]["counts"]["anomalies"] == 0

@@ -11,11 +11,16 @@ import httpx
 import pytest
 
 from services.common.settings import Settings
-from tests.anomaly.conftest import create_detector, until
+from tests.anomaly.conftest import (
+    assert_one_page_naming,
+    create_detector,
+    series_by_instance,
+    until,
+)
 from tests.anomaly.oncall_standin import OncallStandIn
 from tests.anomaly.prometheus_pull.support import pull_settings, source
 from tests.anomaly.remote_write.prometheus import PrometheusServer
-from tests.anomaly.remote_write.test_prometheus import INSTANCES, Exporter
+from tests.anomaly.remote_write.test_prometheus import INSTANCES, Exporter, spike_until_paged
 from tests.conftest import auth_headers
 
 pytestmark = pytest.mark.db
@@ -72,9 +77,7 @@ async def test_one_spiked_instance_opens_one_alert_naming_it(
         )
 
         async def series() -> dict[str, dict[str, Any]]:
-            response = await client.get("/api/v1/detectors/latency/series", headers=headers)
-            assert response.status_code == 200, response.text
-            return {s["labels"].get("instance", "?"): s for s in response.json()["data"]}
+            return await series_by_instance(client, "latency", headers)
 
         async def all_active() -> bool:
             found = await series()
@@ -90,28 +93,13 @@ async def test_one_spiked_instance_opens_one_alert_naming_it(
         before = {name: s["counts"]["points"] for name, s in backfilled.items()}
         anomalies_before = {name: s["counts"]["anomalies"] for name, s in backfilled.items()}
 
-        async def opened() -> list[Any]:
-            return standin.opened()
-
-        collector.spiked = "b"
-        pages = await until(opened, seconds=60, what="the alert of instance b")
-        collector.spiked = None
-
-        async def moved_on() -> bool:  # a dozen instants after the spike, for every series
-            found = await series()
-            return all(found[i]["counts"]["points"] >= before[i] + 12 for i in INSTANCES)
-
-        await until(moved_on, seconds=60, what="more points after the spike")
+        pages = await spike_until_paged(collector, standin, series, before)
         found = await series()
         status = (await client.get("/api/v1/detectors/latency", headers=headers)).json()[
             "source_status"
         ]
 
-    assert len(standin.opened()) == 1, [r.body for r in standin.opened()]
-    page = pages[0].body
-    assert page["details"]["labels"] == {"instance": "b"}, page
-    assert "instance" in page["summary"] and '"b"' in page["summary"], page["summary"]
-    assert pages[0].headers["x-hasura-source-account-id"] == ACCOUNT
+    assert_one_page_naming(standin, pages, "b", ACCOUNT)
     assert found["b"]["counts"]["anomalies"] >= 1
     for quiet in ("a", "c"):
         assert found[quiet]["counts"]["anomalies"] == anomalies_before[quiet], quiet

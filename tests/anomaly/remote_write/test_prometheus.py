@@ -5,7 +5,7 @@ instance; the other two series stay quiet."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,8 +15,13 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from tests.anomaly.conftest import create_detector, until
-from tests.anomaly.oncall_standin import OncallStandIn, free_port
+from tests.anomaly.conftest import (
+    assert_one_page_naming,
+    create_detector,
+    series_by_instance,
+    until,
+)
+from tests.anomaly.oncall_standin import OncallStandIn, Received, free_port
 from tests.anomaly.remote_write.prometheus import config, install_prometheus
 from tests.conftest import account_jwt, auth_headers
 
@@ -38,6 +43,30 @@ class Exporter(Collector):
             value = 10_000.0 if instance == self.spiked else 100.0 + self.scrapes % 2
             family.add_metric([instance], value)
         yield family
+
+
+async def spike_until_paged(
+    collector: Exporter,
+    standin: OncallStandIn,
+    series: Callable[[], Awaitable[dict[str, dict[str, Any]]]],
+    before: dict[str, int],
+) -> list[Received]:
+    """Instance b spiked until the stand-in is paged, then normal until every series has
+    a dozen points more than ``before``: the pages."""
+
+    async def opened() -> list[Received]:
+        return standin.opened()
+
+    collector.spiked = "b"
+    pages = await until(opened, seconds=60, what="the alert of instance b")
+    collector.spiked = None
+
+    async def moved_on() -> bool:  # a dozen points after the spike, for every series
+        found = await series()
+        return all(found[i]["counts"]["points"] >= before[i] + 12 for i in INSTANCES)
+
+    await until(moved_on, seconds=60, what="more points after the spike")
+    return pages
 
 
 @pytest.fixture(scope="module")
@@ -134,9 +163,7 @@ async def test_one_spiked_instance_opens_one_alert_naming_it(
             if process.poll() is not None:
                 log = (tmp_path / "prometheus.log").read_text()[-2000:]
                 raise AssertionError(f"prometheus exited {process.returncode}: {log}")
-            response = await client.get("/api/v1/detectors/latency/series", headers=headers)
-            assert response.status_code == 200, response.text
-            return {s["labels"].get("instance", "?"): s for s in response.json()["data"]}
+            return await series_by_instance(client, "latency", headers)
 
         seen: dict[str, Any] = {}
 
@@ -158,25 +185,10 @@ async def test_one_spiked_instance_opens_one_alert_naming_it(
         )
         before = {name: s["counts"]["points"] for name, s in (await series()).items()}
 
-        async def opened() -> list[Any]:
-            return standin.opened()
-
-        collector.spiked = "b"
-        pages = await until(opened, seconds=60, what="the alert of instance b")
-        collector.spiked = None
-
-        async def moved_on() -> bool:  # a dozen scrapes after the spike, for every series
-            found = await series()
-            return all(found[i]["counts"]["points"] >= before[i] + 12 for i in INSTANCES)
-
-        await until(moved_on, seconds=60, what="more points after the spike")
+        pages = await spike_until_paged(collector, standin, series, before)
         found = await series()
 
-    assert len(standin.opened()) == 1, [r.body for r in standin.opened()]
-    page = pages[0].body
-    assert page["details"]["labels"] == {"instance": "b"}, page
-    assert "instance" in page["summary"] and '"b"' in page["summary"], page["summary"]
-    assert pages[0].headers["x-hasura-source-account-id"] == ACCOUNT
+    assert_one_page_naming(standin, pages, "b", ACCOUNT)
     assert found["b"]["counts"]["anomalies"] >= 1
     assert found["a"]["counts"]["anomalies"] == 0 and found["c"]["counts"]["anomalies"] == 0
     # Prometheus' own series (up, scrape_*) matched no detector: only the three are watched
