@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from services.anomaly.app import create_app
+from services.anomaly.series import labels_of
 from services.common import db
 from services.common.embedded import EmbeddedPostgres
 from services.common.outage import outages
@@ -168,6 +169,23 @@ def assert_one_page_naming(
     assert page["details"]["labels"] == {"instance": instance}, page
     assert "instance" in page["summary"] and f'"{instance}"' in page["summary"], page["summary"]
     assert pages[0].headers["x-hasura-source-account-id"] == account
+
+
+async def stored_points(
+    database_url: str, detector_id: str, account: str
+) -> list[tuple[dict[str, str], datetime, float]]:
+    """The stored (labels, ts, value) of a detector (every series), read as the owner."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT series_key, ts, value FROM np_anomaly_data_points "
+            "WHERE source_account_id = $1 AND detector_id = $2 ORDER BY series_key, ts",
+            account,
+            detector_id,
+        )
+    finally:
+        await conn.close()
+    return [(labels_of(r["series_key"]), r["ts"], r["value"]) for r in rows]
 
 
 def stamp(i: int, *, start: datetime = T0, step: float = 60.0) -> str:

@@ -9,12 +9,10 @@ import math
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 from prometheus_client import REGISTRY
 
-from services.anomaly.series import labels_of
-from tests.anomaly.conftest import T0, create_detector
+from tests.anomaly.conftest import T0, create_detector, stored_points
 from tests.anomaly.otlp.support import (
     JSON,
     PROTOBUF,
@@ -47,17 +45,7 @@ async def post(
 
 async def points(database_url: str, detector_id: str, account: str) -> list[tuple[Any, ...]]:
     """The stored (labels, ts, value) of a detector, read as the owner."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT series_key, ts, value FROM np_anomaly_data_points "
-            "WHERE source_account_id = $1 AND detector_id = $2 ORDER BY series_key, ts",
-            account,
-            detector_id,
-        )
-    finally:
-        await conn.close()
-    return [(labels_of(r["series_key"]), r["ts"], r["value"]) for r in rows]
+    return await stored_points(database_url, detector_id, account)
 
 
 def minutes(n: int) -> list[Any]:

@@ -7,13 +7,11 @@ import math
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 import cramjam
 import httpx
 from prometheus_client import REGISTRY
 
-from services.anomaly.series import labels_of
-from tests.anomaly.conftest import T0, create_detector, noise
+from tests.anomaly.conftest import T0, create_detector, noise, stored_points
 from tests.anomaly.remote_write.support import HEADERS, STALE_NAN, body, write_request
 from tests.conftest import account_jwt, auth_headers
 
@@ -40,18 +38,9 @@ async def post(
 
 async def points(database_url: str, detector_id: str, account: str) -> list[dict[str, Any]]:
     """The stored points of a detector (every series), read as the owner."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT series_key, ts, value FROM np_anomaly_data_points "
-            "WHERE source_account_id = $1 AND detector_id = $2 ORDER BY series_key, ts",
-            account,
-            detector_id,
-        )
-    finally:
-        await conn.close()
     return [
-        {"labels": labels_of(r["series_key"]), "ts": r["ts"], "value": r["value"]} for r in rows
+        {"labels": labels, "ts": ts, "value": value}
+        for labels, ts, value in await stored_points(database_url, detector_id, account)
     ]
 
 
