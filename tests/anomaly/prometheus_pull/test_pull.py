@@ -8,6 +8,7 @@ import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 
@@ -35,6 +36,21 @@ def settings(database_url: str) -> Settings:
     return pull_settings(database_url)
 
 
+async def pull_detector(
+    client: httpx.AsyncClient, detector_id: str, prometheus: PrometheusServer, lookback: int
+) -> None:
+    """An ewma detector per instance of the exporter's series, one-second steps,
+    backfilling ``lookback`` seconds."""
+    await create_detector(
+        client,
+        detector_id,
+        account=ACCOUNT,
+        metric_source=source(prometheus, step_seconds=1, lookback_seconds=lookback),
+        group_by=["instance"],
+        algorithm="ewma",
+    )
+
+
 def _polls(replicas: list[Replica], detector_id: str) -> list[Any]:
     return sorted(
         (p for r in replicas for p in r.polls if p.detector_id == detector_id and p.start),
@@ -46,14 +62,7 @@ async def test_a_restarted_poller_skips_and_repeats_nothing(
     prometheus: PrometheusServer, settings: Settings, database_url: str
 ) -> None:
     async with replica(settings, lease=timedelta(seconds=2)) as first:
-        await create_detector(
-            first.client,
-            "restart",
-            account=ACCOUNT,
-            metric_source=source(prometheus, step_seconds=1, lookback_seconds=10),
-            group_by=["instance"],
-            algorithm="ewma",
-        )
+        await pull_detector(first.client, "restart", prometheus, 10)
 
         async def some() -> bool:
             d = await detector(first.client, "restart", ACCOUNT)
@@ -96,14 +105,7 @@ async def test_two_replicas_never_poll_one_detector_at_once(
     ids = [f"replicas-{i}" for i in range(4)]
     async with replica(settings, batch=2) as a, replica(settings, batch=2) as b:
         for detector_id in ids:
-            await create_detector(
-                a.client,
-                detector_id,
-                account=ACCOUNT,
-                metric_source=source(prometheus, step_seconds=1, lookback_seconds=5),
-                group_by=["instance"],
-                algorithm="ewma",
-            )
+            await pull_detector(a.client, detector_id, prometheus, 5)
 
         async def enough() -> bool:
             return all(len(_polls([a, b], i)) >= 8 for i in ids)
@@ -141,14 +143,7 @@ async def test_prometheus_down_is_shown_and_caught_up_when_it_returns(
         REGISTRY.get_sample_value("nsentry_prometheus_polls_total", {"outcome": "error"}) or 0.0
     )
     async with replica(settings) as r:
-        await create_detector(
-            r.client,
-            "outage",
-            account=ACCOUNT,
-            metric_source=source(prometheus, step_seconds=1, lookback_seconds=300),
-            group_by=["instance"],
-            algorithm="ewma",
-        )
+        await pull_detector(r.client, "outage", prometheus, 300)
 
         async def status() -> dict[str, Any]:
             return (await detector(r.client, "outage", ACCOUNT))["source_status"]
@@ -250,14 +245,7 @@ async def test_a_long_backfill_is_fetched_in_chunks_prometheus_accepts(
 ) -> None:
     # 25,000 one-second instants: over Prometheus' 11,000 points per series, so in 3 polls
     async with replica(settings) as r:
-        await create_detector(
-            r.client,
-            "long-backfill",
-            account=ACCOUNT,
-            metric_source=source(prometheus, step_seconds=1, lookback_seconds=25_000),
-            group_by=["instance"],
-            algorithm="ewma",
-        )
+        await pull_detector(r.client, "long-backfill", prometheus, 25_000)
 
         async def caught_up() -> dict[str, Any] | None:
             d = await detector(r.client, "long-backfill", ACCOUNT)
