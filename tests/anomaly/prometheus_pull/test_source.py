@@ -5,6 +5,7 @@ never answered in clear."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -57,40 +58,39 @@ async def test_secrets_are_masked_in_answers_and_kept_apart(
     ):
         assert "tok-123" not in answer.text and "tenant-7" not in answer.text
     conn = await asyncpg.connect(database_url)
+
+    async def kept() -> Any:
+        """The secrets as the pull state keeps them."""
+        return await conn.fetchrow(
+            "SELECT bearer, headers::text FROM np_anomaly_pull_state WHERE detector_id = $1",
+            "pp-secret",
+        )
+
+    async def patch(fields: dict[str, Any]) -> httpx.Response:
+        """The source as shown, with ``fields`` changed, sent back: a 200."""
+        patched = await client.patch(
+            "/api/v1/detectors/pp-secret",
+            json={"metric_source": {**shown, **fields}},
+            headers=h,
+        )
+        assert patched.status_code == 200, patched.text
+        return patched
+
     try:
         stored = await conn.fetchval(
             "SELECT metric_source::text FROM np_anomaly_detectors WHERE id = 'pp-secret'"
         )
         assert "tok-123" not in stored and "tenant-7" not in stored  # nor in Hasura's select
-        row = await conn.fetchrow(
-            "SELECT bearer, headers::text FROM np_anomaly_pull_state WHERE detector_id = $1",
-            "pp-secret",
-        )
+        row = await kept()
         assert row["bearer"] == "tok-123" and "tenant-7" in row["headers"]
         # the GET's answer sent back unchanged keeps the secrets; a new value replaces one
-        patched = await client.patch(
-            "/api/v1/detectors/pp-secret",
-            json={"metric_source": {**shown, "step_seconds": 30}},
-            headers=h,
-        )
-        assert patched.status_code == 200, patched.text
+        patched = await patch({"step_seconds": 30})
         assert patched.json()["metric_source"]["step_seconds"] == 30
-        row = await conn.fetchrow(
-            "SELECT bearer, headers::text FROM np_anomaly_pull_state WHERE detector_id = $1",
-            "pp-secret",
-        )
+        row = await kept()
         assert row["bearer"] == "tok-123" and "tenant-7" in row["headers"]
-        patched = await client.patch(
-            "/api/v1/detectors/pp-secret",
-            json={"metric_source": {**shown, "bearer": "tok-456", "headers": {}}},
-            headers=h,
-        )
-        assert patched.status_code == 200, patched.text
+        patched = await patch({"bearer": "tok-456", "headers": {}})
         assert "headers" not in patched.json()["metric_source"]
-        row = await conn.fetchrow(
-            "SELECT bearer, headers::text FROM np_anomaly_pull_state WHERE detector_id = $1",
-            "pp-secret",
-        )
+        row = await kept()
         assert row["bearer"] == "tok-456" and row["headers"] == "{}"
         # back to push: the pull state (and its secrets) is gone
         patched = await client.patch(
