@@ -165,18 +165,9 @@ class Poller:
         start, last = instant(window.start), instant(window.last)
         retry_at = now + timedelta(seconds=source.step)
         group_by = _json(row["group_by"])
-        try:
-            body = await self.client.query_range(source, window)
-            pulled = points_of(
-                detector_id,
-                body,
-                window,
-                keep_name=group_by is not None and "__name__" in group_by,
-            )
-        except (SourceError, AnswerError) as exc:
-            error = str(exc)
-            if _news(row, error):  # once per new error, not once per step while it lasts
-                log.warning("prometheus poll of %s (%s) failed: %s", detector_id, account, error)
+
+        async def failed(error: str) -> Poll:
+            """A failed poll: counted, recorded (retried a step on), answered."""
             POLLS.labels("error").inc()
             await store.failed(self.pool, **keys, token=token, due=retry_at, error=error, now=now)
             return Poll(
@@ -189,6 +180,20 @@ class Poller:
                 began=began,
                 ended=time.monotonic(),
             )
+
+        try:
+            body = await self.client.query_range(source, window)
+            pulled = points_of(
+                detector_id,
+                body,
+                window,
+                keep_name=group_by is not None and "__name__" in group_by,
+            )
+        except (SourceError, AnswerError) as exc:
+            error = str(exc)
+            if _news(row, error):  # once per new error, not once per step while it lasts
+                log.warning("prometheus poll of %s (%s) failed: %s", detector_id, account, error)
+            return await failed(error)
         skipped = sum(pulled.skipped.values())
         due = instant(next_due(window.last, epoch(now), source.step, behind=window.behind))
         quiet = None if window.quiet_until is None else instant(window.quiet_until)
@@ -225,18 +230,7 @@ class Poller:
             )
         except ApiError as exc:  # the points were refused as a whole: the source's error
             error = f"points refused: {exc}"[:1000]
-            POLLS.labels("error").inc()
-            await store.failed(self.pool, **keys, token=token, due=retry_at, error=error, now=now)
-            return Poll(
-                account,
-                detector_id,
-                start,
-                last,
-                "error",
-                error=error,
-                began=began,
-                ended=time.monotonic(),
-            )
+            return await failed(error)
         POLLS.labels("ok").inc()
         if _failing(row):
             log.info("prometheus poll of %s (%s) succeeds again", detector_id, account)
