@@ -57,15 +57,5 @@ async def prepare(
     return stored, secrets
 
 
-async def write(
-    conn: asyncpg.Connection,
-    *,
-    account: str,
-    detector_id: str,
-    source: dict[str, Any],
-    secrets: Secrets | None,
-) -> None:
-    """After the detector row is saved: its pull state in step with ``source``."""
-    await store.write_source(
-        conn, account=account, detector_id=detector_id, source=source, secrets=secrets
-    )
+# after the detector row is saved: its pull state in step with the source
+write = store.write_source
