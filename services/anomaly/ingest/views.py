@@ -30,6 +30,7 @@ from services.common.guard import (
     record_request,
     too_large,
 )
+from services.common.wire import route_path
 
 PATH = "/api/v1/ingest"
 
@@ -136,7 +137,7 @@ class IngestShim:
         self.plugin = plugin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or _route_path(scope) != PATH:
+        if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope) != PATH:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -163,9 +164,3 @@ class IngestShim:
             return await handle_ingest(state, account, body)
         except Exception as exc:
             return exception_response(exc, f"POST {PATH}")
-
-
-def _route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
