@@ -110,18 +110,26 @@ def start_row(row: asyncpg.Record, start: Start) -> dict[str, Any]:
         "policy_id": row["escalation_policy_id"],
         "dedup_key": key,
         "summary": f"No data on {named}: {start.explanation}",
-        "details": {
-            "kind": "no_data",
-            "detector_id": detector_id,
-            "detector_name": row["name"],
-            "labels": labels_of(series_key),
-            "account": account,
-            "timestamp": iso(at),
-            "last_point_at": iso(since),
-            "no_data_seconds": row["no_data_seconds"],
-            "explanation": start.explanation,
-            "episode_start": iso(at),
-        },
+        "details": _details(
+            row,
+            timestamp=iso(at),
+            last_point_at=iso(since),
+            no_data_seconds=row["no_data_seconds"],
+            explanation=start.explanation,
+            episode_start=iso(at),
+        ),
+    }
+
+
+def _details(row: asyncpg.Record, **more: Any) -> dict[str, Any]:
+    """A no-data alert's details: the series it is about, then ``more``."""
+    return {
+        "kind": "no_data",
+        "detector_id": row["detector_id"],
+        "detector_name": row["name"],
+        "labels": labels_of(row["series_key"]),
+        "account": row["source_account_id"],
+        **more,
     }
 
 
@@ -149,16 +157,7 @@ def end_row(row: asyncpg.Record, end: End, now: datetime) -> dict[str, Any]:
         "resolve": end.resolve,
         "dedup_key": no_data_key(account, detector_id, series_key, at),
         "summary": summary,
-        "details": {
-            "kind": "no_data",
-            "detector_id": detector_id,
-            "detector_name": row["name"],
-            "labels": labels_of(series_key),
-            "account": account,
-            "episode_start": iso(at),
-            "ended_at": iso(ended_at),
-            "ended_by": end.by,
-        },
+        "details": _details(row, episode_start=iso(at), ended_at=iso(ended_at), ended_by=end.by),
     }
 
 
