@@ -90,6 +90,25 @@ class WireShim:
             return exception_response(exc, f"POST {self.path}")
 
 
+def unsupported_media_type(
+    message: str,
+    *,
+    given: str | None,
+    accepted: list[str],
+    encodings: list[str],
+    close: bool,
+) -> Response:
+    """A wire route's 415: ``message``, the Content-Type given (None: none) and the media
+    types and encodings it takes; the connection closed when the body was not read."""
+    return error_response(
+        415,
+        "unsupported_media_type",
+        message,
+        {"content_type": given, "accepted": accepted, "content_encoding": encodings},
+        {"connection": "close"} if close else None,
+    )
+
+
 def route_path(scope: Scope) -> str:
     """The request's path below the app's root path."""
     path: str = scope["path"]

@@ -36,9 +36,8 @@ from services.anomaly.otlp.decode import (
 )
 from services.anomaly.otlp.receive import receive
 from services.common.auth import Caller
-from services.common.errors import error_response
 from services.common.responses import errors
-from services.common.wire import WireShim
+from services.common.wire import WireShim, unsupported_media_type
 
 PATH = "/v1/metrics"
 
@@ -58,16 +57,12 @@ def unsupported(headers: Headers, *, close: bool) -> Response | None:
         message = f"an OTLP/HTTP body is sent with Content-Type: {PROTOBUF} or {JSON}" + (
             " (no Content-Type given)" if given is None else f" (not {given[:100]!r})"
         )
-    return error_response(
-        415,
-        "unsupported_media_type",
+    return unsupported_media_type(
         message,
-        {
-            "content_type": None if given is None else given[:100],
-            "accepted": list(MEDIA_TYPES),
-            "content_encoding": list(ENCODINGS),
-        },
-        {"connection": "close"} if close else None,
+        given=None if given is None else given[:100],
+        accepted=list(MEDIA_TYPES),
+        encodings=list(ENCODINGS),
+        close=close,
     )
 
 

@@ -25,9 +25,8 @@ from starlette.datastructures import Headers
 from services.anomaly.remote_write.decode import decode
 from services.anomaly.remote_write.receive import receive
 from services.common.auth import Caller
-from services.common.errors import error_response
 from services.common.responses import errors
-from services.common.wire import WireShim
+from services.common.wire import WireShim, unsupported_media_type
 
 PATH = "/api/v1/write"
 MEDIA_TYPE = "application/x-protobuf"
@@ -50,12 +49,8 @@ def not_protobuf(content_type: bytes | None, encoding: str | None, *, close: boo
         message = f"a remote-write body is sent with Content-Type: {MEDIA_TYPE}" + (
             " (no Content-Type given)" if given is None else f" (not {given!r})"
         )
-    return error_response(
-        415,
-        "unsupported_media_type",
-        message,
-        {"content_type": given, "accepted": [MEDIA_TYPE], "content_encoding": ["snappy"]},
-        {"connection": "close"} if close else None,
+    return unsupported_media_type(
+        message, given=given, accepted=[MEDIA_TYPE], encodings=["snappy"], close=close
     )
 
 
