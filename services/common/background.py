@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -28,6 +29,14 @@ from services.common.settings import Settings
 
 # one pass; returns the seconds until the next one (0: at once)
 Pass = Callable[[], Awaitable[float]]
+
+
+def until_due(due: datetime | None, now: datetime, interval: float) -> float:
+    """A pass's answer when the next piece of work is ``due`` (None: none is): the
+    seconds until then, at least 0.05 and at most ``interval``."""
+    if due is None:
+        return interval
+    return min(interval, max(0.05, (due - now).total_seconds()))
 
 
 async def repeat(

@@ -60,7 +60,7 @@ from fastapi import FastAPI
 from prometheus_client import Counter
 
 from services.anomaly.paging.episodes import close_quiet_episodes
-from services.common.background import repeat, running, worker_pool
+from services.common.background import repeat, running, until_due, worker_pool
 from services.common.outbox import Lease, RetryPolicy, classify_status, parse_retry_after
 from services.common.settings import Settings
 
@@ -348,10 +348,7 @@ def paging_hook(
                 report = await sender.run_once(clock())
                 if report.claimed == sender.batch:
                     return 0  # more may be due
-                due = await sender.next_due()
-                if due is None:
-                    return interval
-                return min(interval, max(0.05, (due - clock()).total_seconds()))
+                return until_due(await sender.next_due(), clock(), interval)
 
             loop = repeat(
                 app,

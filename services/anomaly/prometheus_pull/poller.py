@@ -46,7 +46,7 @@ from services.anomaly.prometheus_pull.plan import (
 )
 from services.anomaly.prometheus_pull.saving import source_policy
 from services.anomaly.prometheus_pull.source import pull_source
-from services.common.background import repeat, running, worker_pool
+from services.common.background import repeat, running, until_due, worker_pool
 from services.common.db import tenant_transaction
 from services.common.errors import ApiError, Conflict, NotFound
 from services.common.settings import Settings
@@ -283,10 +283,7 @@ def pull_hook(*, interval: float = 5.0, clock: Callable[[], datetime]) -> Callab
                 report = await poller.run_once(clock())
                 if report.claimed == poller.batch:
                     return 0
-                due = await poller.next_due()
-                if due is None:
-                    return interval
-                return min(interval, max(0.05, (due - clock()).total_seconds()))
+                return until_due(await poller.next_due(), clock(), interval)
 
             loop = repeat(app, one_pass, name="prometheus pull", interval=interval, log=log)
             async with running(loop):
