@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from services.anomaly.app import create_app
+from services.anomaly.paging.sender import PageSender
 from services.anomaly.series import labels_of
 from services.common import db
 from services.common.embedded import EmbeddedPostgres
@@ -23,7 +24,13 @@ from services.common.outage import outages
 from services.common.settings import Settings
 from tests.anomaly.oncall_standin import OncallStandIn, Received, free_port
 from tests.clock import FakeClock
-from tests.conftest import auth_headers, create_database, make_settings, serve_app
+from tests.conftest import (
+    PLUGIN_SECRET,
+    auth_headers,
+    create_database,
+    make_settings,
+    serve_app,
+)
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -186,6 +193,16 @@ async def stored_points(
     finally:
         await conn.close()
     return [(labels_of(r["series_key"]), r["ts"], r["value"]) for r in rows]
+
+
+async def send_pages(pool: asyncpg.Pool, standin: OncallStandIn, now: datetime) -> None:
+    """The paging sender's passes at ``now`` to the stand-in, until one claims nothing
+    (five at most)."""
+    async with httpx.AsyncClient() as http:
+        sender = PageSender(pool, oncall_url=standin.url, secret=PLUGIN_SECRET, client=http)
+        for _ in range(5):
+            if not (await sender.run_once(now)).claimed:
+                return
 
 
 def stamp(i: int, *, start: datetime = T0, step: float = 60.0) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -18,10 +18,9 @@ import httpx
 
 from services.anomaly.app import create_app
 from services.anomaly.nodata.worker import NoDataCheck
-from services.anomaly.paging.sender import PageSender
-from tests.anomaly.conftest import T0, FakeClock, create_detector, ingest, stamp
+from tests.anomaly.conftest import T0, FakeClock, create_detector, ingest, send_pages, stamp
 from tests.anomaly.oncall_standin import OncallStandIn, Received
-from tests.conftest import PLUGIN_SECRET, auth_headers, make_settings, serve_app
+from tests.conftest import auth_headers, make_settings, serve_app
 
 MINUTE = timedelta(minutes=1)
 
@@ -37,14 +36,6 @@ def points(detector_id: str, instance: str, first: int, last: int) -> list[dict[
         }
         for i in range(first, last + 1)
     ]
-
-
-async def send_pages(pool: asyncpg.Pool, standin: OncallStandIn, now: datetime) -> None:
-    async with httpx.AsyncClient() as http:
-        sender = PageSender(pool, oncall_url=standin.url, secret=PLUGIN_SECRET, client=http)
-        for _ in range(5):
-            if not (await sender.run_once(now)).claimed:
-                return
 
 
 def of(account: str, requests: list[Received]) -> list[Received]:

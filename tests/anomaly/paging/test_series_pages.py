@@ -15,10 +15,9 @@ import httpx
 import numpy as np
 
 from services.anomaly.paging.episodes import close_quiet_episodes
-from services.anomaly.paging.sender import PageSender
-from tests.anomaly.conftest import T0, create_detector, ingest, stamp
+from tests.anomaly.conftest import T0, create_detector, ingest, send_pages, stamp
 from tests.anomaly.oncall_standin import OncallStandIn
-from tests.conftest import PLUGIN_SECRET, auth_headers
+from tests.conftest import auth_headers
 
 INSTANCES = ("a", "b", "c")
 
@@ -44,14 +43,6 @@ def points(detector_id: str, spikes: dict[str, list[int]], n: int, first: int = 
     return out
 
 
-async def run_sender(pool: asyncpg.Pool, standin: OncallStandIn, now: Any) -> None:
-    async with httpx.AsyncClient() as http:
-        sender = PageSender(pool, oncall_url=standin.url, secret=PLUGIN_SECRET, client=http)
-        for _ in range(5):
-            if not (await sender.run_once(now)).claimed:
-                return
-
-
 async def test_an_anomaly_in_one_series_pages_once_naming_it(
     anomaly: httpx.AsyncClient, worker_pool: asyncpg.Pool, standin: OncallStandIn
 ) -> None:
@@ -70,7 +61,7 @@ async def test_an_anomaly_in_one_series_pages_once_naming_it(
     assert [(a["labels"], a["timestamp"]) for a in found] == [({"instance": "b"}, stamp(100))]
 
     now = T0 + timedelta(hours=3)
-    await run_sender(worker_pool, standin, now)
+    await send_pages(worker_pool, standin, now)
     (page,) = standin.opened()
     key = f'anomaly:primary:fleet:{{"instance":"b"}}:{stamp(100)}'
     assert page.body["dedup_key"] == key
@@ -80,7 +71,7 @@ async def test_an_anomaly_in_one_series_pages_once_naming_it(
 
     # normal points past the cooldown end b's episode: its alert, and only it, resolves
     await ingest(anomaly, points("fleet", {}, 20, first=105))
-    await run_sender(worker_pool, standin, now)
+    await send_pages(worker_pool, standin, now)
     (resolve,) = standin.resolved()
     assert resolve.path == "/api/v1/alerts/1/resolve"
     assert len(standin.opened()) == 1  # a and c never paged
@@ -114,13 +105,13 @@ async def test_a_quiet_series_episode_is_resolved_by_the_worker(
     )
     await ingest(anomaly, points("quiet", {"c": [104]}, 105))  # c ends on an anomaly
     now = T0 + timedelta(hours=3)
-    await run_sender(worker_pool, standin, now)
+    await send_pages(worker_pool, standin, now)
     (page,) = standin.opened()
     assert page.body["details"]["labels"] == {"instance": "c"}
 
     closed = await close_quiet_episodes(worker_pool, now)
     assert (closed.closed, closed.resolves) == (1, 1)
-    await run_sender(worker_pool, standin, now)
+    await send_pages(worker_pool, standin, now)
     (resolve,) = standin.resolved()
     rows = await worker_pool.fetch(
         "SELECT kind, dedup_key, summary, details FROM np_anomaly_page_outbox "
