@@ -33,34 +33,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import numpy as np
 from fastapi import FastAPI
 from pydantic import AwareDatetime, BaseModel
 
-from bench.kit import scratch_database, uvicorn_process
+from bench.kit import copy_rows, scratch_database, uvicorn_process
 
 ACCOUNT = "bench"
-_POINT_COLUMNS = [
-    "source_account_id",
-    "detector_id",
-    "ts",
-    "value",
-    "score",
-    "is_anomaly",
-    "severity",
-    "expected",
-    "lower",
-    "upper",
-    "context",
-    "late",
-    "status",
-    "ingested_at",
-]
-_STORED_ROWS_SQL = (
-    "SELECT source_account_id, detector_id, ts, value, score, is_anomaly, severity, expected, "
-    "lower, upper, context, late, status, ingested_at FROM np_anomaly_data_points ORDER BY id"
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,33 +196,6 @@ async def _bulk(port: int, secret: str, bodies: list[bytes]) -> tuple[float, int
     return elapsed, accepted, anomalies
 
 
-async def _copy(dsn: str, batch_size: int) -> tuple[float, int]:
-    conn = await asyncpg.connect(dsn)
-    # binary COPY needs a binary jsonb codec (version byte 1, then the JSON text)
-    await conn.set_type_codec(
-        "jsonb",
-        encoder=lambda v: b"\x01" + json.dumps(v).encode(),
-        decoder=lambda b: json.loads(b[1:]),
-        schema="pg_catalog",
-        format="binary",
-    )
-    try:
-        await conn.execute("DROP TABLE IF EXISTS bench_copy")
-        await conn.execute("CREATE TABLE bench_copy (LIKE np_anomaly_data_points INCLUDING ALL)")
-        rows = [tuple(r) for r in await conn.fetch(_STORED_ROWS_SQL)]
-        started = time.perf_counter()
-        for i in range(0, len(rows), batch_size):
-            async with conn.transaction():
-                await conn.copy_records_to_table(
-                    "bench_copy", records=rows[i : i + batch_size], columns=_POINT_COLUMNS
-                )
-        elapsed = time.perf_counter() - started
-        await conn.execute("DROP TABLE bench_copy")
-    finally:
-        await conn.close()
-    return elapsed, len(rows)
-
-
 async def _single(
     port: int,
     secret: str,
@@ -332,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
                     start=start,
                 )
             )
-        copy_s, copied = asyncio.run(_copy(dsn, args.batch_size))
+        copy_s, copied = asyncio.run(copy_rows(dsn, args.batch_size))
         with uvicorn_process("bench.ingest:bare_app", env) as port:
             bare_rps, bare_lat = asyncio.run(
                 _single(

@@ -48,7 +48,7 @@ import cramjam
 import numpy as np
 
 from bench.ingest import Connection, http_post
-from bench.kit import scratch_database, uvicorn_process
+from bench.kit import copy_rows, scratch_database, uvicorn_process
 from services.anomaly.remote_write.proto.remote_pb2 import WriteRequest
 
 ACCOUNT = "bench"
@@ -260,49 +260,6 @@ async def _check(dsn: str, samples_per_series: int) -> dict[str, int]:
     finally:
         await conn.close()
     return {**dict(row), "models": int(models)}
-
-
-async def copy_rows(dsn: str, batch_size: int) -> tuple[float, int]:
-    """Seconds to COPY the stored points (every column but ``id``) into an identically
-    indexed table, ``batch_size`` rows per transaction, and how many rows."""
-    conn = await asyncpg.connect(dsn)
-    # binary COPY needs a binary jsonb codec (version byte 1, then the JSON text)
-    await conn.set_type_codec(
-        "jsonb",
-        encoder=lambda v: b"\x01" + json.dumps(v).encode(),
-        decoder=lambda b: json.loads(b[1:]),
-        schema="pg_catalog",
-        format="binary",
-    )
-    try:
-        columns = [
-            r["column_name"]
-            for r in await conn.fetch(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = 'public' AND table_name = 'np_anomaly_data_points' "
-                "AND column_name <> 'id' AND is_generated = 'NEVER' ORDER BY ordinal_position"
-            )
-        ]
-        await conn.execute("DROP TABLE IF EXISTS bench_copy")
-        await conn.execute("CREATE TABLE bench_copy (LIKE np_anomaly_data_points INCLUDING ALL)")
-        listed = ", ".join(f'"{c}"' for c in columns)
-        rows = [
-            tuple(r)
-            for r in await conn.fetch(
-                f"SELECT {listed} FROM np_anomaly_data_points ORDER BY id"  # noqa: S608
-            )
-        ]
-        started = time.perf_counter()
-        for i in range(0, len(rows), batch_size):
-            async with conn.transaction():
-                await conn.copy_records_to_table(
-                    "bench_copy", records=rows[i : i + batch_size], columns=columns
-                )
-        elapsed = time.perf_counter() - started
-        await conn.execute("DROP TABLE bench_copy")
-    finally:
-        await conn.close()
-    return elapsed, len(rows)
 
 
 def _ms(latencies: list[float], q: float) -> float:
