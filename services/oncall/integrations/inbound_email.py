@@ -15,6 +15,7 @@ import contextlib
 import email.policy
 import hashlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -141,14 +142,21 @@ async def serving(
     """The SMTP server on `host:port` in the running loop, for the block's lifetime."""
     handler = Handler(pool, domain=domain, clock=clock)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: SMTP(handler, data_size_limit=MAX_MESSAGE_BYTES, hostname=domain),
-        host=host,
-        port=port,
-    )
+    sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+
+    def session() -> SMTP:
+        smtp = SMTP(handler, data_size_limit=MAX_MESSAGE_BYTES, hostname=domain)
+        sessions.add(smtp)
+        return smtp
+
+    server = await loop.create_server(session, host=host, port=port)
     log.info("inbound email on %s:%d for @%s", host, port, domain)
     try:
         yield server
     finally:
         server.close()
+        # the server stops listening, but (before Python 3.12) leaves open sessions open
+        for smtp in list(sessions):
+            if smtp.transport is not None and not smtp.transport.is_closing():
+                smtp.transport.close()
         await server.wait_closed()

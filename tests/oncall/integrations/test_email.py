@@ -146,3 +146,17 @@ def test_nsentry_inbound_email_refuses_to_run_unless_configured(tmp_path: Path) 
     }
     result = run_cli(["inbound-email"], env, tmp_path)
     assert_one_line_refusal(result, "INBOUND_EMAIL_PORT is not set: email-to-alert is off")
+
+
+async def test_stopping_the_server_closes_open_sessions(
+    oncall_settings: Settings, clock: FakeClock
+) -> None:
+    async with smtp_server(oncall_settings, clock) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert (await reader.readline()).startswith(b"220")  # the greeting: a live session
+    try:
+        async with asyncio.timeout(10):
+            assert await reader.read() == b""  # closed by the server, not left to the GC
+    finally:
+        writer.close()
+        await writer.wait_closed()
