@@ -4,8 +4,8 @@ escalation; claims go on while sends are in flight; several workers still send o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -137,22 +137,32 @@ async def test_an_escalation_written_twice_queues_and_records_once(
     assert (await worker.deliver(clock())).by_status == {"sent": 1}
 
 
-class _Timed:
-    """A webhook channel that records when each send starts and ends; one path is slow."""
+class _Gated:
+    """A webhook channel whose one slow path is held until every fast send has started
+    (no wall-clock sleep): a worker that waited for the slow send before claiming more
+    would never start them, and the slow send would give up after ``patience``."""
 
     name = "webhook"
 
-    def __init__(self, slow_path: str, seconds: float) -> None:
+    def __init__(self, slow_path: str, fast: int, patience: float = 30.0) -> None:
         self.slow_path = slow_path
-        self.seconds = seconds
-        self.started: dict[str, float] = {}
-        self.ended: dict[str, float] = {}
+        self.fast = fast
+        self.patience = patience
+        self.release = asyncio.Event()
+        self.fast_started: list[str] = []
+        self.order: list[str] = []  # ends, in order
+        self.slow: str | None = None
 
     async def send(self, message: Message) -> Result:
-        self.started[message.notification_id] = time.monotonic()
         if message.destination.endswith(self.slow_path):
-            await asyncio.sleep(self.seconds)
-        self.ended[message.notification_id] = time.monotonic()
+            self.slow = message.notification_id
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.release.wait(), self.patience)
+        else:
+            self.fast_started.append(message.notification_id)
+            if len(self.fast_started) == self.fast:
+                self.release.set()
+        self.order.append(message.notification_id)
         return Result("sent", 200)
 
 
@@ -162,15 +172,13 @@ async def test_a_slow_destination_does_not_hold_up_the_next_claims(
     await post(client, "/api/v1/alerts", {"policy_id": "slow", "summary": "slow first"})
     for i in range(9):
         await post(client, "/api/v1/alerts", {"policy_id": "fast", "summary": f"fast {i}"})
-    channel = _Timed("/slow", seconds=0.5)
+    channel = _Gated("/slow", fast=9)
     worker: Worker = await make_worker(channels={"webhook": channel}, batch=2, concurrency=2)
     report = await worker.deliver(clock())
     assert report.claimed == 10 and report.by_status == {"sent": 10}
-    slow = [n for n in channel.started if channel.ended[n] - channel.started[n] >= 0.5]
-    assert len(slow) == 1
-    slow_end = channel.ended[slow[0]]
-    # the eight fast ones of later claims were sent while the slow one was in flight
-    assert sum(1 for n, t in channel.started.items() if n != slow[0] and t < slow_end) == 9
+    # the nine fast ones of later claims were all sent while the slow one was in flight
+    assert channel.release.is_set() and channel.slow is not None
+    assert channel.order[-1] == channel.slow and len(channel.fast_started) == 9
 
 
 async def test_two_pipelined_workers_with_small_batches_send_each_once(
