@@ -142,11 +142,17 @@ async def serving(
     """The SMTP server on `host:port` in the running loop, for the block's lifetime."""
     handler = Handler(pool, domain=domain, clock=clock)
     loop = asyncio.get_running_loop()
-    sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+    connections: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
 
     def session() -> SMTP:
         smtp = SMTP(handler, data_size_limit=MAX_MESSAGE_BYTES, hostname=domain)
-        sessions.add(smtp)
+        made = smtp.connection_made
+
+        def connection_made(transport: asyncio.BaseTransport) -> None:
+            connections.add(transport)  # aiosmtpd may drop its own reference first
+            made(transport)
+
+        smtp.connection_made = connection_made  # type: ignore[method-assign]
         return smtp
 
     server = await loop.create_server(session, host=host, port=port)
@@ -156,7 +162,7 @@ async def serving(
     finally:
         server.close()
         # the server stops listening, but (before Python 3.12) leaves open sessions open
-        for smtp in list(sessions):
-            if smtp.transport is not None and not smtp.transport.is_closing():
-                smtp.transport.close()
+        for transport in list(connections):
+            if not transport.is_closing():
+                transport.close()
         await server.wait_closed()
