@@ -37,7 +37,7 @@ scoring, so this is a programming error there).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -212,22 +212,35 @@ class Detector(ABC):
         """Vectorised scoring of a validated batch."""
 
     def score(self, timestamps: Any, values: Any, *, learn: bool = True) -> Scores:
-        ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
-        vs = np.asarray(values, dtype=np.float64).reshape(-1)
-        if ts.shape != vs.shape:
+        # np.count_nonzero rather than .all()/.any(): the same checks without numpy's
+        # Python-level reduction wrappers, which cost more than the kernel for a few points
+        ts = np.asarray(timestamps, dtype=np.float64)
+        vs = np.asarray(values, dtype=np.float64)
+        if ts.ndim != 1:
+            ts = ts.reshape(-1)
+        if vs.ndim != 1:
+            vs = vs.reshape(-1)
+        n = vs.shape[0]
+        if ts.shape[0] != n:
             raise InvalidInput("timestamps and values differ in length")
-        if not np.all(np.isfinite(vs)):
+        if np.count_nonzero(np.isfinite(vs)) != n:
             raise InvalidInput("values must be finite numbers (no NaN or infinity)")
-        if not np.all(np.isfinite(ts)):
+        if np.count_nonzero(np.isfinite(ts)) != n:
             raise InvalidInput("timestamps must be finite")
-        if learn and ts.size > 1 and (ts[1:] <= ts[:-1]).any():
+        if learn and n > 1 and np.count_nonzero(ts[1:] <= ts[:-1]):
             raise InvalidInput("timestamps must be strictly increasing")
         seen_before = self.n_seen
         result = self._score(ts, vs, learn)
-        if result.learning is None:
-            learning = warmup_learning(seen_before, vs.shape[0], learn, self.warmup)
-            result = replace(result, learning=learning)
-        return result
+        if result.learning is not None:
+            return result
+        return Scores(
+            result.score,
+            result.expected,
+            result.lower,
+            result.upper,
+            result.detail,
+            warmup_learning(seen_before, n, learn, self.warmup),
+        )
 
     def score_one(self, timestamp: float, value: float, *, learn: bool = True) -> PointScore:
         return self.score([timestamp], [value], learn=learn).point(0)

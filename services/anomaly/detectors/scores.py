@@ -98,9 +98,8 @@ def _tail_p(log_surprise: np.ndarray) -> np.ndarray:
 
 
 def _score_of_p(p: np.ndarray) -> np.ndarray:
-    """``1 - p`` clipped to [0, 1]; NaN scores 0."""
-    score = np.where(np.isnan(p), 0.0, 1.0 - p)
-    return np.minimum(np.maximum(score, 0.0), 1.0)  # np.clip's, without its wrapper
+    """``1 - p`` clipped to [0, 1]; NaN scores 0 (``fmax`` drops a NaN for the 0)."""
+    return np.minimum(np.fmax(1.0 - p, 0.0), 1.0)  # np.clip's, without its wrapper
 
 
 def score_from_surprise(surprise: np.ndarray) -> np.ndarray:
@@ -115,7 +114,7 @@ def score_from_surprise(surprise: np.ndarray) -> np.ndarray:
     s = np.asarray(surprise, dtype=np.float64)
     p = np.exp(-np.maximum(s, 0.0))  # NaN stays NaN
     tail = s > KNEE_SURPRISE
-    if tail.any():
+    if np.count_nonzero(tail):  # rather than .any(): no Python-level wrapper
         p = np.where(tail, 0.0, p)
         p[tail] = _tail_p(np.log(s[tail]))
     return _score_of_p(p)
@@ -148,7 +147,7 @@ def two_sided_score(z: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         p = t * np.exp(poly - x * x)
     tail = p < KNEE_P  # NaN compares False
-    if np.any(tail):
+    if np.count_nonzero(tail):
         xt, polyt = x[tail], poly[tail]
         with np.errstate(over="ignore"):
             surprise = xt * xt - polyt + np.log1p(0.5 * xt)

@@ -51,6 +51,7 @@ class _Judged:
     """The threshold policy's verdict on one pass of points."""
 
     is_anomaly: np.ndarray
+    anomalies: list[int]  # where is_anomaly, in order
     severity: list[str | None]
     episode_start: np.ndarray  # NaN unless anomalous and learned
     opens: np.ndarray
@@ -83,10 +84,11 @@ def _judge(
         is_anomaly = np.zeros(n, dtype=bool)
         opens = np.zeros(n, dtype=bool)
         page = np.zeros(n, dtype=bool)
-        episode_start = np.full(n, np.nan)
-        resolve = np.full(n, np.nan)
+        episode_start = np.empty(n)
+        resolve = np.empty(n)
         severity: list[str | None] = [None] * n
-        learning = None if scores.learning is None else scores.learning.tolist()
+        anomalies: list[int] = []
+        learning = [False] * n if scores.learning is None else scores.learning.tolist()
         score, expected = scores.score.tolist(), scores.expected.tolist()
         after = state
         for i, (t, v) in enumerate(zip(epoch.tolist(), values.tolist(), strict=True)):
@@ -98,20 +100,22 @@ def _judge(
                 expected[i],
                 after,
                 learn=learn,
-                learning=learning is not None and bool(learning[i]),
+                learning=bool(learning[i]),
                 now=now,
                 quiet_until=quiet_until,
             )
             after = verdict.state
+            episode_start[i] = start = verdict.episode_start
+            resolve[i] = verdict.resolve
             if verdict.is_anomaly:
+                anomalies.append(i)
                 is_anomaly[i] = True
                 severity[i] = verdict.severity
-                episode_start[i] = start = verdict.episode_start
                 opens[i] = learn and start == t
                 page[i] = verdict.page
-            resolve[i] = verdict.resolve
         return _Judged(
             is_anomaly=is_anomaly,
+            anomalies=anomalies,
             severity=severity,
             episode_start=episode_start,
             opens=opens,
@@ -124,6 +128,7 @@ def _judge(
     )
     return _Judged(
         is_anomaly=outcome.is_anomaly,
+        anomalies=np.flatnonzero(outcome.is_anomaly).tolist(),
         severity=list(outcome.severity),
         episode_start=outcome.episode_start,
         opens=outcome.opens_episode(epoch) if learn else np.zeros(epoch.shape[0], dtype=bool),
@@ -166,9 +171,10 @@ def score_points(
     before ``quiet_until`` (a backfill) page nobody.
     """
     n = values.shape[0]
-    if not late.any():
+    n_late = np.count_nonzero(late)  # rather than .any()/.all(): no Python-level wrapper
+    if n_late == 0:
         passes: list[tuple[bool, np.ndarray | None]] = [(True, None)]
-    elif late.all():
+    elif n_late == n:
         passes = [(False, None)]
     else:
         passes = [(False, np.flatnonzero(late)), (True, np.flatnonzero(~late))]
@@ -190,10 +196,10 @@ def score_points(
         judged = _judge(policy, ts, vs, scores, policy_state, learn, now, quiet_until)
         policy_state = judged.state
         if whole:
-            score, expected, lower, upper = (
-                np.asarray(a, dtype=np.float64)
-                for a in (scores.score, scores.expected, scores.lower, scores.upper)
-            )
+            score = np.asarray(scores.score, dtype=np.float64)
+            expected = np.asarray(scores.expected, dtype=np.float64)
+            lower = np.asarray(scores.lower, dtype=np.float64)
+            upper = np.asarray(scores.upper, dtype=np.float64)
             is_anomaly, opens = judged.is_anomaly, judged.opens
             page, resolve = judged.page, judged.resolve
         else:
@@ -201,7 +207,7 @@ def score_points(
             lower[idx], upper[idx] = scores.lower, scores.upper
             is_anomaly[idx], opens[idx] = judged.is_anomaly, judged.opens
             page[idx], resolve[idx] = judged.page, judged.resolve
-        for k in np.flatnonzero(judged.is_anomaly).tolist():
+        for k in judged.anomalies:
             i = k if idx is None else int(idx[k])
             point = scores.point(k)
             start = float(judged.episode_start[k])
