@@ -27,7 +27,10 @@ the end:
    np_anomaly_data_points INCLUDING ALL)``), in batches of ``--per-request``
    rows, one transaction each.
 
-It checks that every sample was stored and scored (a point per sample, each
+The service answers a request once it is stored in its inbox and scores it
+moments later (``services/anomaly/remote_write/inbox.py``): the time measured runs
+from the first request until the inbox is empty, every sample scored. It checks
+that every sample was stored and scored (a point per sample, each
 with a score, a learned model per series) and exits 1 otherwise. Goal: the
 samples/s of 1. at least 0.3 of the rows/s of 2.
 """
@@ -214,9 +217,12 @@ async def _create_detectors(port: int, secret: str, args: argparse.Namespace) ->
         conn.close()
 
 
-async def _send(port: int, secret: str, shards: list[list[bytes]]) -> tuple[float, list[float]]:
-    """Send every shard's bodies over its own connection, in order, the shards at once;
-    seconds and latencies."""
+async def _send(
+    port: int, secret: str, shards: list[list[bytes]], dsn: str
+) -> tuple[float, list[float]]:
+    """Send every shard's bodies over its own connection, in order, the shards at once,
+    and wait until the service has scored them all (its inbox is empty): seconds from
+    the first request until then, and the requests' latencies."""
     latencies: list[float] = []
     done = [0]
     total = sum(len(b) for b in shards)
@@ -237,9 +243,22 @@ async def _send(port: int, secret: str, shards: list[list[bytes]]) -> tuple[floa
         finally:
             conn.close()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(sender(payloads) for payloads in shards))
-    return time.perf_counter() - started, latencies
+    watcher = await asyncpg.connect(dsn)
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(sender(payloads) for payloads in shards))
+        answered = time.perf_counter()
+        while await watcher.fetchval("SELECT EXISTS (SELECT FROM np_anomaly_write_inbox)"):
+            await asyncio.sleep(0.01)
+        finished = time.perf_counter()
+    finally:
+        await watcher.close()
+    print(
+        f"  every request answered after {answered - started:.2f} s, "
+        f"every sample scored after {finished - started:.2f} s",
+        flush=True,
+    )
+    return finished - started, latencies
 
 
 async def _check(dsn: str, samples_per_series: int) -> dict[str, int]:
@@ -298,7 +317,7 @@ def run(args: argparse.Namespace) -> int:
         ) as port:
             asyncio.run(_create_detectors(port, secret, args))
             print(f"remote write: {len(shards)} shard(s), a connection each", flush=True)
-            seconds, latencies = asyncio.run(_send(port, secret, shards))
+            seconds, latencies = asyncio.run(_send(port, secret, shards, dsn))
         checked = asyncio.run(_check(dsn, args.samples // args.series))
         print("raw COPY of the stored rows", flush=True)
         copy_s, copied = asyncio.run(copy_rows(dsn, args.per_request))

@@ -23,6 +23,7 @@ from services.anomaly.otlp.views import router as otlp_router
 from services.anomaly.paging.sender import paging_hook
 from services.anomaly.points.views import router as points_router
 from services.anomaly.prometheus_pull.poller import pull_hook
+from services.anomaly.remote_write.inbox import inbox_hook
 from services.anomaly.remote_write.views import RemoteWriteShim
 from services.anomaly.remote_write.views import router as remote_write_router
 from services.anomaly.retention import retention_hook
@@ -75,7 +76,7 @@ def create_app(
     limit) and when the paging worker runs (quiet episodes ending, retries)."""
     settings = settings or load_settings()
     clock = clock or utcnow
-    hooks = [ingest_hook] + (
+    hooks = [ingest_hook, inbox_hook()] + (
         [paging_hook(clock=clock), nodata_hook(), retention_hook()] if background else []
     )
     if background:  # Prometheus pull: polls the sources of metric_source type prometheus

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # the database (docs/deployment.md). The default holds 10 detectors at the default
     # max_series; it fills only as series are seen
     anomaly_model_cache: int = Field(default=10_000, ge=1)
+    # remote-write samples accepted and waiting to be scored, per account: past it,
+    # POST /api/v1/write answers 503 (Prometheus retries, queueing on its side)
+    anomaly_remote_write_backlog: int = Field(default=1_000_000, ge=1)
     migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)

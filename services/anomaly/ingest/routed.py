@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from services.anomaly.ingest.outcome import IngestOutcome
-from services.anomaly.ingest.pipeline import Ingestor
+from services.anomaly.ingest.pipeline import BeforeCommit, Ingestor
 from services.common.db import tenant_transaction
 from services.common.errors import Conflict, NotFound, ValidationFailed
 
@@ -75,17 +75,25 @@ async def feed(
     account: str,
     source_type: str,
     route: Callable[[list[asyncpg.Record]], tuple[list[Point], R]],
+    *,
+    before_commit: BeforeCommit | None = None,
 ) -> tuple[IngestOutcome | None, list[Point], R]:
     """Route with the account's detectors of ``source_type`` and ingest the points as
-    one batch; returns the ingest outcome (None when no point was routed), the points
+    one batch (``before_commit`` runs in its transaction, or in one of its own when no
+    point was routed); returns the ingest outcome (None when no point was routed), the points
     fed (the outcome's ``errors`` index them) and what ``route`` said besides."""
     for attempt in range(2):
         rows = await load_sources(ingestor, account, source_type)
         points, extra = route(rows)
         if not points:
+            if before_commit is not None:
+                async with tenant_transaction(ingestor.pool, account) as conn:
+                    await before_commit(conn)
             return None, points, extra
         try:
-            outcome = await ingestor.ingest(account, points, batch=True)
+            outcome = await ingestor.ingest(
+                account, points, batch=True, before_commit=before_commit
+            )
         except (NotFound, Conflict, ValidationFailed):
             if attempt:
                 raise

@@ -4,8 +4,9 @@ Each sample goes to every enabled detector of the account whose
 ``metric_source`` is ``{"type": "remote_write", "match": <selector>}`` and whose
 selector matches the series' labels (``__name__`` included). It is fed
 (``ingest.routed.feed``) to the same ``Ingestor`` as ``POST /api/v1/ingest``, as
-one batch of every detector's points in one transaction (all or nothing: a
-retried request finds its points stored and counts them as duplicates).
+one batch of every detector's points in one transaction, with the other requests
+drained with it (``inbox``; all or nothing: a retried request finds its points
+stored and counts them as duplicates).
 
 A point carries the series' labels as received, except ``__name__``, which is
 dropped unless the detector's ``group_by`` names it: the detector's selector
@@ -20,33 +21,34 @@ timestamps outside 1970-2200 (``out_of_range``), samples no detector selects
 (``no_detector``); the others count as ``routed``.
 
 Past a detector's ``max_series``, the points of new series are refused (counted in
-``nsentry_series_refused_total``) and every other point is stored; the answer is
-then a 400 ``max_series`` naming the series refused and how many points were stored
-(as Mimir and the remote-write 2.0 spec do for a partial write: Prometheus does not
-retry it, and logs the message).
+``nsentry_series_refused_total``, and logged with the series named) and every other
+point is stored. The request was answered when it was accepted (``inbox``), so the
+refusal is no answer of its own.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from services.anomaly.ingest.outcome import IngestOutcome
-from services.anomaly.ingest.pipeline import Ingestor
+from services.anomaly.ingest.pipeline import BeforeCommit, Ingestor
 from services.anomaly.ingest.routed import Point, at_ms, feed, in_range, json_value
 from services.anomaly.remote_write.decode import Decoded, Labels
 from services.anomaly.remote_write.selector import Selector, SelectorError, parse_selector
-from services.common.errors import BadRequest
 from services.common.metrics import REMOTE_WRITE_SAMPLES
 
+log = logging.getLogger("nsentry.anomaly.remote_write")
+
 SOURCE_TYPE = "remote_write"
-REFUSED_LISTED = 20  # series named in a max_series answer
+REFUSED_LISTED = 20  # series named in a max_series log line
 # Prometheus' staleness marker: one NaN bit pattern (value.StaleNaN)
 STALE_NAN_BITS = 0x7FF0000000000002
 
@@ -88,18 +90,24 @@ def _skip_reason(ms: int, value: float) -> str | None:
     return None
 
 
-def route(decoded: Decoded, targets: list[Target]) -> tuple[list[Point], dict[str, int]]:
-    """The points for the detectors, and how many samples had each outcome.
+def route(requests: Sequence[Decoded], targets: list[Target]) -> tuple[list[Point], dict[str, int]]:
+    """The points of the requests (in order) for the detectors, and how many samples had
+    each outcome.
 
     Prometheus sends one ``TimeSeries`` per sample, its labels repeated: the
-    detectors of a label set are found once per request, and its points share one
+    detectors of a label set are found once per batch, and its points share one
     labels mapping per detector (read-only from here on)."""
     counts = {"routed": 0, "no_detector": 0, "stale": 0, "not_finite": 0, "out_of_range": 0}
     points: list[Point] = []
     known: dict[Labels, list[tuple[str, dict[str, str]]]] = {}
     stamps: dict[int, datetime] = {}  # a scrape's samples share their timestamp
     routed = 0
-    for series, pairs in zip(decoded.request.timeseries, decoded.labels, strict=True):
+    every = (
+        pair
+        for decoded in requests
+        for pair in zip(decoded.request.timeseries, decoded.labels, strict=True)
+    )
+    for series, pairs in every:
         chosen = known.get(pairs)
         if chosen is None:
             labels = dict(pairs)
@@ -134,48 +142,45 @@ def count(counts: dict[str, int]) -> None:
             REMOTE_WRITE_SAMPLES.labels(outcome).inc(n)
 
 
-class SeriesRefused(BadRequest):
-    """400 ``max_series``: points of new series past their detector's ``max_series`` were
-    refused; every other point of the request is stored (Prometheus does not retry a
-    400, and logs its message: where an operator of Prometheus looks)."""
-
-    code = "max_series"
-
-
-def refused(outcome: IngestOutcome) -> SeriesRefused:
-    """The answer for points refused past ``max_series`` (the rest stored): how many,
-    and the series refused (each once, the first ``REFUSED_LISTED``)."""
-    series: list[dict[str, Any]] = []
+def refusal(outcome: IngestOutcome) -> str:
+    """What is logged when points were refused past ``max_series`` (the rest stored):
+    how many, and the series refused (each once, the first ``REFUSED_LISTED``)."""
+    series: list[str] = []
     seen: set[tuple[str, str]] = set()
     for error in outcome.errors:
         key = (error["detector_id"], json.dumps(error["labels"], sort_keys=True))
         if key not in seen:
             seen.add(key)
-            series.append({"detector_id": error["detector_id"], "labels": error["labels"]})
-    first = outcome.errors[0]["message"].split(": ", 1)[-1]
-    return SeriesRefused(
-        f"{outcome.refused} point(s) refused past max_series ({first}"
-        + (f", and {len(series) - 1} more series" if len(series) > 1 else "")
-        + f"); the other {outcome.accepted} point(s) of this request were stored",
-        details={
-            "refused": outcome.refused,
-            "stored": outcome.accepted,
-            "series": series[:REFUSED_LISTED],
-        },
+            series.append(f"{key[0]} {key[1]}")
+    listed = ", ".join(series[:REFUSED_LISTED])
+    more = len(series) - REFUSED_LISTED
+    return (
+        f"{outcome.refused} point(s) refused past max_series, of {len(series)} new "
+        f"series: {listed}"
+        + (f" and {more} more" if more > 0 else "")
+        + f"; the other {outcome.accepted} point(s) were stored"
     )
 
 
-async def receive(ingestor: Ingestor, account: str, request: Decoded) -> int:
-    """Store and score the samples of a request for the account's detectors
-    (``ingest.routed.feed``); returns how many points were fed. Raises
-    ``SeriesRefused`` (400) after storing the rest when a point would have started a
-    series past its detector's ``max_series``."""
+async def receive_batch(
+    ingestor: Ingestor,
+    account: str,
+    requests: Sequence[Decoded],
+    *,
+    before_commit: BeforeCommit | None = None,
+) -> int:
+    """Store and score the samples of requests for the account's detectors as one batch
+    (``ingest.routed.feed``; ``before_commit`` runs in its transaction); returns how
+    many points were fed. Points of new series past their detector's ``max_series`` are
+    refused, counted and logged; the others are stored."""
 
     def routed(rows: list[asyncpg.Record]) -> tuple[list[Point], dict[str, int]]:
-        return route(request, targets_of(rows))
+        return route(requests, targets_of(rows))
 
-    outcome, points, counts = await feed(ingestor, account, SOURCE_TYPE, routed)
+    outcome, points, counts = await feed(
+        ingestor, account, SOURCE_TYPE, routed, before_commit=before_commit
+    )
     count(counts)
     if outcome is not None and outcome.refused:
-        raise refused(outcome)
+        log.warning("remote write, account %s: %s", account, refusal(outcome))
     return len(points)

@@ -7,12 +7,13 @@ the guard (``RemoteWriteShim``, a ``common.wire.WireShim``), with the guard's ow
 pieces: the body limit and its 413, request metrics, authentication and the
 error envelope. The documented route is the OpenAPI entry and serves the same handler.
 
-Answers, as the remote-write spec wants them: 204 once every sample is stored
-(or skipped and counted); 400 for a body that is not a WriteRequest (nothing
-written; Prometheus drops it); 401 without a valid bearer; 413 over the size
-limit; 415 unless ``Content-Type: application/x-protobuf`` (and a
-``Content-Encoding``, if given, of ``snappy``); 503 with ``Retry-After`` while
-the database is unreachable (Prometheus retries).
+Answers, as the remote-write spec wants them: 204 once the request is stored in
+the inbox (its samples are scored moments later, many requests at once:
+``inbox``); 400 for a body that is not a WriteRequest (nothing written;
+Prometheus drops it); 401 without a valid bearer; 413 over the size limit; 415
+unless ``Content-Type: application/x-protobuf`` (and a ``Content-Encoding``, if
+given, of ``snappy``); 503 with ``Retry-After`` while the database is
+unreachable or too many of the account's samples wait (Prometheus retries).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import Headers
 
-from services.anomaly.remote_write.decode import decode
-from services.anomaly.remote_write.receive import receive
 from services.common.auth import Caller
 from services.common.responses import errors
 from services.common.wire import WireShim, unsupported_media_type
@@ -63,9 +62,8 @@ def _bad_encoding(headers: Headers) -> str | None:
 
 
 async def handle_write(state: Any, account: str, body: bytes) -> Response:
-    """Decode, route, store and score: the whole of ``POST /api/v1/write`` after auth."""
-    request = decode(body)
-    await receive(state.ingestor, account, request)
+    """Check and store the request (``inbox``): ``POST /api/v1/write`` after auth."""
+    await state.write_inbox.accept(account, body)
     return Response(status_code=204)
 
 
@@ -87,31 +85,32 @@ _WRITE_BODY = {
     summary="Prometheus remote write 1.0: samples routed to remote_write detectors",
     description=(
         "What Prometheus' `remote_write` sends (authorization: the plugin secret with the "
-        "X-Hasura-Source-Account-Id header, or a JWT). Each sample is stored and scored by "
+        "X-Hasura-Source-Account-Id header, or a JWT). The request is checked and stored, "
+        "and answered; its samples are then scored, in the order received, by "
         "every enabled detector of the account whose metric_source is "
         '`{"type": "remote_write", "match": "<series selector>"}` and whose selector '
         "matches the series' labels; its labels, without `__name__` (unless the detector's "
         "group_by names it), make the series through group_by. Samples no detector selects, "
         "staleness markers and NaN are skipped and counted "
-        "(nsentry_remote_write_samples_total). 204 when done; 400 for a body that is not a "
+        "(nsentry_remote_write_samples_total); points that would start series past their "
+        "detector's max_series are refused, counted (nsentry_series_refused_total) and "
+        "logged, every other point is stored. 204 once stored; 400 for a body that is not a "
         "snappy-compressed WriteRequest or a series this service cannot keep (over 33 "
         "labels, a bad label name, a value over 1,024 characters): nothing is written; "
-        "400 `max_series` when points would start series past their detector's max_series: "
-        "those are refused (nsentry_series_refused_total) and named, every other point is "
-        "stored; 503 while the database is unreachable (retry)."
+        "503 while the database is unreachable or over ANOMALY_REMOTE_WRITE_BACKLOG samples "
+        "of the account wait to be scored (retry)."
     ),
     status_code=204,
     response_class=Response,
     openapi_extra=_WRITE_BODY,
     responses={
-        204: {"description": "stored and scored (or skipped and counted)"},
+        204: {"description": "stored; its samples are scored moments later"},
         **errors(
             400,
             413,
             415,
             d400="not a snappy-compressed WriteRequest, or a series this service cannot keep "
-            "(nothing written); or `max_series`: series past a detector's max_series refused, "
-            "the other points stored",
+            "(nothing written)",
             d415=f"not Content-Type: {MEDIA_TYPE} (or a Content-Encoding other than snappy)",
         ),
     },

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 import cramjam
+import httpx
 
 from services.anomaly.remote_write.proto.remote_pb2 import WriteRequest
 
@@ -34,3 +35,10 @@ def write_request(series: Iterable[Series]) -> WriteRequest:
 def body(series: Iterable[Series]) -> bytes:
     raw = write_request(series).SerializeToString()
     return bytes(cramjam.snappy.compress_raw(raw))
+
+
+async def scored(client: httpx.AsyncClient) -> None:
+    """Until the app behind an ASGI test client has scored every remote-write request it
+    accepted (a 204 means stored in the inbox; the drain scores it moments later)."""
+    app = client._transport.app  # type: ignore[attr-defined]  # httpx.ASGITransport's
+    await app.state.write_inbox.settled()

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 
 from tests.anomaly.conftest import T0, create_detector
-from tests.anomaly.remote_write.support import HEADERS, body
+from tests.anomaly.remote_write.support import HEADERS, body, scored
 from tests.conftest import auth_headers
 
 ACCOUNT = "rw-burst"
@@ -55,6 +55,7 @@ async def test_a_burst_of_100k_samples_is_all_stored_and_scored(
     for content in bodies:
         response = await client.post("/api/v1/write", content=content, headers=headers)
         assert response.status_code == 204, response.text
+    await scored(client)
     seconds = time.perf_counter() - started
     conn = await asyncpg.connect(database_url)
     try:

@@ -12,7 +12,7 @@ import httpx
 from prometheus_client import REGISTRY
 
 from tests.anomaly.conftest import T0, create_detector, noise, stored_points
-from tests.anomaly.remote_write.support import HEADERS, STALE_NAN, body, write_request
+from tests.anomaly.remote_write.support import HEADERS, STALE_NAN, body, scored, write_request
 from tests.conftest import account_jwt, auth_headers
 
 RW = "/api/v1/write"
@@ -31,9 +31,12 @@ def samples_counted(outcome: str) -> float:
 async def post(
     client: httpx.AsyncClient, content: bytes, *, account: str = "primary", **headers: str
 ) -> httpx.Response:
-    return await client.post(
+    """Post a body and, once answered, wait until the accepted samples are scored."""
+    response = await client.post(
         RW, content=content, headers={**auth_headers(account), **HEADERS, **headers}
     )
+    await scored(client)
+    return response
 
 
 async def points(database_url: str, detector_id: str, account: str) -> list[dict[str, Any]]:
@@ -235,6 +238,7 @@ async def test_a_jwt_authenticates_too(client: httpx.AsyncClient, database_url: 
         headers={**HEADERS, "Authorization": f"Bearer {token}"},
     )
     assert response.status_code == 204, response.text
+    await scored(client)
     assert [p["value"] for p in await points(database_url, "jwt-up", "rw-jwt")] == [4.0]
 
 

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS public.np_anomaly_write_inbox;

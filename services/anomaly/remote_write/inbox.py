@@ -1,0 +1,266 @@
+"""Remote write acknowledged once durable: the inbox and its drain.
+
+Prometheus sends a shard's requests one at a time and waits for each answer, and
+each request holds a sample or two of every series (2,000 samples of 1,000
+series): scored one request per transaction, every request pays the per-series
+work (a model step, a series row written) for two samples. So
+``POST /api/v1/write`` checks a request (``decode``: a 400 writes nothing), stores
+its body as received in ``np_anomaly_write_inbox`` and answers 204 once that row
+is committed; the samples are scored moments later by this module's drain, many
+requests per transaction (``BATCH_SAMPLES``).
+
+* **Order**: an account's bodies are drained oldest first, by one task of one
+  replica at a time (a session advisory lock per account), so a series' samples
+  are learned in the order Prometheus sent them.
+* **Nothing lost, nothing twice**: a batch's rows are deleted in the transaction
+  that stores its points (``before_commit``); a crash or an outage leaves them to
+  be drained again (by this replica's sweep, every ``SWEEP_SECONDS``, or any other).
+* **Backlog**: past ``anomaly_remote_write_backlog`` samples waiting for an account,
+  a request is answered 503 with ``Retry-After`` (Prometheus retries with backoff),
+  so a tenant that outruns the scoring queues in Prometheus, not here.
+* **Tenants**: each account drains on its own task; at most ``DRAINS`` batches
+  are scored at once, and a task gives its turn back after every batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+
+from services.anomaly.ingest.pipeline import Ingestor
+from services.anomaly.remote_write.decode import Decoded, decode
+from services.anomaly.remote_write.receive import receive_batch
+from services.common.background import repeat, running, worker_pool
+from services.common.db import tenant_transaction
+from services.common.errors import ApiError, Unavailable
+from services.common.metrics import REMOTE_WRITE_SAMPLES
+
+log = logging.getLogger("nsentry.anomaly.remote_write")
+
+BATCH_SAMPLES = 20_000  # samples scored per transaction, at most (one body may be more)
+BATCH_ROWS = 256  # bodies looked at per batch, at most
+DRAINS = 2  # batches being scored at once, across accounts
+SWEEP_SECONDS = 5.0  # how often bodies no task was told about are looked for
+RETRY_AFTER_SECONDS = 1
+
+# the backlog bound and the insert in one statement: no row (None) past the bound
+ACCEPT_SQL = """
+INSERT INTO np_anomaly_write_inbox (source_account_id, samples, body)
+SELECT $1, $2, $3
+ WHERE (SELECT COALESCE(sum(samples), 0) FROM np_anomaly_write_inbox
+         WHERE source_account_id = $1) < $4
+RETURNING id
+"""
+WAITING_SQL = """
+SELECT id, samples FROM np_anomaly_write_inbox
+ WHERE source_account_id = $1 ORDER BY id LIMIT $2
+"""
+BODIES_SQL = """
+SELECT id, body FROM np_anomaly_write_inbox
+ WHERE source_account_id = $1 AND id = ANY($2::bigint[]) ORDER BY id
+"""
+DELETE_SQL = """
+DELETE FROM np_anomaly_write_inbox WHERE source_account_id = $1 AND id = ANY($2::bigint[])
+"""
+# across accounts (the worker role): accounts with bodies waiting
+ACCOUNTS_SQL = "SELECT DISTINCT source_account_id FROM np_anomaly_write_inbox"
+LOCK_SQL = "SELECT pg_try_advisory_lock(hashtextextended('nsentry.remote_write:' || $1, 0))"
+UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtextextended('nsentry.remote_write:' || $1, 0))"
+
+
+class Backlogged(Unavailable):
+    """503 with ``Retry-After``: the account has too many samples waiting."""
+
+    code = "backlogged"
+
+
+class _Taken(Exception):
+    """A batch's rows were deleted meanwhile (drained elsewhere): its work is rolled back."""
+
+
+def take(waiting: list[tuple[int, int]], limit: int = BATCH_SAMPLES) -> list[int]:
+    """The oldest bodies (``(id, samples)``, oldest first) of one batch: as many as fit
+    in ``limit`` samples, and at least one."""
+    taken: list[int] = []
+    total = 0
+    for row_id, samples in waiting:
+        if taken and total + samples > limit:
+            break
+        taken.append(row_id)
+        total += samples
+    return taken
+
+
+class WriteInbox:
+    """The inbox of one app: ``accept`` stores a request, drain tasks score them."""
+
+    def __init__(self, pool: asyncpg.Pool, ingestor: Ingestor, *, backlog: int) -> None:
+        self.pool = pool
+        self.ingestor = ingestor
+        self.backlog = backlog
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._pending: set[str] = set()  # told of bodies since their task's last look
+        self._turns = asyncio.Semaphore(DRAINS)
+
+    async def accept(self, account: str, body: bytes) -> Decoded:
+        """Check a request (400 if it is not one) and store it; 503 past the backlog."""
+        request = decode(body)
+        samples = sum(len(series.samples) for series in request.request.timeseries)
+        async with tenant_transaction(self.pool, account) as conn:
+            stored = await conn.fetchval(ACCEPT_SQL, account, samples, body, self.backlog)
+        if stored is None:
+            raise Backlogged(
+                f"over {self.backlog:,} remote-write samples of this account wait to be "
+                "scored; retry later",
+                details={"backlog": self.backlog},
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        self.wake(account)
+        return request
+
+    def wake(self, account: str) -> None:
+        """Bodies of ``account`` wait: drain them (a task per account)."""
+        self._pending.add(account)
+        if account not in self._tasks:
+            self._tasks[account] = asyncio.create_task(self._drain(account))
+
+    async def settled(self) -> None:
+        """Until no drain task runs (what was accepted before is scored, or failed)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks.values()))
+
+    async def close(self) -> None:
+        """Stop the drains (a batch being scored is rolled back and stays waiting)."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def sweep(self, worker: asyncpg.Pool) -> None:
+        """Wake the drain of every account with bodies waiting (after a restart, or bodies
+        another replica accepted and did not drain); ``worker``: a pool of the worker
+        role, which reads across accounts."""
+        for row in await worker.fetch(ACCOUNTS_SQL):
+            self.wake(row[0])
+
+    # -- the drain of one account
+    async def _drain(self, account: str) -> None:
+        try:
+            delay = 0.05
+            while True:
+                self._pending.discard(account)
+                drained = await self._drain_locked(account)
+                if drained and account not in self._pending:
+                    return
+                if not drained:  # another replica drains it: look again later
+                    await asyncio.sleep(delay)
+                    delay = min(1.0, delay * 2)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an outage: the sweep comes back for the bodies
+            log.warning("remote write: draining account %s failed: %r", account, exc)
+        finally:
+            self._tasks.pop(account, None)
+
+    async def _drain_locked(self, account: str) -> bool:
+        """Drain the account's bodies under its lock; False if another holds the lock."""
+        async with self.pool.acquire() as lock:
+            if not await lock.fetchval(LOCK_SQL, account):
+                return False
+            try:
+                more = True
+                while more:
+                    more = await self._one_batch(account)
+            finally:
+                await lock.fetchval(UNLOCK_SQL, account)
+        return True
+
+    async def _one_batch(self, account: str) -> bool:
+        """Score the account's oldest bodies in one transaction; False when none wait."""
+        async with self._turns:
+            async with tenant_transaction(self.pool, account) as conn:
+                waiting = [
+                    (r["id"], r["samples"])
+                    for r in await conn.fetch(WAITING_SQL, account, BATCH_ROWS)
+                ]
+                if not waiting:
+                    return False
+                ids = take(waiting)
+                rows = await conn.fetch(BODIES_SQL, account, ids)
+            requests = [decode(bytes(r["body"])) for r in rows]
+            try:
+                await receive_batch(
+                    self.ingestor, account, requests, before_commit=_deleting(account, ids)
+                )
+            except _Taken:
+                pass
+            except ApiError as exc:
+                # never expected (each body was checked when accepted, and what routing
+                # can refuse is counted, not raised); such bodies would block the
+                # account's queue for good: they are dropped, counted and logged
+                log.error(
+                    "remote write: %d request(s) of account %s could not be stored (%s) "
+                    "and are dropped",
+                    len(ids),
+                    account,
+                    exc,
+                )
+                REMOTE_WRITE_SAMPLES.labels("dropped").inc(
+                    sum(len(r.request.timeseries) for r in requests)
+                )
+                async with tenant_transaction(self.pool, account) as conn:
+                    await conn.execute(DELETE_SQL, account, ids)
+            return True
+
+
+def _deleting(account: str, ids: list[int]) -> Callable[[asyncpg.Connection], Any]:
+    async def delete(conn: asyncpg.Connection) -> None:
+        status = await conn.execute(DELETE_SQL, account, ids)
+        if int(status.split()[-1]) != len(ids):
+            raise _Taken()
+
+    return delete
+
+
+def inbox_hook(*, interval: float = SWEEP_SECONDS) -> Callable[[FastAPI], Any]:
+    """A lifetime hook: the app's ``WriteInbox`` (``app.state.write_inbox``), its drains,
+    and a sweep for bodies no drain was told about (needs the worker role)."""
+
+    @asynccontextmanager
+    async def hook(app: FastAPI) -> AsyncIterator[None]:
+        settings = app.state.settings
+        inbox = WriteInbox(
+            app.state.pool, app.state.ingestor, backlog=settings.anomaly_remote_write_backlog
+        )
+        app.state.write_inbox = inbox
+        try:
+            if not settings.database_url:
+                yield
+                return
+            async with worker_pool(settings, max_size=1) as worker:
+                await inbox.sweep(worker)  # what a stopped replica left, at once
+
+                async def one_pass() -> float:
+                    await inbox.sweep(worker)
+                    return interval
+
+                loop = repeat(
+                    app,
+                    one_pass,
+                    name="remote write sweep",
+                    interval=interval,
+                    log=log,
+                    first_delay=interval,
+                )
+                async with running(loop):
+                    yield
+        finally:
+            await inbox.close()
+
+    return hook
