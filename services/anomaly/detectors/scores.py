@@ -97,9 +97,15 @@ def _tail_p(log_surprise: np.ndarray) -> np.ndarray:
     return KNEE_P / (1.0 + log_ratio) ** TAIL_POWER
 
 
+# 0-d arrays rather than Python floats as ufunc operands: the same float64 results,
+# without converting the scalar on every call (a third of the cost for a few points)
+_ZERO, _ONE, _KNEE_SURPRISE = np.array(0.0), np.array(1.0), np.array(KNEE_SURPRISE)
+
+
 def _score_of_p(p: np.ndarray) -> np.ndarray:
-    """``1 - p`` clipped to [0, 1]; NaN scores 0 (``fmax`` drops a NaN for the 0)."""
-    return np.minimum(np.fmax(1.0 - p, 0.0), 1.0)  # np.clip's, without its wrapper
+    """``1 - p`` floored at 0 for ``p >= 0`` (so never above 1); NaN scores 0
+    (``fmax`` drops a NaN for the 0)."""
+    return np.fmax(_ONE - p, _ZERO)
 
 
 def score_from_surprise(surprise: np.ndarray) -> np.ndarray:
@@ -112,8 +118,8 @@ def score_from_surprise(surprise: np.ndarray) -> np.ndarray:
     underflow (long runs, large sums) pass the surprise itself.
     """
     s = np.asarray(surprise, dtype=np.float64)
-    p = np.exp(-np.maximum(s, 0.0))  # NaN stays NaN
-    tail = s > KNEE_SURPRISE
+    p = np.exp(-np.maximum(s, _ZERO))  # NaN stays NaN
+    tail = s > _KNEE_SURPRISE
     if np.count_nonzero(tail):  # rather than .any(): no Python-level wrapper
         p = np.where(tail, 0.0, p)
         p[tail] = _tail_p(np.log(s[tail]))

@@ -98,6 +98,18 @@ def test_score_scale_meaning() -> None:
     assert score_from_surprise(np.array([math.log(100.0)]))[0] == pytest.approx(0.99)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=12))
+def test_every_score_is_in_the_unit_interval(values: list[float]) -> None:
+    """Whatever the evidence (NaN, infinities, negatives), a score is in [0, 1)."""
+    x = np.array(values, dtype=np.float64)
+    for score_map in (score_from_surprise, two_sided_score, upper_score, score_from_p):
+        score = score_map(x)
+        assert score.shape == x.shape
+        assert np.all((score >= 0.0) & (score < 1.0)), (score_map.__name__, x, score)
+    assert np.all(score_from_surprise(np.where(x > 0.0, np.nan, x)) == 0.0)  # NaN or s <= 0
+
+
 # -- recursions and windows ------------------------------------------------------------
 @settings(max_examples=60, deadline=None)
 @given(
