@@ -1,9 +1,13 @@
 """The body of a remote-write 1.0 request: snappy block format around a protobuf
 ``WriteRequest`` (https://prometheus.io/docs/specs/prw/remote_write_spec/).
 
-Decoding is the library's: ``cramjam`` for snappy, the generated ``remote_pb2``
-for protobuf. Everything wrong with a body is a ``BadRequest`` (400: Prometheus
-does not retry it) naming what, and nothing of it is written:
+Decoding is the library's: ``cramjam`` for snappy, the generated ``lazy_pb2`` (the
+``WriteRequest`` of ``remote.proto``, each series' labels left encoded) and
+``types_pb2.Label`` for protobuf. Prometheus sends one ``TimeSeries`` per sample,
+its labels repeated: a label set is decoded and checked once per encoding met
+(``LabelMemo``, kept across requests by the receiver). Everything wrong with a body
+is a ``BadRequest`` (400: Prometheus does not retry it) naming what, and nothing of
+it is written:
 
 * snappy that does not decompress, or a protobuf that does not parse;
 * a series whose labels are not a label set this service can keep: more than
@@ -21,13 +25,15 @@ from dataclasses import dataclass
 import cramjam
 from google.protobuf.message import DecodeError
 
-from services.anomaly.remote_write.proto.remote_pb2 import WriteRequest
+from services.anomaly.remote_write.proto.lazy_pb2 import LazyWriteRequest
+from services.anomaly.remote_write.proto.types_pb2 import Label
 from services.anomaly.series import LABEL_NAME, MAX_LABELS, MAX_NAME_LENGTH, MAX_VALUE_LENGTH
 from services.common.errors import BadRequest, PayloadTooLarge
 
 # a series' own labels (at most MAX_LABELS, as everywhere in the API) plus __name__
 MAX_SERIES_LABELS = MAX_LABELS + 1
 MAX_DECODED_BYTES = 64 * 1024 * 1024
+LABEL_SETS_KEPT = 50_000  # a LabelMemo starts over past this many label sets
 
 
 def _decoded_length(body: bytes) -> int:
@@ -60,13 +66,18 @@ def decompress(body: bytes) -> bytes:
 Labels = tuple[tuple[str, str], ...]
 
 
+# a label set as sent (its Label messages, encoded) -> as decoded and checked
+LabelMemo = dict[tuple[bytes, ...], "Labels"]
+
+
 @dataclass(frozen=True)
 class Decoded:
-    """A ``WriteRequest`` and each of its series' labels as ``(name, value)`` pairs, in
-    the order sent (read from the protobuf once: the router keys on them)."""
+    """A ``WriteRequest`` (labels left encoded), each of its series' labels as
+    ``(name, value)`` pairs in the order sent, and its samples in all."""
 
-    request: WriteRequest
+    request: LazyWriteRequest
     labels: list[Labels]
+    samples: int
 
 
 def check_labels(index: int, pairs: Labels) -> None:
@@ -94,22 +105,40 @@ def check_labels(index: int, pairs: Labels) -> None:
             )
 
 
-def decode(body: bytes) -> Decoded:
+def _labels(index: int, encoded: tuple[bytes, ...]) -> Labels:
+    """A series' label set from its encoded Label messages; 400 unless it is one this
+    service keeps."""
+    try:
+        pairs = tuple((label.name, label.value) for label in map(Label.FromString, encoded))
+    except DecodeError as exc:
+        raise BadRequest(
+            f"the body is not a remote-write WriteRequest: timeseries {index}: {exc}"
+        ) from None
+    check_labels(index, pairs)
+    return pairs
+
+
+def decode(body: bytes, memo: LabelMemo | None = None) -> Decoded:
     """The ``WriteRequest`` of a remote-write body and its series' labels; 400 (or 413)
-    if it is not one. A label set repeated (Prometheus sends one ``TimeSeries`` per
-    sample, each with its labels) is checked once."""
+    if it is not one. ``memo``: label sets decoded before (by this or earlier calls),
+    filled as new ones are met."""
     raw = decompress(body)
-    request = WriteRequest()
+    request = LazyWriteRequest()
     try:
         request.ParseFromString(raw)
     except DecodeError as exc:
         raise BadRequest(f"the body is not a remote-write WriteRequest: {exc}") from None
+    if memo is None:
+        memo = {}
+    elif len(memo) > LABEL_SETS_KEPT:
+        memo.clear()
     labels: list[Labels] = []
-    checked: set[Labels] = set()
+    samples = 0
     for index, series in enumerate(request.timeseries):
-        pairs = tuple((lb.name, lb.value) for lb in series.labels)
-        if pairs not in checked:
-            check_labels(index, pairs)
-            checked.add(pairs)
+        encoded = tuple(series.labels)
+        pairs = memo.get(encoded)
+        if pairs is None:
+            pairs = memo[encoded] = _labels(index, encoded)
         labels.append(pairs)
-    return Decoded(request, labels)
+        samples += len(series.samples)
+    return Decoded(request, labels, samples)

@@ -6,7 +6,7 @@
 set -e
 cd "$(dirname "$0")/../../../.."
 P=services/anomaly/remote_write/proto
-.venv/bin/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. "$P/types.proto" "$P/remote.proto"
+.venv/bin/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. "$P/types.proto" "$P/remote.proto" "$P/lazy.proto"
 for f in "$P"/*_pb2.py "$P"/*_pb2.pyi; do  # generated: not linted, only formatted
   printf '# ruff: noqa\n%s\n' "$(cat "$f")" > "$f"
 done
