@@ -40,13 +40,15 @@ import asyncpg
 
 from services.anomaly.ingest.outcome import IngestOutcome
 from services.anomaly.ingest.pipeline import BeforeCommit, Ingestor
-from services.anomaly.ingest.routed import Point, at_ms, feed, in_range, json_value
+from services.anomaly.ingest.routed import MAX_MS, Point, at_ms, feed, in_range, json_value
 from services.anomaly.remote_write.decode import Decoded, Labels
 from services.anomaly.remote_write.selector import Selector, SelectorError, parse_selector
 from services.common.metrics import REMOTE_WRITE_SAMPLES
 
 log = logging.getLogger("nsentry.anomaly.remote_write")
 
+isfinite = math.isfinite
+new_tuple = tuple.__new__
 SOURCE_TYPE = "remote_write"
 REFUSED_LISTED = 20  # series named in a max_series log line
 # Prometheus' staleness marker: one NaN bit pattern (value.StaleNaN)
@@ -122,16 +124,17 @@ def route(requests: Sequence[Decoded], targets: list[Target]) -> tuple[list[Poin
             continue
         for sample in series.samples:
             value, ms = sample.value, sample.timestamp
-            reason = _skip_reason(ms, value)
-            if reason is not None:
-                counts[reason] += 1
+            if not (isfinite(value) and 0 <= ms < MAX_MS):
+                counts[_skip_reason(ms, value) or "routed"] += 1
                 continue
             routed += 1
             at = stamps.get(ms)
             if at is None:
                 at = stamps[ms] = at_ms(ms)
             for detector_id, kept in chosen:
-                points.append(Point(detector_id, at, value, kept))
+                # the tuple built directly (what Point(...) does, without its Python-level
+                # __new__: a batch routes tens of thousands of points)
+                points.append(new_tuple(Point, (detector_id, at, value, kept)))
     counts["routed"] = routed
     return points, counts
 
