@@ -9,9 +9,9 @@ its body as received in ``np_anomaly_write_inbox`` and answers 204 once that row
 is committed; the samples are scored moments later by this module's drain, many
 requests per transaction (``BATCH_SAMPLES``).
 
-* **Order**: an account's bodies are drained oldest first, by one task of one
-  replica at a time (a session advisory lock per account), so a series' samples
-  are learned in the order Prometheus sent them.
+* **Order**: an account's bodies are drained oldest first, a batch at a time under
+  a session advisory lock of the account (one replica at a time), so a series'
+  samples are learned in the order Prometheus sent them.
 * **Nothing lost, nothing twice**: a batch's rows are deleted in the transaction
   that stores its points (``before_commit``); a crash or an outage leaves them to
   be drained again (by this replica's sweep, every ``SWEEP_SECONDS``, or any other).
@@ -19,7 +19,8 @@ requests per transaction (``BATCH_SAMPLES``).
   a request is answered 503 with ``Retry-After`` (Prometheus retries with backoff),
   so a tenant that outruns the scoring queues in Prometheus, not here.
 * **Tenants**: each account drains on its own task; at most ``DRAINS`` batches
-  are scored at once, and a task gives its turn back after every batch.
+  are scored at once, and a task gives its turn (and its lock) back after every
+  batch.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class WriteInbox:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._pending: set[str] = set()  # told of bodies since their task's last look
         self._turns = asyncio.Semaphore(DRAINS)
-        self._decoded: dict[int, Decoded] = {}  # by inbox row id
+        self._decoded: dict[int, Decoded] = {}  # by inbox row id, oldest first
         self._label_sets: LabelMemo = {}  # the label sets met, decoded
 
     async def accept(self, account: str, body: bytes) -> Decoded:
@@ -125,8 +126,9 @@ class WriteInbox:
                 details={"backlog": self.backlog},
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        if len(self._decoded) < DECODED_KEPT:
-            self._decoded[stored] = request
+        if len(self._decoded) >= DECODED_KEPT:  # the oldest (drained elsewhere, say) go
+            del self._decoded[next(iter(self._decoded))]
+        self._decoded[stored] = request
         self.wake(account)
         return request
 
@@ -136,10 +138,14 @@ class WriteInbox:
         if account not in self._tasks:
             self._tasks[account] = asyncio.create_task(self._drain(account))
 
-    async def settled(self) -> None:
-        """Until no drain task runs (what was accepted before is scored, or failed)."""
-        while self._tasks:
-            await asyncio.wait(list(self._tasks.values()))
+    async def settled(self, account: str | None = None) -> None:
+        """Until no drain task runs (of ``account``, or of any): what was accepted before
+        is scored, or failed."""
+        while True:
+            tasks = [t for a, t in self._tasks.items() if account in (None, a)]
+            if not tasks:
+                return
+            await asyncio.wait(tasks)
 
     async def close(self) -> None:
         """Stop the drains (a batch being scored is rolled back and stays waiting)."""
@@ -161,12 +167,12 @@ class WriteInbox:
             delay = 0.05
             while True:
                 self._pending.discard(account)
-                drained = await self._drain_locked(account)
-                if drained and account not in self._pending:
-                    return
-                if not drained:  # another replica drains it: look again later
+                outcome = await self._one_batch(account)
+                if outcome == "busy":  # another replica drains it: look again later
                     await asyncio.sleep(delay)
                     delay = min(1.0, delay * 2)
+                elif outcome == "empty" and account not in self._pending:
+                    return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an outage: the sweep comes back for the bodies
@@ -174,57 +180,58 @@ class WriteInbox:
         finally:
             self._tasks.pop(account, None)
 
-    async def _drain_locked(self, account: str) -> bool:
-        """Drain the account's bodies under its lock; False if another holds the lock."""
-        async with self.pool.acquire() as lock:
+    async def _one_batch(self, account: str) -> str:
+        """Score the account's oldest bodies in one transaction, under the account's lock
+        (taken per batch, so that a waiting account holds no connection): "done", or
+        "empty" when none wait, or "busy" when another replica holds the lock."""
+        async with self._turns, self.pool.acquire() as lock:
             if not await lock.fetchval(LOCK_SQL, account):
-                return False
+                return "busy"
             try:
-                more = True
-                while more:
-                    more = await self._one_batch(account)
+                requests, ids = await self._oldest(account)
+                if not ids:
+                    return "empty"
+                await self._store(account, requests, ids)
             finally:
                 await lock.fetchval(UNLOCK_SQL, account)
-        return True
+        return "done"
 
-    async def _one_batch(self, account: str) -> bool:
-        """Score the account's oldest bodies in one transaction; False when none wait."""
-        async with self._turns:
+    async def _oldest(self, account: str) -> tuple[list[Decoded], list[int]]:
+        """The account's oldest bodies that make a batch, decoded, and their row ids."""
+        async with tenant_transaction(self.pool, account) as conn:
+            waiting = [
+                (r["id"], r["samples"]) for r in await conn.fetch(WAITING_SQL, account, BATCH_ROWS)
+            ]
+            ids = take(waiting)
+            kept = {i: self._decoded.pop(i) for i in ids if i in self._decoded}
+            missing = [i for i in ids if i not in kept]
+            if missing:
+                for r in await conn.fetch(BODIES_SQL, account, missing):
+                    kept[r["id"]] = decode(bytes(r["body"]), self._label_sets)
+        return [kept[i] for i in ids if i in kept], ids
+
+    async def _store(self, account: str, requests: list[Decoded], ids: list[int]) -> None:
+        """Route, store and score the requests; their rows go in the same transaction."""
+        try:
+            await receive_batch(
+                self.ingestor, account, requests, before_commit=_deleting(account, ids)
+            )
+        except _Taken:
+            pass
+        except ApiError as exc:
+            # never expected (each body was checked when accepted, and what routing can
+            # refuse is counted, not raised); such bodies would block the account's
+            # queue for good: they are dropped, counted and logged
+            log.error(
+                "remote write: %d request(s) of account %s could not be stored (%s) "
+                "and are dropped",
+                len(ids),
+                account,
+                exc,
+            )
+            REMOTE_WRITE_SAMPLES.labels("dropped").inc(sum(r.samples for r in requests))
             async with tenant_transaction(self.pool, account) as conn:
-                waiting = [
-                    (r["id"], r["samples"])
-                    for r in await conn.fetch(WAITING_SQL, account, BATCH_ROWS)
-                ]
-                if not waiting:
-                    return False
-                ids = take(waiting)
-                kept = {i: self._decoded.pop(i) for i in ids if i in self._decoded}
-                missing = [i for i in ids if i not in kept]
-                if missing:
-                    for r in await conn.fetch(BODIES_SQL, account, missing):
-                        kept[r["id"]] = decode(bytes(r["body"]), self._label_sets)
-            requests = [kept[i] for i in ids if i in kept]
-            try:
-                await receive_batch(
-                    self.ingestor, account, requests, before_commit=_deleting(account, ids)
-                )
-            except _Taken:
-                pass
-            except ApiError as exc:
-                # never expected (each body was checked when accepted, and what routing
-                # can refuse is counted, not raised); such bodies would block the
-                # account's queue for good: they are dropped, counted and logged
-                log.error(
-                    "remote write: %d request(s) of account %s could not be stored (%s) "
-                    "and are dropped",
-                    len(ids),
-                    account,
-                    exc,
-                )
-                REMOTE_WRITE_SAMPLES.labels("dropped").inc(sum(r.samples for r in requests))
-                async with tenant_transaction(self.pool, account) as conn:
-                    await conn.execute(DELETE_SQL, account, ids)
-            return True
+                await conn.execute(DELETE_SQL, account, ids)
 
 
 def _deleting(account: str, ids: list[int]) -> Callable[[asyncpg.Connection], Any]:

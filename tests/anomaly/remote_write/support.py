@@ -37,8 +37,9 @@ def body(series: Iterable[Series]) -> bytes:
     return bytes(cramjam.snappy.compress_raw(raw))
 
 
-async def scored(client: httpx.AsyncClient) -> None:
+async def scored(client: httpx.AsyncClient, account: str | None = None) -> None:
     """Until the app behind an ASGI test client has scored every remote-write request it
-    accepted (a 204 means stored in the inbox; the drain scores it moments later)."""
+    accepted (of ``account``, or of any): a 204 means stored in the inbox, and the
+    drain scores it moments later."""
     app = client._transport.app  # type: ignore[attr-defined]  # httpx.ASGITransport's
-    await app.state.write_inbox.settled()
+    await app.state.write_inbox.settled(account)

@@ -137,6 +137,31 @@ async def test_past_the_backlog_a_request_is_a_503_to_retry_and_nothing_is_lost(
     assert values == [float(i) for i in range(18)]
 
 
+async def test_an_account_whose_drain_waits_holds_up_no_other(
+    replicas: list[httpx.AsyncClient], database_url: str
+) -> None:
+    one, _ = replicas
+    stuck, free = "inbox-stuck", "inbox-free"
+    for acct in (stuck, free):
+        await detector(one, acct)
+    holder = await asyncpg.connect(database_url)
+    try:
+        await holder.fetchval(LOCK, stuck)  # its drain cannot start
+        for k in range(3):
+            for acct in (stuck, free):
+                content = series_body(3 * k, 3)
+                headers = {**auth_headers(acct), **HEADERS}
+                assert (await one.post(RW, content=content, headers=headers)).status_code == 204
+        await scored(one, free)
+        assert len(await stored_points(database_url, "up", free)) == 9
+        assert await series_row(database_url, stuck) == {"waiting": 3}
+        await holder.fetchval(UNLOCK, stuck)
+    finally:
+        await holder.close()
+    await scored(one, stuck)
+    assert len(await stored_points(database_url, "up", stuck)) == 9
+
+
 async def test_bodies_left_by_a_stopped_replica_are_drained_at_start_exactly_once(
     database_url: str, settings: Any
 ) -> None:
