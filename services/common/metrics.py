@@ -32,7 +32,8 @@ REMOTE_WRITE_SAMPLES = Counter(
     "Prometheus remote-write samples received, by outcome: routed (fed to at least one "
     "detector), no_detector (no detector's selector matched: dropped), stale (a staleness "
     "marker: skipped), not_finite (NaN or infinite: skipped), out_of_range (a timestamp "
-    "outside 1970-2200: skipped)",
+    "outside 1970-2200: skipped), dropped (a request accepted that could not be stored: "
+    "logged)",
     ["outcome"],
 )
 OTLP_DATA_POINTS = Counter(

@@ -18,6 +18,10 @@ requests per transaction (``BATCH_SAMPLES``).
 * **Backlog**: past ``anomaly_remote_write_backlog`` samples waiting for an account,
   a request is answered 503 with ``Retry-After`` (Prometheus retries with backoff),
   so a tenant that outruns the scoring queues in Prometheus, not here.
+* **A body that cannot be stored** (never expected: each was checked when
+  accepted) fails its batch; the batch is retried a body at a time, and a body
+  that fails alone is dropped, counted (``nsentry_remote_write_samples_total
+  {outcome="dropped"}``) and logged, so that it cannot hold up its account.
 * **Tenants**: each account drains on its own task; at most ``DRAINS`` batches
   are scored at once, and a task gives its turn (and its lock) back after every
   batch.
@@ -39,8 +43,9 @@ from services.anomaly.remote_write.decode import Decoded, LabelMemo, decode
 from services.anomaly.remote_write.receive import receive_batch
 from services.common.background import repeat, running, worker_pool
 from services.common.db import tenant_transaction
-from services.common.errors import ApiError, Unavailable
+from services.common.errors import Unavailable
 from services.common.metrics import REMOTE_WRITE_SAMPLES
+from services.common.outage import outage_kind
 
 log = logging.getLogger("nsentry.anomaly.remote_write")
 
@@ -82,6 +87,14 @@ class Backlogged(Unavailable):
     """503 with ``Retry-After``: the account has too many samples waiting."""
 
     code = "backlogged"
+
+
+class _Failed(Exception):
+    """A batch failed for a reason of its own (not an outage): its rows and samples."""
+
+    def __init__(self, ids: list[int], samples: int, error: Exception) -> None:
+        super().__init__(ids, samples, error)
+        self.ids, self.samples, self.error = ids, samples, error
 
 
 class _Taken(Exception):
@@ -165,9 +178,15 @@ class WriteInbox:
     async def _drain(self, account: str) -> None:
         try:
             delay = 0.05
+            alone = False  # after a batch failed: its oldest body on its own
             while True:
                 self._pending.discard(account)
-                outcome = await self._one_batch(account)
+                try:
+                    outcome = await self._one_batch(account, alone=alone)
+                except _Failed as failed:
+                    alone = await self._failed(account, failed, alone)
+                    continue
+                alone = False
                 if outcome == "busy":  # another replica drains it: look again later
                     await asyncio.sleep(delay)
                     delay = min(1.0, delay * 2)
@@ -180,58 +199,70 @@ class WriteInbox:
         finally:
             self._tasks.pop(account, None)
 
-    async def _one_batch(self, account: str) -> str:
-        """Score the account's oldest bodies in one transaction, under the account's lock
-        (taken per batch, so that a waiting account holds no connection): "done", or
-        "empty" when none wait, or "busy" when another replica holds the lock."""
+    async def _failed(self, account: str, failed: _Failed, alone: bool) -> bool:
+        """A batch failed for a reason of its own (not an outage): retry its oldest body
+        alone; a body that fails alone can never be stored, and would hold up the
+        account's queue for good: it is dropped, counted and logged. Returns whether
+        the next batch is one body alone."""
+        if not alone:
+            log.warning(
+                "remote write: a batch of %d request(s) of account %s failed (%r); "
+                "retrying them one by one",
+                len(failed.ids),
+                account,
+                failed.error,
+            )
+            return True
+        log.error(
+            "remote write: request %s of account %s cannot be stored (%r): dropped",
+            failed.ids,
+            account,
+            failed.error,
+        )
+        REMOTE_WRITE_SAMPLES.labels("dropped").inc(failed.samples)
+        async with tenant_transaction(self.pool, account) as conn:
+            await conn.execute(DELETE_SQL, account, failed.ids)
+        return False
+
+    async def _one_batch(self, account: str, *, alone: bool = False) -> str:
+        """Score the account's oldest bodies (``alone``: the oldest) in one transaction,
+        under the account's lock (taken per batch, so that a waiting account holds no
+        connection): "done", or "empty" when none wait, or "busy" when another replica
+        holds the lock. Raises ``_Failed`` when the batch failed for a reason of its
+        own, an outage as itself."""
         async with self._turns, self.pool.acquire() as lock:
             if not await lock.fetchval(LOCK_SQL, account):
                 return "busy"
             try:
-                requests, ids = await self._oldest(account)
-                if not ids:
-                    return "empty"
-                await self._store(account, requests, ids)
+                async with tenant_transaction(self.pool, account) as conn:
+                    limit = 1 if alone else BATCH_ROWS
+                    waiting = [
+                        (r["id"], r["samples"])
+                        for r in await conn.fetch(WAITING_SQL, account, limit)
+                    ]
+                    ids = take(waiting)
+                    if not ids:
+                        return "empty"
+                    kept = {i: self._decoded.pop(i) for i in ids if i in self._decoded}
+                    missing = [i for i in ids if i not in kept]
+                    bodies = await conn.fetch(BODIES_SQL, account, missing) if missing else []
+                try:
+                    for r in bodies:
+                        kept[r["id"]] = decode(bytes(r["body"]), self._label_sets)
+                    requests = [kept[i] for i in ids if i in kept]
+                    await receive_batch(
+                        self.ingestor, account, requests, before_commit=_deleting(account, ids)
+                    )
+                except _Taken:
+                    pass
+                except Exception as exc:
+                    if outage_kind(exc) is not None:
+                        raise
+                    samples = sum(n for i, n in waiting if i in ids)
+                    raise _Failed(ids, samples, exc) from exc
             finally:
                 await lock.fetchval(UNLOCK_SQL, account)
         return "done"
-
-    async def _oldest(self, account: str) -> tuple[list[Decoded], list[int]]:
-        """The account's oldest bodies that make a batch, decoded, and their row ids."""
-        async with tenant_transaction(self.pool, account) as conn:
-            waiting = [
-                (r["id"], r["samples"]) for r in await conn.fetch(WAITING_SQL, account, BATCH_ROWS)
-            ]
-            ids = take(waiting)
-            kept = {i: self._decoded.pop(i) for i in ids if i in self._decoded}
-            missing = [i for i in ids if i not in kept]
-            if missing:
-                for r in await conn.fetch(BODIES_SQL, account, missing):
-                    kept[r["id"]] = decode(bytes(r["body"]), self._label_sets)
-        return [kept[i] for i in ids if i in kept], ids
-
-    async def _store(self, account: str, requests: list[Decoded], ids: list[int]) -> None:
-        """Route, store and score the requests; their rows go in the same transaction."""
-        try:
-            await receive_batch(
-                self.ingestor, account, requests, before_commit=_deleting(account, ids)
-            )
-        except _Taken:
-            pass
-        except ApiError as exc:
-            # never expected (each body was checked when accepted, and what routing can
-            # refuse is counted, not raised); such bodies would block the account's
-            # queue for good: they are dropped, counted and logged
-            log.error(
-                "remote write: %d request(s) of account %s could not be stored (%s) "
-                "and are dropped",
-                len(ids),
-                account,
-                exc,
-            )
-            REMOTE_WRITE_SAMPLES.labels("dropped").inc(sum(r.samples for r in requests))
-            async with tenant_transaction(self.pool, account) as conn:
-                await conn.execute(DELETE_SQL, account, ids)
 
 
 def _deleting(account: str, ids: list[int]) -> Callable[[asyncpg.Connection], Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from services.anomaly.app import create_app
 from services.anomaly.remote_write.inbox import take
@@ -197,3 +198,46 @@ async def test_bodies_left_by_a_stopped_replica_are_drained_at_start_exactly_onc
         "duplicates_count": 4,
         "waiting": 0,
     }
+
+
+async def test_a_body_that_cannot_be_stored_is_dropped_alone_and_logged(
+    client: httpx.AsyncClient, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    acct = "inbox-poison"
+    await detector(client, acct)
+    headers = {**auth_headers(acct), **HEADERS}
+    before = (
+        REGISTRY.get_sample_value("nsentry_remote_write_samples_total", {"outcome": "dropped"})
+        or 0.0
+    )
+    holder = await asyncpg.connect(database_url)
+    try:
+        await holder.fetchval(LOCK, acct)
+        ok = await client.post(RW, content=series_body(0, 2), headers=headers)
+        assert ok.status_code == 204
+        # a body no check let in (written behind the service's back), between two good ones
+        await holder.execute(
+            "INSERT INTO np_anomaly_write_inbox (source_account_id, samples, body) "
+            "VALUES ($1, 7, $2)",
+            acct,
+            b"\xff\xff\xff\xff\xff",
+        )
+        ok = await client.post(RW, content=series_body(2, 2), headers=headers)
+        assert ok.status_code == 204
+        await holder.fetchval(UNLOCK, acct)
+    finally:
+        await holder.close()
+    await scored(client, acct)
+    values = [value for _, _, value in await stored_points(database_url, "up", acct)]
+    assert values == [0.0, 1.0, 2.0, 3.0]  # both good bodies, in order
+    assert await series_row(database_url, acct) == {
+        "n_seen": 4,
+        "points_count": 4,
+        "late_count": 0,
+        "duplicates_count": 0,
+        "waiting": 0,
+    }
+    after = REGISTRY.get_sample_value("nsentry_remote_write_samples_total", {"outcome": "dropped"})
+    assert after == before + 7
+    [dropped] = [r for r in caplog.records if "cannot be stored" in r.getMessage()]
+    assert dropped.levelname == "ERROR" and acct in dropped.getMessage()
