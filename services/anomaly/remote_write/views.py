@@ -109,9 +109,12 @@ _WRITE_BODY = {
             400,
             413,
             415,
+            503,
             d400="not a snappy-compressed WriteRequest, or a series this service cannot keep "
             "(nothing written)",
             d415=f"not Content-Type: {MEDIA_TYPE} (or a Content-Encoding other than snappy)",
+            d503="the database is unreachable, or over ANOMALY_REMOTE_WRITE_BACKLOG samples of "
+            "the account wait to be scored (`backlogged`): retry after Retry-After",
         ),
     },
 )
