@@ -260,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
             "PLUGIN_SECRET": secret,
             "NSELF_LICENSE_SKIP_VERIFY": "1",
             "LOG_LEVEL": "warning",
+            # the points are of January 2026: out of reach of the retention job
+            "ANOMALY_RETENTION_DAYS": "36500",
         }
         ids = [f"bulk-{k:03d}" for k in range(args.detectors)]
         singles = [f"one-{k:03d}" for k in range(args.connections)]

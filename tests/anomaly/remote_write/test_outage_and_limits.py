@@ -16,6 +16,8 @@ from tests.anomaly.conftest import T0, create_detector, served_on, through_outag
 from tests.anomaly.remote_write.support import HEADERS, Series, body, scored
 from tests.conftest import auth_headers, own_postgres
 
+pytestmark = pytest.mark.db  # its own Postgres (own_postgres), not a server fixture
+
 ACCOUNT = "rw-outage"
 
 
