@@ -49,7 +49,7 @@ from services.common.outage import outage_kind
 
 log = logging.getLogger("nsentry.anomaly.remote_write")
 
-BATCH_SAMPLES = 20_000  # samples scored per transaction, at most (one body may be more)
+BATCH_SAMPLES = 50_000  # samples scored per transaction, at most (one body may be more)
 BATCH_ROWS = 256  # bodies looked at per batch, at most
 DRAINS = 2  # batches being scored at once, across accounts
 # requests kept decoded from their acceptance to their drain in this process, at most
