@@ -210,15 +210,14 @@ class Thresholds(BaseModel):
         else:
             learning = np.asarray(scores.learning, dtype=bool).reshape(-1)
 
-        with np.errstate(invalid="ignore"):
-            no_expectation = np.isnan(scores.expected)
-            if self.direction == "up":
-                direction_ok = (vs > scores.expected) | no_expectation
-            elif self.direction == "down":
-                direction_ok = (vs < scores.expected) | no_expectation
-            else:
-                direction_ok = np.ones(n, dtype=bool)
-        passes = (scores.score >= self.score) & direction_ok
+        passes = scores.score >= self.score
+        if self.direction != "both":
+            with np.errstate(invalid="ignore"):
+                no_expectation = np.isnan(scores.expected)
+                if self.direction == "up":
+                    passes &= (vs > scores.expected) | no_expectation
+                else:
+                    passes &= (vs < scores.expected) | no_expectation
         crossed = np.zeros(n, dtype=bool)
         if self.upper is not None:
             crossed |= vs > self.upper
@@ -244,7 +243,7 @@ class Thresholds(BaseModel):
         if quiet_until is not None:
             eligible &= ts > quiet_until
         episodes = _Episodes(self, ts, before)
-        anomalies = np.flatnonzero(is_anomaly)
+        anomalies = is_anomaly.nonzero()[0]  # np.flatnonzero's, without its wrapper
         if anomalies.size:
             episodes.judge(anomalies, is_anomaly, eligible[anomalies], episode_start, page)
         final_start, final_paged = episodes.end(resolve)
@@ -357,10 +356,11 @@ def _as_state(state: ThresholdState | dict[str, Any] | None) -> ThresholdState:
 
 
 def _runs(passes: np.ndarray, carried: int) -> np.ndarray:
-    """Passing points in a row ending at each point, continuing ``carried``."""
+    """Passing points in a row ending at each point, continuing ``carried``: the
+    distance to the latest failing point at or before it (a failing point is 0 from
+    itself), the carried run ending at a virtual failure ``carried + 1`` before the batch."""
     index = np.arange(passes.shape[0])
-    last_fail = np.maximum.accumulate(np.where(passes, -1, index))
-    return np.where(passes, np.where(last_fail < 0, carried + index + 1, index - last_fail), 0)
+    return index - np.maximum.accumulate(np.where(passes, -1 - carried, index))
 
 
 def episode_end(policy: Thresholds, state: ThresholdState | dict[str, Any] | None) -> float | None:

@@ -128,8 +128,8 @@ def _judge(
     )
     return _Judged(
         is_anomaly=outcome.is_anomaly,
-        anomalies=np.flatnonzero(outcome.is_anomaly).tolist(),
-        severity=list(outcome.severity),
+        anomalies=outcome.is_anomaly.nonzero()[0].tolist(),
+        severity=outcome.severity.tolist(),
         episode_start=outcome.episode_start,
         opens=outcome.opens_episode(epoch) if learn else np.zeros(epoch.shape[0], dtype=bool),
         page=outcome.page,
