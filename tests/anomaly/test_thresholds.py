@@ -16,6 +16,7 @@ from services.anomaly.thresholds import (
     ThresholdResult,
     Thresholds,
     ThresholdState,
+    _runs,
     apply_one,
     episode_end,
     parse_thresholds,
@@ -693,3 +694,15 @@ def test_one_point_equals_the_vectorised_policy(
     if learn:
         assert verdict.state == reference.state.model_dump()
         assert bool(reference.opens_episode(ts)[0]) == (verdict.is_anomaly and start == timestamp)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.booleans(), max_size=40), st.integers(0, 10**6))
+def test_runs_count_passing_points_in_a_row_continuing_the_carried_run(
+    passes: list[bool], carried: int
+) -> None:
+    expected, run = [], carried
+    for passed in passes:
+        run = run + 1 if passed else 0
+        expected.append(run)
+    assert _runs(np.array(passes, dtype=bool), carried).tolist() == expected
