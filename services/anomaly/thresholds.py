@@ -231,9 +231,10 @@ class Thresholds(BaseModel):
         severity[is_anomaly] = WARNING
         severity[crossed | (hit & ~learning & (scores.score >= self.critical))] = CRITICAL
 
-        episode_start = _nans(n)
+        episode_start, resolve = np.empty(n), np.empty(n)  # NaN (np.full's, cheaper)
+        episode_start.fill(np.nan)
+        resolve.fill(np.nan)
         page = np.zeros(n, dtype=bool)
-        resolve = _nans(n)
         if not learn or n == 0:
             return ThresholdResult(is_anomaly, severity, episode_start, before, page, resolve)
 
@@ -355,17 +356,9 @@ def _as_state(state: ThresholdState | dict[str, Any] | None) -> ThresholdState:
     return ThresholdState.model_validate(state)
 
 
-def _nans(n: int) -> np.ndarray:
-    """``np.full(n, np.nan)``, without its Python-level wrapper."""
-    out = np.empty(n)
-    out.fill(np.nan)
-    return out
-
-
 def _runs(passes: np.ndarray, carried: int) -> np.ndarray:
-    """Passing points in a row ending at each point, continuing ``carried``: the
-    distance to the latest failing point at or before it (a failing point is 0 from
-    itself), the carried run ending at a virtual failure ``carried + 1`` before the batch."""
+    """Passing points in a row ending at each point, continuing ``carried``: the distance
+    to the latest failing point (``carried + 1`` before the batch if none; 0 at one)."""
     index = np.arange(passes.shape[0])
     return index - np.maximum.accumulate(np.where(passes, -1 - carried, index))
 
