@@ -28,9 +28,15 @@ from services.anomaly.detectors.base import Detector
 # series (models) per process and app; an `auto` model takes about 35 KB in memory (its
 # state is bounded: the same after a day or a year of points), others 2-40 KB
 DEFAULT_CAPACITY = 10_000
+# label sets -> series keys remembered (``DetectorCache.keys``); forgotten all at once
+# past this many (some 10 MB)
+KEY_MEMO_LIMIT = 50_000
+
+# (the group_by, the labels' items) -> the series key
+KeyMemo = dict[tuple[tuple[str, ...] | None, tuple[tuple[str, str], ...]], str]
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """A detector as of (``checkpoint_id``, ``position`` bytes of its journal)."""
 
@@ -54,6 +60,7 @@ class DetectorCache:
         self.capacity = capacity
         self._entries: OrderedDict[tuple[str, tuple[str, str]], Entry] = OrderedDict()
         self.group_by: dict[tuple[str, str], list[str] | None] = {}
+        self.keys: KeyMemo = {}  # series keys of the label sets met (``series_keys``)
         self.hits = 0  # detectors reused
         self.caught_up = 0  # ... after replaying journal chunks another replica wrote
         self.misses = 0  # detectors rebuilt from the checkpoint and the journal
@@ -83,3 +90,4 @@ class DetectorCache:
     def clear(self) -> None:
         self._entries.clear()
         self.group_by.clear()
+        self.keys.clear()

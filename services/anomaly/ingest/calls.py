@@ -4,7 +4,6 @@ late, and the points refused past ``max_series``."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,7 @@ def check_detectors(
     txn: IngestTransaction, call: Call, *, batch: bool, unknown_is_404: bool
 ) -> bool:
     """Whether every detector of the call exists and is enabled (else ``call.error``)."""
-    for detector_id in sorted({p.detector_id for p in call.points}):
+    for detector_id in sorted(set(call.detector_ids)):
         row = txn.detectors.get(detector_id)
         try:
             if row is None:
@@ -48,63 +47,89 @@ def check_detectors(
     return True
 
 
-Selected = dict[SeriesId, tuple[list[int], np.ndarray, np.ndarray]]
+# per series: the points to store (indices into the call, sorted by time), their epoch
+# seconds and which of them are late
+Selected = dict[SeriesId, tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def group_points(call: Call) -> tuple[list[SeriesId], np.ndarray]:
+    """The call's series (sorted) and each point's among them (-1: refused), found once
+    per call (``find_duplicates`` and ``select_points`` both use them)."""
+    if call.groups is not None:
+        return call.groups
+    series = call.series
+    assert series is not None
+    refused = {r.index for r in call.refused}
+    codes: dict[Any, int] = {}
+    first: list[int] = []
+    labelled = call.is_labelled()
+    keys: Any = zip(call.detector_ids, series, strict=True) if labelled else call.detector_ids
+    for i, key in enumerate(keys):
+        if i in refused:
+            first.append(-1)
+            continue
+        code = codes.get(key)
+        if code is None:
+            code = codes[key] = len(codes)
+        first.append(code)
+    found = list(codes)
+    sids: list[SeriesId] = found if labelled else [(d, EMPTY) for d in found]
+    ranked = sorted(range(len(sids)), key=sids.__getitem__)
+    rank = np.empty(len(sids) + 1, dtype=np.int64)
+    rank[ranked] = np.arange(len(sids))
+    rank[-1] = -1  # refused
+    call.groups = [sids[k] for k in ranked], rank[np.asarray(first, dtype=np.int64)]
+    return call.groups
 
 
 def select_points(txn: IngestTransaction, call: Call) -> Selected:
     """Per series: the call's points to store (indices, epoch seconds), sorted by time
     (duplicates counted and left out; of points repeated in the call the first is kept),
     and which of them are late. Points refused (``max_series``) are left out. Moves the
-    series' bookkeeping along."""
-    points = call.points
-    series = call.series
-    assert series is not None
-    epoch_all = call.epoch
-    by_series: dict[SeriesId, list[int]]
-    if len(points) == 1 and not call.refused:
-        by_series = {(points[0].detector_id, series[0]): [0]}
-    elif not call.labelled and not call.refused:  # every point in the unlabelled series
-        by_detector: dict[str, list[int]] = defaultdict(list)
-        for i, detector_id in enumerate(call.detector_ids):
-            by_detector[detector_id].append(i)
-        by_series = {(d, EMPTY): index for d, index in by_detector.items()}
-    else:
-        refused = {r.index for r in call.refused}
-        by_series = defaultdict(list)
-        for i, p in enumerate(points):
-            if i not in refused:
-                by_series[(p.detector_id, series[i])].append(i)
+    series' bookkeeping along. Vectorised over the whole call: per series, only its
+    counters and slices."""
+    sids, group = group_points(call)
+    index = np.flatnonzero(group >= 0) if call.refused else np.arange(group.shape[0])
+    group = group[index]
+    epoch = call.epoch[index]
+    order = np.lexsort((epoch, group))  # by series, then time; stable: first repeat first
+    index, epoch, group = index[order], epoch[order], group[order]
+    keep = np.ones(index.shape[0], dtype=bool)
+    keep[1:] = (epoch[1:] != epoch[:-1]) | (group[1:] != group[:-1])
+    lives = [txn.live[sid] for sid in sids]
+    starts = np.searchsorted(group, np.arange(len(sids) + 1)).tolist()
+    for k, live in enumerate(lives):
+        if live.existing or live.taken is not None:  # stored, or chosen by a former call
+            a, b = starts[k], starts[k + 1]
+            seen = np.fromiter(live.existing or (), dtype=np.float64)
+            if live.taken is not None:
+                seen = np.concatenate((seen, live.taken))
+            keep[a:b] &= ~np.isin(epoch[a:b], seen)
+    submitted = np.bincount(group[keep], minlength=len(sids)).tolist()
+    if not keep.all():
+        index, epoch, group = index[keep], epoch[keep], group[keep]
+    bound = np.array(
+        [-np.inf if live.last_ts is None else live.last_ts.timestamp() for live in lives]
+    )
+    late = epoch <= bound[group]
     selected: Selected = {}
-    for sid in sorted(by_series):
-        live = txn.live[sid]
-        index = np.asarray(by_series[sid], dtype=np.int64)
-        epoch = epoch_all[index]
-        if index.size > 1:
-            order = np.argsort(epoch, kind="stable")
-            index, epoch = index[order], epoch[order]
-            keep = np.ones(index.size, dtype=bool)
-            keep[1:] = epoch[1:] != epoch[:-1]
-        else:
-            keep = np.ones(1, dtype=bool)
-        if live.existing:
-            keep &= ~np.isin(epoch, np.fromiter(live.existing, dtype=np.float64))
-        duplicates = int(index.size - keep.sum())
-        if duplicates:
-            index, epoch = index[keep], epoch[keep]
+    at = 0
+    for k, live in enumerate(lives):
+        n = submitted[k]
+        duplicates = starts[k + 1] - starts[k] - n
         live.duplicates += duplicates
-        live.submitted += int(index.size)
+        live.submitted += n
         call.outcome.duplicates += duplicates
-        if not index.size:
+        if not n:
             continue
-        live.existing.update(epoch.tolist())
-        if live.last_ts is None:
-            late = np.zeros(index.size, dtype=bool)
-        else:
-            late = epoch <= live.last_ts.timestamp()
+        b = at + n
+        epochs = epoch[at:b]
+        live.taken = epochs if live.taken is None else np.concatenate((live.taken, epochs))
         live.scored = True
-        call.expected += int(index.size)
-        call.late += int(late.sum())
-        selected[sid] = (index.tolist(), epoch, late)
+        selected[sids[k]] = (index[at:b], epochs, late[at:b])
+        at = b
+    call.expected += int(index.shape[0])
+    call.late += int(late.sum())
     return selected
 
 
@@ -132,16 +157,9 @@ async def find_duplicates(
         else:
             if not latest:
                 continue
-            if call.labelled:
-                bound = np.array(
-                    [
-                        latest.get(sid, -np.inf)
-                        for sid in zip(call.detector_ids, series, strict=True)
-                    ]
-                )
-            else:
-                unlabelled = {d: ts for (d, key), ts in latest.items() if key == EMPTY}
-                bound = np.array([unlabelled.get(d, -np.inf) for d in call.detector_ids])
+            sids, group = group_points(call)
+            bounds = np.array([latest.get(sid, -np.inf) for sid in sids] + [-np.inf])
+            bound = bounds[group]  # -1 (refused): the last, never a candidate
             candidates = np.flatnonzero(call.epoch <= bound).tolist()
         for i in candidates:
             ids.append(call.points[i].detector_id)
@@ -151,6 +169,8 @@ async def find_duplicates(
         for r in await conn.fetch(sql.DUPLICATES_SQL, txn.account, ids, keys, stamps):
             live = txn.live.get((r["detector_id"], r["series_key"]))
             if live is not None:
+                if live.existing is None:
+                    live.existing = set()
                 live.existing.add(r["ts"].timestamp())
 
 

@@ -4,6 +4,7 @@ model as the transaction goes (``transaction.py`` drives them, ``staging.py`` wr
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,9 +21,20 @@ from services.anomaly.thresholds import Thresholds
 from services.common.errors import ApiError
 
 # A new checkpoint is written once the journal holds this many scoring calls or points
-# (whichever first): bounded rows and replays, and a full state written rarely.
+# (whichever first): bounded rows and replays, and a full state written rarely. Each
+# series has its own share of these, between half and all of them, fixed by its key
+# (``checkpoint_share``): the series of a remote write target, which start together, do
+# not all checkpoint on the same request (and twin detectors fed alike stay alike).
 CHECKPOINT_CHUNKS = 64
 CHECKPOINT_POINTS = 1000
+_SHARES = 1024
+
+
+def checkpoint_share(series_key: str) -> float:
+    """The series' share of ``CHECKPOINT_CHUNKS`` and ``CHECKPOINT_POINTS``, in (0.5, 1]:
+    spread evenly over series keys, the same in every process (a CRC of the key)."""
+    return 1.0 - (zlib.crc32(series_key.encode()) % _SHARES) / (2 * _SHARES)
+
 
 # a series of a detector: (detector id, series key)
 SeriesId = tuple[str, str]
@@ -36,7 +48,7 @@ def nan_none(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
-@dataclass
+@dataclass(slots=True)
 class LockedSeries:
     """A locked series: its detector's row, its own state row (None: a new series), its
     live detector as the transaction goes, and what to write."""
@@ -54,9 +66,10 @@ class LockedSeries:
     policy: Thresholds | None = None
     chunks: int = 0  # journaled since the checkpoint
     points: int = 0
-    journal: bytearray = field(default_factory=bytearray)  # to append, or the whole one
+    journal: bytes = b""  # to append, or the whole one
     checkpoint: dict[str, Any] | None = None  # a new checkpoint to write
-    existing: set[float] = field(default_factory=set)  # stored (epoch s), looked up
+    existing: set[float] | None = None  # stored (epoch s), looked up
+    taken: np.ndarray | None = None  # chosen to store by the transaction's calls so far
     scored: bool = False
     submitted: int = 0
     duplicates: int = 0
@@ -74,12 +87,20 @@ class LockedSeries:
         assert self.detector is not None
         self.chunks += 1
         self.points += int(epoch.shape[0])
-        if self.chunks >= CHECKPOINT_CHUNKS or self.points >= CHECKPOINT_POINTS:
+        if (
+            self.chunks * 2 >= CHECKPOINT_CHUNKS or self.points * 2 >= CHECKPOINT_POINTS
+        ) and self._checkpoint_due():
             self.checkpoint = {"model": statecodec.pack(self.detector.get_state())}
-            self.journal = bytearray()
+            self.journal = b""
             self.chunks = self.points = 0
         else:
             self.journal += statecodec.journal_chunk(epoch, values)
+
+    def _checkpoint_due(self) -> bool:
+        share = checkpoint_share(self.series_key)
+        return self.chunks >= math.ceil(CHECKPOINT_CHUNKS * share) or self.points >= math.ceil(
+            CHECKPOINT_POINTS * share
+        )
 
 
 @dataclass
@@ -105,7 +126,10 @@ class Call:
     refused: list[Refused] = field(default_factory=list)
     outcome: IngestOutcome = field(default_factory=IngestOutcome)
     quiet_until: float | None = None  # points at or before it page nobody (a backfill)
+    # its series (sorted) and each point's among them, -1: refused (``calls.group_points``)
+    groups: tuple[list[SeriesId], np.ndarray] | None = None
     _epoch: np.ndarray | None = None
+    _values: np.ndarray | None = None
     _detector_ids: list[str] | None = None
 
     @property
@@ -125,6 +149,15 @@ class Call:
         return self.labelled
 
     @property
+    def values(self) -> np.ndarray:
+        """The points' values."""
+        if self._values is None:
+            self._values = np.fromiter(
+                (p.value for p in self.points), dtype=np.float64, count=len(self.points)
+            )
+        return self._values
+
+    @property
     def epoch(self) -> np.ndarray:
         """The points' timestamps in epoch seconds (what the detectors see)."""
         if self._epoch is None:
@@ -134,14 +167,3 @@ class Call:
                 count=len(self.points),
             )
         return self._epoch
-
-
-class Stamps:
-    """The timestamps of the points at ``order`` (looked up only for the few needed)."""
-
-    def __init__(self, points: Sequence[PointLike], order: list[int]) -> None:
-        self.points = points
-        self.order = order
-
-    def __getitem__(self, i: int) -> datetime:
-        return self.points[self.order[i]].timestamp

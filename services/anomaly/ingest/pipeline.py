@@ -98,13 +98,19 @@ async def _score_and_write(
     returned: dict[SeriesId, tuple[int, int]] = {}
     inflight: asyncio.Future[list[asyncpg.Record]] | None = None
     try:
+        # each call's series in order (sorted, as the parts): a cursor per call
+        queues = [(call, list(selected.items())) for call, selected in plans]
+        cursors = [0] * len(queues)
         for part in _parts(txn):
             txn.new_part()
-            members = set(part)
-            for call, selected in plans:
-                for sid, (order, epoch, late) in selected.items():
-                    if sid in members:
+            if part:
+                for q, (call, items) in enumerate(queues):
+                    k = cursors[q]
+                    while k < len(items) and items[k][0] <= part[-1]:
+                        sid, (order, epoch, late) = items[k]
                         txn.score(call, sid, order, epoch, late)
+                        k += 1
+                    cursors[q] = k
             txn.staged = part  # every series of the part, scored or only counted
             args = txn.write_args()
             if inflight is not None:
@@ -271,7 +277,7 @@ class Ingestor:
                     plans.append((sid, epoch, late))
                 await txn.load_detectors(conn)
                 for sid, epoch, late in plans:
-                    txn.score(call, sid, groups[sid], epoch, late)
+                    txn.score(call, sid, np.asarray(groups[sid], dtype=np.int64), epoch, late)
                 written, committed = await txn.write(conn, sql.UPDATE_SQL)
             returned = committed  # only once COMMIT went through
         finally:
@@ -301,7 +307,7 @@ class Ingestor:
         ``isolate_errors``: an unknown or disabled detector fails only its own call (the
         others go on); otherwise it is raised and nothing is written.
         """
-        detector_ids = sorted({p.detector_id for call in calls for p in call.points})
+        detector_ids = sorted(set().union(*(call.detector_ids for call in calls)))
         replica = await self._replica_allowed()
         txn = IngestTransaction(account, self.cache, self.clock())
         returned = None

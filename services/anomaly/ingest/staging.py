@@ -14,7 +14,6 @@ from services.anomaly.ingest.live import (
     Call,
     LockedSeries,
     SeriesId,
-    Stamps,
     finite_or_none,
     nan_none,
 )
@@ -26,6 +25,10 @@ from services.anomaly.series import EMPTY, describe, labels_of
 def _named(name: str, series_key: str) -> str:
     """The detector's name, with the series for a labelled one: ``API latency {instance="b"}``."""
     return name if series_key == EMPTY else f"{name} {describe(series_key)}"
+
+
+def _joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
 
 
 class Staged:
@@ -46,7 +49,11 @@ class Staged:
         self.new_part()
 
     def new_part(self) -> None:
+        # key, series key (lists), epoch, value, score, expected, lower, upper, late (an
+        # array per series, joined once by ``write_args``), anomalies' position,
+        # severity, context (lists)
         self.points = [[] for _ in range(12)]
+        self.staged_points = 0
         self.pages = [[] for _ in range(9)]
         self.resolves = [[] for _ in range(3)]
         self.staged = []
@@ -56,10 +63,9 @@ class Staged:
         self,
         call: Call,
         live: LockedSeries,
-        keys: list[Any],
-        ts_list: Stamps,
-        values_list: list[float],
+        order: np.ndarray,
         epoch: np.ndarray,
+        values: np.ndarray,
         late: np.ndarray,
         s: ScoredSeries,
         anomalous: list[int],
@@ -67,17 +73,20 @@ class Staged:
         row = live.detector_row
         series_key = live.series_key
         p = self.points
-        offset = len(p[0])  # positions are 1-based over the whole transaction
-        n = len(keys)
-        p[0].extend(keys)
+        offset = self.staged_points  # positions are 1-based over the part
+        n = epoch.shape[0]
+        self.staged_points += n
+        keys = call.keys
+        p[0].extend([row["id"]] * n if keys is None else [keys[i] for i in order.tolist()])
         p[1].extend([series_key] * n)
-        p[2].extend(np.rint(epoch * 1e6).astype(np.int64).tolist())
-        p[3].extend(values_list)
-        p[4].extend(s.score.tolist())
-        p[5].extend(s.expected.tolist())
-        p[6].extend(s.lower.tolist())
-        p[7].extend(s.upper.tolist())
-        p[8].extend(late.tolist())
+        p[2].append(epoch)
+        p[3].append(values)
+        p[4].append(s.score)
+        p[5].append(s.expected)
+        p[6].append(s.lower)
+        p[7].append(s.upper)
+        p[8].append(late)
+        points = call.points
         for i in anomalous:
             start = s.episode_start[i]
             context = {
@@ -93,14 +102,15 @@ class Staged:
             p[9].append(offset + i + 1)
             p[10].append(s.severity[i])
             p[11].append(context)
-            ts = ts_list[i]
+            point = points[int(order[i])]
+            ts = point.timestamp
             self.anomaly_rows[(row["id"], series_key, ts)] = (
                 call,
                 {
                     "detector_id": row["id"],
                     "labels": labels_of(series_key),
                     "timestamp": ts.astimezone(UTC),
-                    "value": values_list[i],
+                    "value": point.value,
                     "score": float(s.score[i]),
                     "severity": s.severity[i],
                     "expected": nan_none(float(s.expected[i])),
@@ -115,7 +125,7 @@ class Staged:
                 },
             )
             if s.page[i] and row["escalation_policy_id"] and start is not None:
-                self._stage_page(live, ts, values_list[i], s, i, from_epoch(start))
+                self._stage_page(live, ts, point.value, s, i, from_epoch(start))
 
     def _stage_page(
         self,
@@ -183,12 +193,15 @@ class Staged:
     # -- the write
     def write_args(self) -> list[Any]:
         """The arguments of the write statement for what is staged."""
-        keys, series, *columns = self.points
+        keys, series, epoch, *columns = self.points
         return [
             self.account,
             "\n".join(keys) if self.text_keys else keys,
             "\n".join(series),
-            *columns,
+            np.rint(_joined(epoch, np.float64) * 1e6).astype(np.int64).tolist(),
+            *(_joined(c, np.float64).tolist() for c in columns[:5]),
+            _joined(columns[5], np.bool_).tolist(),
+            *columns[6:],
             *self._series_columns(),
             *self.pages,
             *self.resolves,
@@ -196,36 +209,54 @@ class Staged:
         ]
 
     def _series_columns(self) -> list[list[Any]]:
-        d: list[list[Any]] = [[] for _ in range(18)]
+        rows: list[tuple[Any, ...]] = []
         for sid in self.staged:
             live = self.live[sid]
             detector = live.detector if live.scored else None  # None: the stored state stays
-            d[0].append(sid[0])
-            d[1].append(sid[1])
-            d[2].append(live.new)
-            d[3].append(live.checkpoint is not None)
-            d[4].append(live.checkpoint)
-            d[5].append(bytes(live.journal))
-            d[6].append(live.policy_state if detector is not None else None)
-            d[7].append(int(detector.n_seen) if detector is not None else None)
-            d[8].append(int(detector.warmup) if detector is not None else None)
-            d[9].append(live.submitted)
-            d[10].append(live.duplicates)
-            last = live.last_point
-            d[11].append(last[0] if last else None)
-            d[12].append(last[1] if last else None)
-            d[13].append(last[2] if last else None)
-            d[14].append(live.last_anomaly_at)
-            d[15].append(live.learning if detector is not None else None)
-            key, ends_at = None, None
-            if detector is not None:
-                assert live.policy is not None
-                key, ends_at = open_episode(
-                    self.account, sid[0], sid[1], live.policy, live.policy_state
+            last = live.last_point or (None, None, None)
+            if detector is None:
+                rows.append(
+                    (
+                        *sid,
+                        live.new,
+                        live.checkpoint is not None,
+                        live.checkpoint,
+                        live.journal,
+                        None,
+                        None,
+                        None,
+                        live.submitted,
+                        live.duplicates,
+                        *last,
+                        live.last_anomaly_at,
+                        None,
+                        None,
+                        None,
+                    )
                 )
-            d[16].append(key)
-            d[17].append(ends_at)
-        return d
+                continue
+            assert live.policy is not None
+            rows.append(
+                (
+                    *sid,
+                    live.new,
+                    live.checkpoint is not None,
+                    live.checkpoint,
+                    live.journal,
+                    live.policy_state,
+                    int(detector.n_seen),
+                    int(detector.warmup),
+                    live.submitted,
+                    live.duplicates,
+                    *last,
+                    live.last_anomaly_at,
+                    live.learning,
+                    *open_episode(self.account, sid[0], sid[1], live.policy, live.policy_state),
+                )
+            )
+        if not rows:
+            return [[] for _ in range(18)]
+        return [list(column) for column in zip(*rows, strict=True)]
 
     async def write(
         self, conn: asyncpg.Connection, sql: str

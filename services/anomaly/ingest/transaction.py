@@ -13,7 +13,7 @@ to the cache.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ import asyncpg
 import numpy as np
 
 from services.anomaly.ingest import sql, statecodec
-from services.anomaly.ingest.cache import DetectorCache, Entry
+from services.anomaly.ingest.cache import KEY_MEMO_LIMIT, DetectorCache, Entry, KeyMemo
 from services.anomaly.ingest.live import (
     CHECKPOINT_CHUNKS,
     CHECKPOINT_POINTS,
@@ -29,7 +29,6 @@ from services.anomaly.ingest.live import (
     LockedSeries,
     Refused,
     SeriesId,
-    Stamps,
 )
 from services.anomaly.ingest.outcome import PointLike
 from services.anomaly.ingest.scoring import build_detector, score_points
@@ -64,25 +63,34 @@ def max_series_error(detector_id: str, key: str, limit: int, index: int | None) 
     )
 
 
-KeyMemo = dict[tuple[tuple[str, ...] | None, tuple[tuple[str, str], ...]], str]
+GroupBys = dict[str, tuple[str, ...] | None]
 
 
 def series_keys(
     points: Sequence[PointLike],
     group_by_of: Callable[[str], list[str] | None],
     memo: KeyMemo,
+    group_bys: GroupBys | None = None,
 ) -> list[str]:
-    """Each point's series key under its detector's group_by (``group_by_of``). A label
-    set met again under the same group_by (remote write repeats a series' labels with
-    each sample) is keyed once: ``memo`` remembers."""
+    """Each point's series key under its detector's group_by (``group_by_of``; the ones
+    used are left in ``group_bys``). A label set met again under the same group_by is
+    keyed once: ``memo`` remembers (the process' series keys, ``DetectorCache.keys``),
+    and the points of a series sharing one labels object (remote write's samples) are
+    looked up once."""
     keys: list[str] = []
-    group_bys: dict[str, tuple[str, ...] | None] = {}
+    if group_bys is None:
+        group_bys = {}
+    same: dict[int, tuple[str, Mapping[str, str], str]] = {}  # id(labels): the last key
     for p in points:
         labels = getattr(p, "labels", None)
         if labels is None:
             keys.append(EMPTY)
             continue
         detector_id = p.detector_id
+        known = same.get(id(labels))
+        if known is not None and known[1] is labels and known[0] == detector_id:
+            keys.append(known[2])
+            continue
         if detector_id in group_bys:
             group_by = group_bys[detector_id]
         else:
@@ -91,7 +99,10 @@ def series_keys(
         seen = (group_by, tuple(labels.items()))
         key = memo.get(seen)
         if key is None:
+            if len(memo) >= KEY_MEMO_LIMIT:
+                memo.clear()
             key = memo[seen] = series_key(labels, group_by)
+        same[id(labels)] = (detector_id, labels, key)
         keys.append(key)
     return keys
 
@@ -110,7 +121,8 @@ class IngestTransaction(Staged):
         self._asked: set[SeriesId] = set()  # looked up already (found or not)
         self._taken: dict[SeriesId, Entry] = {}
         self._policies: dict[str, Thresholds] = {}  # per detector: its series share it
-        self._keys: KeyMemo = {}  # series keys of the label sets met
+        # per call: the series keys guessed before the lock, and the group_bys they used
+        self._guessed: dict[int, tuple[GroupBys, list[str]]] = {}
         super().__init__()
 
     # -- lock, series and detectors
@@ -125,7 +137,9 @@ class IngestTransaction(Staged):
             if call.series is not None:
                 wanted.update(zip((p.detector_id for p in call.points), call.series, strict=True))
                 continue
-            keys = series_keys(call.points, self._guessed_group_by, self._keys)
+            group_bys: GroupBys = {}
+            keys = series_keys(call.points, self._guessed_group_by, self.cache.keys, group_bys)
+            self._guessed[id(call)] = (group_bys, keys)
             wanted.update(zip(call.detector_ids, keys, strict=True))
         return sorted(wanted)
 
@@ -192,8 +206,8 @@ class IngestTransaction(Staged):
                 distinct.append({(d, EMPTY) for d in set(call.detector_ids)})
                 continue
             if call.series is None:
-                call.series = series_keys(
-                    call.points, lambda d: self.detectors[d]["group_by"], self._keys
+                call.series = self._guessed_keys(call) or series_keys(
+                    call.points, lambda d: self.detectors[d]["group_by"], self.cache.keys
                 )
             distinct.append(set(zip(call.detector_ids, call.series, strict=True)))
         every: set[SeriesId] = set().union(*distinct)
@@ -212,6 +226,21 @@ class IngestTransaction(Staged):
             for i, sid in enumerate(zip(call.detector_ids, call.series, strict=True)):
                 if sid not in self.live:
                     self._new_series(call, i, sid)
+
+    def _guessed_keys(self, call: Call) -> list[str] | None:
+        """The keys guessed before the lock, if every group_by they used was right."""
+        guessed = self._guessed.get(id(call))
+        if guessed is None:
+            return None
+        group_bys, keys = guessed
+        for detector_id, group_by in group_bys.items():
+            row = self.detectors.get(detector_id)
+            if row is None:
+                return None
+            names = row["group_by"]
+            if (None if names is None else tuple(names)) != group_by:
+                return None
+        return keys
 
     def _new_series(self, call: Call, index: int, sid: SeriesId) -> None:
         row = self.detectors[sid[0]]
@@ -318,10 +347,9 @@ class IngestTransaction(Staged):
             if live.detector is None or sid not in returned:
                 continue
             checkpoint_id, position = returned[sid]
-            self.cache.put(
-                self.account,
-                sid,
-                Entry(
+            entry = live.entry
+            if entry is None:
+                entry = Entry(
                     detector=live.detector,
                     algorithm=live.detector_row["algorithm"],
                     params=live.detector_row["params"],
@@ -329,19 +357,23 @@ class IngestTransaction(Staged):
                     position=position,
                     chunks=live.chunks,
                     points=live.points,
-                ),
-            )
+                )
+            else:  # the one taken (this transaction's own): brought up to date
+                entry.checkpoint_id, entry.position = checkpoint_id, position
+                entry.chunks, entry.points = live.chunks, live.points
+            self.cache.put(self.account, sid, entry)
 
     # -- scoring
     def score(
         self,
         call: Call,
         sid: SeriesId,
-        order: list[int],
+        order: np.ndarray,
         epoch: np.ndarray,
         late: np.ndarray,
     ) -> None:
-        """Score a call's kept points of one series (sorted by time) and stage them."""
+        """Score a call's kept points of one series (``order``: their indices, sorted by
+        time) and stage them."""
         live = self.live[sid]
         assert live.detector is not None
         if live.policy is None:
@@ -351,10 +383,7 @@ class IngestTransaction(Staged):
                 self._policies[sid[0]] = policy
             live.policy = policy
         points = call.points
-        n = len(order)
-        values_list = [points[i].value for i in order]
-        ts_list = Stamps(points, order)
-        values = np.asarray(values_list, dtype=np.float64)
+        values = call.values[order]
         s = score_points(
             live.detector,
             live.policy,
@@ -367,28 +396,33 @@ class IngestTransaction(Staged):
         )
         live.policy_state = s.policy_state
         live.learning = s.learning
-        learned = np.flatnonzero(~late)
-        if learned.size:
-            if learned.size == n:
-                live.learned(epoch, values)
-            else:
+        n = epoch.shape[0]
+        if not late.any():
+            live.learned(epoch, values)
+            last = n - 1
+        else:
+            learned = np.flatnonzero(~late)
+            last = int(learned[-1]) if learned.size else -1
+            if learned.size:
                 live.learned(epoch[learned], values[learned])
-            last = int(learned[-1])
-            live.last_ts = ts_list[last]
-            live.last_point = (ts_list[last], values_list[last], float(s.score[last]))
-        anomalous = np.flatnonzero(s.is_anomaly).tolist()
+        if last >= 0:
+            point = points[int(order[last])]
+            live.last_ts = point.timestamp
+            live.last_point = (point.timestamp, point.value, float(s.score[last]))
+        anomalous = np.flatnonzero(s.is_anomaly).tolist() if s.is_anomaly.any() else []
         if anomalous:
-            newest = max(ts_list[i] for i in anomalous)
+            newest = max(points[int(order[i])].timestamp for i in anomalous)
             if live.last_anomaly_at is None or newest > live.last_anomaly_at:
                 live.last_anomaly_at = newest
-        keys = [sid[0]] * n if call.keys is None else [call.keys[i] for i in order]
         if sid not in self.staged_ids:
             self.staged_ids.add(sid)
             self.staged.append(sid)
-        self.stage_points(call, live, keys, ts_list, values_list, epoch, late, s, anomalous)
-        ended = np.flatnonzero(~np.isnan(s.resolve))
-        for i in ended.tolist():
-            self.stage_resolve(live, ts_list[i], values_list[i], float(s.resolve[i]))
+        self.stage_points(call, live, order, epoch, values, late, s, anomalous)
+        resolve = s.resolve.tolist()
+        for i, start in enumerate(resolve):
+            if start == start:  # not NaN: an episode ended here
+                point = points[int(order[i])]
+                self.stage_resolve(live, point.timestamp, point.value, start)
 
     def touched(self) -> list[SeriesId]:
         """Series to write (sorted): the ones with points submitted by a call that went
