@@ -169,12 +169,13 @@ ins AS (
 
 # Series ($14..$31): detector id, series key, whether it is new (inserted, else updated);
 # the learned state (checkpoint?, its state, the journal bytes to append, or with a
-# checkpoint the whole journal after it); the threshold state; n_seen, warmup; counters
-# and the latest point; whether the model is still learning (its own verdict: status
-# `learning`); the open episode's dedup key and when the paging worker ends it if no
-# point comes (NULL: nothing to resolve then). Unchanged state and journal are not
-# rewritten; a series only counted (duplicates) keeps its threshold state. New series
-# bump their detector's series_count (the max_series bound).
+# checkpoint the whole journal after it); the threshold state (one JSON array for all
+# the series, null for none: as a jsonb[], each element was a JSON encoding of its own);
+# n_seen, warmup; counters and the latest point; whether the model is still learning
+# (its own verdict: status `learning`); the open episode's dedup key and when the
+# paging worker ends it if no point comes (NULL: nothing to resolve then). Unchanged
+# state and journal are not rewritten; a series only counted (duplicates) keeps its
+# threshold state. New series bump their detector's series_count (the max_series bound).
 # Pages ($32..$40): one outbox row per episode, at its first eligible anomaly. Resolves
 # ($41..$43): the dedup keys of episodes that ended, whose alert is to be resolved; a row
 # only for an episode with an open-page row (written before, or in this statement). Both
@@ -190,7 +191,12 @@ sv AS (
     SELECT s.*, COALESCE(c.accepted, 0) AS accepted, COALESCE(c.anomalies, 0) AS anomalies,
            COALESCE(c.late, 0) AS late_points
       FROM unnest($14::text[], $15::text[], $16::bool[], $17::bool[], $18::jsonb[],
-                  $19::bytea[], $20::jsonb[], $21::bigint[], $22::int[], $23::int[],
+                  $19::bytea[],
+                  ARRAY(SELECT NULLIF(e.state, 'null')
+                          FROM jsonb_array_elements($20::text::jsonb) WITH ORDINALITY
+                               AS e(state, n)
+                         ORDER BY e.n),
+                  $21::bigint[], $22::int[], $23::int[],
                   $24::int[], $25::timestamptz[], $26::float8[], $27::float8[],
                   $28::timestamptz[], $29::bool[], $30::text[], $31::timestamptz[])
            AS s(detector_id, series_key, new, checkpoint, state, journal, policy_state,

@@ -4,6 +4,7 @@ and what the statement returns, taken back in (``absorb``)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -208,7 +209,7 @@ class Staged:
             self.scored_at,
         ]
 
-    def _series_columns(self) -> list[list[Any]]:
+    def _series_columns(self) -> list[Any]:
         rows: list[tuple[Any, ...]] = []
         for sid in self.staged:
             live = self.live[sid]
@@ -254,9 +255,11 @@ class Staged:
                     *open_episode(self.account, sid[0], sid[1], live.policy, live.policy_state),
                 )
             )
-        if not rows:
-            return [[] for _ in range(18)]
-        return [list(column) for column in zip(*rows, strict=True)]
+        columns: list[Any] = (
+            [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 18
+        )
+        columns[6] = json.dumps(columns[6])  # the threshold states: one JSON array
+        return columns
 
     async def write(
         self, conn: asyncpg.Connection, sql: str
