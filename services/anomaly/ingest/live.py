@@ -21,18 +21,21 @@ from services.anomaly.thresholds import Thresholds
 from services.common.errors import ApiError
 
 # A new checkpoint is written once the journal holds this many scoring calls or points
-# (whichever first): bounded rows and replays, and a full state written rarely. Each
-# series has its own share of these, between half and all of them, fixed by its key
-# (``checkpoint_share``): the series of a remote write target, which start together, do
-# not all checkpoint on the same request (and twin detectors fed alike stay alike).
+# (whichever first): bounded rows and replays, and a full state written rarely. A
+# series' first checkpoint comes after its own share of these, between half and all of
+# them, fixed by its key (``checkpoint_share``): the series of a remote write target,
+# which start together, then checkpoint on different requests from the first on (not
+# all on one, a request of seconds), and as often as before (twin detectors fed alike
+# stay alike).
 CHECKPOINT_CHUNKS = 64
 CHECKPOINT_POINTS = 1000
 _SHARES = 1024
 
 
 def checkpoint_share(series_key: str) -> float:
-    """The series' share of ``CHECKPOINT_CHUNKS`` and ``CHECKPOINT_POINTS``, in (0.5, 1]:
-    spread evenly over series keys, the same in every process (a CRC of the key)."""
+    """The share of ``CHECKPOINT_CHUNKS`` and ``CHECKPOINT_POINTS`` after which a series
+    first checkpoints, in (0.5, 1]: spread evenly over series keys, the same in every
+    process (a CRC of the key)."""
     return 1.0 - (zlib.crc32(series_key.encode()) % _SHARES) / (2 * _SHARES)
 
 
@@ -59,6 +62,7 @@ class LockedSeries:
     last_ts: datetime | None
     policy_state: dict[str, Any]
     n_seen: int = 0
+    checkpointed: bool = False  # the row holds a checkpoint (else its first is to come)
     new: bool = False  # inserted by this transaction
     state: Any = None  # the stored checkpoint and journal (rebuild), as the lock read them
     stored_journal: bytes = b""
@@ -91,16 +95,16 @@ class LockedSeries:
             self.chunks * 2 >= CHECKPOINT_CHUNKS or self.points * 2 >= CHECKPOINT_POINTS
         ) and self._checkpoint_due():
             self.checkpoint = {"model": statecodec.pack(self.detector.get_state())}
+            self.checkpointed = True
             self.journal = b""
             self.chunks = self.points = 0
         else:
             self.journal += statecodec.journal_chunk(epoch, values)
 
     def _checkpoint_due(self) -> bool:
-        share = checkpoint_share(self.series_key)
-        return self.chunks >= math.ceil(CHECKPOINT_CHUNKS * share) or self.points >= math.ceil(
-            CHECKPOINT_POINTS * share
-        )
+        share = 1.0 if self.checkpointed else checkpoint_share(self.series_key)
+        chunks, points = math.ceil(CHECKPOINT_CHUNKS * share), math.ceil(CHECKPOINT_POINTS * share)
+        return self.chunks >= chunks or self.points >= points
 
 
 @dataclass

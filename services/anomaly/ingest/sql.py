@@ -30,7 +30,8 @@ WITH d AS MATERIALIZED (
        FOR UPDATE
 ),
 s AS MATERIALIZED (
-    SELECT s.detector_id, s.series_key, s.last_ts, s.n_seen, s.policy_state, s.checkpoint_id,"""
+    SELECT s.detector_id, s.series_key, s.last_ts, s.n_seen, s.policy_state, s.checkpoint_id,
+           s.state IS NOT NULL AS checkpointed,"""
 _LOCK_TAIL = """
       FROM unnest($3::text[], $4::text[], $5::int8[], $6::int4[])
            AS c(detector_id, series_key, checkpoint_id, position)
@@ -46,7 +47,7 @@ SELECT d.id, d.name, d.algorithm, d.enabled, d.escalation_policy_id, d.group_by,
        CASE WHEN row_number() OVER w = 1 THEN d.params END AS params,
        CASE WHEN row_number() OVER w = 1 THEN d.thresholds END AS thresholds,
        s.series_key, s.last_ts, s.n_seen, s.policy_state, s.checkpoint_id, s.cached,
-       s.state, s.journal{replica}
+       s.checkpointed, s.state, s.journal{replica}
   FROM d LEFT JOIN s ON s.detector_id = d.id
 WINDOW w AS (PARTITION BY d.id ORDER BY s.series_key)
  ORDER BY d.id, s.series_key
@@ -67,7 +68,7 @@ LOCK_REPLICA_SQL = (
 # point's series depends on the detector's group_by, known once locked), in full.
 SERIES_SQL = """
 SELECT s.detector_id, s.series_key, s.last_ts, s.n_seen, s.policy_state, s.checkpoint_id,
-       false AS cached, s.state, s.journal
+       false AS cached, s.state IS NOT NULL AS checkpointed, s.state, s.journal
   FROM unnest($2::text[], $3::text[]) AS c(detector_id, series_key)
   JOIN np_anomaly_series s
     ON s.source_account_id = $1 AND s.detector_id = c.detector_id

@@ -192,6 +192,7 @@ class IngestTransaction(Staged):
             last_ts=r["last_ts"],
             policy_state=r["policy_state"] or {},
             n_seen=r["n_seen"],
+            checkpointed=r["checkpointed"],
             state=r["state"],
             stored_journal=r["journal"],
         )
