@@ -127,7 +127,7 @@ class WriteInbox:
         self._decoded: dict[int, Decoded] = {}  # by inbox row id, oldest first
         self._label_sets: LabelMemo = {}  # the label sets met, decoded
 
-    async def accept(self, account: str, body: bytes) -> Decoded:
+    async def accept(self, account: str, body: bytes) -> None:
         """Check a request (400 if it is not one) and store it; 503 past the backlog."""
         request = decode(body, self._label_sets)
         async with tenant_transaction(self.pool, account) as conn:
@@ -143,7 +143,6 @@ class WriteInbox:
             del self._decoded[next(iter(self._decoded))]
         self._decoded[stored] = request
         self.wake(account)
-        return request
 
     def wake(self, account: str) -> None:
         """Bodies of ``account`` wait: drain them (a task per account)."""
@@ -190,7 +189,9 @@ class WriteInbox:
                 if outcome == "busy":  # another replica drains it: look again later
                     await asyncio.sleep(delay)
                     delay = min(1.0, delay * 2)
-                elif outcome == "empty" and account not in self._pending:
+                    continue
+                delay = 0.05
+                if outcome == "empty" and account not in self._pending:
                     return
         except asyncio.CancelledError:
             raise

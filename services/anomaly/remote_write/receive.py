@@ -40,7 +40,7 @@ import asyncpg
 
 from services.anomaly.ingest.outcome import IngestOutcome
 from services.anomaly.ingest.pipeline import BeforeCommit, Ingestor
-from services.anomaly.ingest.routed import MAX_MS, Point, at_ms, feed, in_range, json_value
+from services.anomaly.ingest.routed import Point, at_ms, feed, in_range, json_value
 from services.anomaly.remote_write.decode import Decoded, Labels
 from services.anomaly.remote_write.selector import Selector, SelectorError, parse_selector
 from services.common.metrics import REMOTE_WRITE_SAMPLES
@@ -80,16 +80,13 @@ def targets_of(rows: list[asyncpg.Record]) -> list[Target]:
     return targets
 
 
-def _skip_reason(ms: int, value: float) -> str | None:
-    if not math.isfinite(value):
-        if math.isnan(value) and struct.unpack("<Q", struct.pack("<d", value))[0] == (
-            STALE_NAN_BITS
-        ):
-            return "stale"
-        return "not_finite"
-    if not in_range(ms):
+def _skip_reason(value: float) -> str:
+    """Why a sample not finite or out of range is skipped (its outcome counted)."""
+    if math.isfinite(value):
         return "out_of_range"
-    return None
+    if math.isnan(value) and struct.unpack("<Q", struct.pack("<d", value))[0] == STALE_NAN_BITS:
+        return "stale"
+    return "not_finite"
 
 
 def route(requests: Sequence[Decoded], targets: list[Target]) -> tuple[list[Point], dict[str, int]]:
@@ -124,8 +121,8 @@ def route(requests: Sequence[Decoded], targets: list[Target]) -> tuple[list[Poin
             continue
         for sample in series.samples:
             value, ms = sample.value, sample.timestamp
-            if not (isfinite(value) and 0 <= ms < MAX_MS):
-                counts[_skip_reason(ms, value) or "routed"] += 1
+            if not (isfinite(value) and in_range(ms)):
+                counts[_skip_reason(value)] += 1
                 continue
             routed += 1
             at = stamps.get(ms)
